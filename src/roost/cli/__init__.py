@@ -1,0 +1,75 @@
+"""roost's command line: thin verbs over the pipeline. Verb modules load lazily, so
+`roost --version` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from roost import __version__
+
+# verb -> (module, attribute). Each module defines one click command (or group).
+VERBS: dict[str, tuple[str, str]] = {
+    "plan": ("roost.cli.plan", "plan"),
+    "apply": ("roost.cli.apply", "apply"),
+    "status": ("roost.cli.status", "status"),
+    "logs": ("roost.cli.logs", "logs"),
+    "shell": ("roost.cli.shell", "shell"),
+    "down": ("roost.cli.down", "down"),
+    "history": ("roost.cli.history", "history"),
+    "lab": ("roost.cli.lab", "lab"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in VERBS:
+            return None
+        module, attr = VERBS[name]
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="roost")
+@click.option("-v", "--verbose", count=True, help="Show commands as they run (-vv: also read-only ones).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """Self-host apps with rootless Podman under systemd, from one spec file.
+
+    \b
+    Typical use:
+      roost plan examples/hedgedoc.toml     # what would change
+      roost apply examples/hedgedoc.toml    # make it so
+      roost status                          # how every app is doing
+    """
+    from roost.output import setup_logging
+
+    setup_logging(verbose)
+
+
+def main() -> None:
+    from roost.errors import RoostError
+
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except RoostError as e:
+        from roost.output import console_err
+
+        console_err.print(f"[bold red]error:[/] {e.message}", highlight=False, markup=True)
+        if e.hint:
+            console_err.print(f"[yellow]hint:[/] {e.hint}", highlight=False)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,204 @@
+"""The one place where roost touches the host.
+
+Every command is an argv list (never a shell string). Commands run as root or as an
+app user (through runuser, with the user's runtime dir and bus), mutating commands are
+recorded so that tests and the audit trail can see exactly what changed, and secrets
+handed in through `secrets=` are masked wherever a command or its output is shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from roost.errors import RoostError
+
+log = logging.getLogger("roost.runner")
+
+MASK = "••••••"
+
+
+@dataclass(frozen=True)
+class AppUser:
+    """Who a command runs as when it is not root."""
+
+    name: str
+    uid: int
+    home: str
+
+    @property
+    def runtime_dir(self) -> str:
+        return f"/run/user/{self.uid}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "HOME": self.home,
+            "USER": self.name,
+            "LOGNAME": self.name,
+            "XDG_RUNTIME_DIR": self.runtime_dir,
+            "DBUS_SESSION_BUS_ADDRESS": f"unix:path={self.runtime_dir}/bus",
+            "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+        }
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@dataclass(frozen=True)
+class FileStat:
+    mode: int  # permission bits only
+    uid: int
+    gid: int
+    is_dir: bool
+
+
+class CommandFailed(RoostError):
+    def __init__(self, shown: str, result: Result) -> None:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        super().__init__(
+            f"command failed (exit {result.returncode}): {shown}" + ("\n  " + "\n  ".join(detail) if detail else ""),
+        )
+        self.result = result
+
+
+class Host(Protocol):
+    """The seam unit tests fake: commands plus the few file operations roost needs."""
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        user: AppUser | None = None,
+        stdin: str | None = None,
+        mutates: bool = False,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> Result: ...
+
+    def read_file(self, path: str) -> str | None: ...
+
+    def stat(self, path: str) -> FileStat | None: ...
+
+    def write_file(self, path: str, content: str, *, mode: int, uid: int, gid: int) -> None: ...
+
+    def exists(self, path: str) -> bool: ...
+
+
+@dataclass
+class Runner:
+    """Runs commands on this machine. `dry_run` refuses every mutation instead of running it."""
+
+    dry_run: bool = False
+    secrets: list[str] = field(default_factory=list)
+    record: list[str] = field(default_factory=list)  # every mutation, masked, in order
+
+    def mask(self, text: str) -> str:
+        for s in sorted(self.secrets, key=len, reverse=True):
+            if s:
+                text = text.replace(s, MASK)
+        return text
+
+    def wrap(self, argv: list[str], user: AppUser | None) -> list[str]:
+        if user is None:
+            return list(argv)
+        env = [f"{k}={v}" for k, v in user.env().items()]
+        return ["runuser", "-u", user.name, "--", "env", "-i", *env, *argv]
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        user: AppUser | None = None,
+        stdin: str | None = None,
+        mutates: bool = False,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> Result:
+        full = self.wrap(argv, user)
+        shown = self.mask(" ".join(_quote(a) for a in argv)) + (f"  (as {user.name})" if user else "")
+        if mutates:
+            if self.dry_run:
+                raise RoostError(f"refusing to run a mutating command in dry-run: {shown}")
+            self.record.append(shown)
+            log.info("run: %s", shown)
+        else:
+            log.debug("read: %s", shown)
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(
+                full,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=user.home if user and os.path.isdir(user.home) else "/",
+            )
+        except FileNotFoundError:
+            proc = subprocess.CompletedProcess(full, 127, "", f"{argv[0]}: command not found")
+        except subprocess.TimeoutExpired:
+            raise RoostError(f"timed out after {timeout:.0f}s: {shown}") from None
+        result = Result(tuple(argv), proc.returncode, self.mask(proc.stdout), self.mask(proc.stderr))
+        log.debug("exit %s after %.2fs", proc.returncode, time.monotonic() - started)
+        if check and not result.ok:
+            raise CommandFailed(shown, result)
+        return result
+
+    def read_file(self, path: str) -> str | None:
+        try:
+            return Path(path).read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def stat(self, path: str) -> FileStat | None:
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        import stat as st_mod
+
+        return FileStat(st.st_mode & 0o7777, st.st_uid, st.st_gid, st_mod.S_ISDIR(st.st_mode))
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def write_file(self, path: str, content: str, *, mode: int, uid: int, gid: int) -> None:
+        """Atomically replace `path`: the new file has its final mode and owner before it is visible."""
+        if self.dry_run:
+            raise RoostError(f"refusing to write {path} in dry-run")
+        self.record.append(f"write {path} (mode {mode:04o}, owner {uid}:{gid})")
+        log.info("write: %s", path)
+        directory = os.path.dirname(path)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".roost-")
+        try:
+            os.fchmod(fd, mode)
+            os.fchown(fd, uid, gid)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(content)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)

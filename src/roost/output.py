@@ -1,0 +1,20 @@
+"""All terminal output goes through here (Rich)."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+console = Console(highlight=False)
+console_err = Console(stderr=True, highlight=False)
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=console_err, show_time=False, show_path=False, markup=False)],
+    )
