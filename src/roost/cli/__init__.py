@@ -11,15 +11,15 @@ import click
 from roost import __version__
 
 # verb -> (module, attribute). Each module defines one click command (or group).
-VERBS: dict[str, tuple[str, str]] = {
-    "plan": ("roost.cli.plan", "plan"),
-    "apply": ("roost.cli.apply", "apply"),
-    "status": ("roost.cli.status", "status"),
-    "logs": ("roost.cli.logs", "logs"),
-    "shell": ("roost.cli.shell", "shell"),
-    "down": ("roost.cli.down", "down"),
-    "history": ("roost.cli.history", "history"),
-    "lab": ("roost.cli.lab", "lab"),
+VERBS: dict[str, tuple[str, str, str]] = {
+    "plan": ("roost.cli.plan", "plan", "Show what apply would change, with diffs. Changes nothing."),
+    "apply": ("roost.cli.apply", "apply", "Converge the host to a spec (idempotent)."),
+    "status": ("roost.cli.status", "status", "Table of every app's containers: state, health, image, ports."),
+    "logs": ("roost.cli.logs", "logs", "An app's journal, read as the app user."),
+    "shell": ("roost.cli.shell", "shell", "A login shell as the app user, with systemctl --user and podman working."),
+    "down": ("roost.cli.down", "down", "Stop and remove an app's units (data kept; --purge removes all)."),
+    "history": ("roost.cli.history", "history", "What was applied to an app, when, by whom, with which images."),
+    "lab": ("roost.cli.lab", "lab", "A disposable systemd + Podman host to try specs and run tests."),
 }
 
 
@@ -30,8 +30,13 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in VERBS:
             return None
-        module, attr = VERBS[name]
+        module, attr, _ = VERBS[name]
         return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # short help from the table, so `roost --help` imports no verb module
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, VERBS[name][2]) for name in self.list_commands(ctx)])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,9 +72,11 @@ def main() -> None:
     except RoostError as e:
         from roost.output import console_err
 
-        console_err.print(f"[bold red]error:[/] {e.message}", highlight=False, markup=True)
+        from rich.markup import escape
+
+        console_err.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False)
         if e.hint:
-            console_err.print(f"[yellow]hint:[/] {e.hint}", highlight=False)
+            console_err.print(f"[yellow]hint:[/] {escape(e.hint)}", highlight=False)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

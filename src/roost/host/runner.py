@@ -98,6 +98,12 @@ class Host(Protocol):
 
     def exists(self, path: str) -> bool: ...
 
+    def make_dir(self, path: str, *, mode: int, uid: int, gid: int) -> None: ...
+
+    def remove_file(self, path: str) -> None: ...
+
+    def add_secret(self, value: str) -> None: ...
+
 
 @dataclass
 class Runner:
@@ -176,12 +182,31 @@ class Runner:
     def exists(self, path: str) -> bool:
         return os.path.lexists(path)
 
+    def add_secret(self, value: str) -> None:
+        """From now on, `value` is masked in everything shown or logged."""
+        if value and value not in self.secrets:
+            self.secrets.append(value)
+
+    def _mutation(self, what: str) -> None:
+        if self.dry_run:
+            raise RoostError(f"refusing to {what} in dry-run")
+        self.record.append(what)
+        log.info("%s", what)
+
+    def make_dir(self, path: str, *, mode: int, uid: int, gid: int) -> None:
+        self._mutation(f"mkdir {path} (mode {mode:04o}, owner {uid}:{gid})")
+        os.makedirs(path, exist_ok=True)
+        os.chown(path, uid, gid, follow_symlinks=False)
+        os.chmod(path, mode)
+
+    def remove_file(self, path: str) -> None:
+        if os.path.lexists(path):
+            self._mutation(f"remove {path}")
+            os.unlink(path)
+
     def write_file(self, path: str, content: str, *, mode: int, uid: int, gid: int) -> None:
         """Atomically replace `path`: the new file has its final mode and owner before it is visible."""
-        if self.dry_run:
-            raise RoostError(f"refusing to write {path} in dry-run")
-        self.record.append(f"write {path} (mode {mode:04o}, owner {uid}:{gid})")
-        log.info("write: %s", path)
+        self._mutation(f"write {path} (mode {mode:04o}, owner {uid}:{gid})")
         directory = os.path.dirname(path)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".roost-")
         try:
@@ -196,6 +221,13 @@ class Runner:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+    def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None:
+        """Hand the terminal over (roost shell, logs -f): replaces this process."""
+        full = self.wrap(argv, user)
+        os.chdir(user.home if user and os.path.isdir(user.home) else "/")
+        os.execvp(full[0], full)
 
 
 def _quote(arg: str) -> str:

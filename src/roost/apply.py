@@ -1,0 +1,174 @@
+"""The pipeline: spec -> facts -> plan -> apply. `execute` is the only code that mutates the host."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from roost.errors import RoostError, UsageError
+from roost.host.runner import AppUser, Host
+from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system, secret_digests_path
+from roost.layout import Layout
+from roost.plan.actions import Action, Plan
+from roost.plan.identity import resolve
+from roost.plan.planner import Inputs, check_conflicts, plan
+from roost.render.app import Desired, Identity, render
+from roost.render.envfile import parse_env
+from roost.spec.load import load_spec
+from roost.spec.model import Spec, parse_duration
+
+
+@dataclass
+class Prepared:
+    spec: Spec
+    spec_path: str
+    system: SystemFacts
+    desired: Desired
+    app: AppFacts
+    plan: Plan
+
+    @property
+    def user(self) -> AppUser:
+        return AppUser(self.spec.name, self.desired.identity.uid, self.spec.home)
+
+
+def read_env_files(spec: Spec, spec_path: Path) -> dict[str, dict[str, str]]:
+    out = {}
+    for name, c in spec.containers.items():
+        if c.env_file is None:
+            continue
+        path = spec_path.parent / c.env_file
+        try:
+            out[name] = parse_env(path.read_text())
+        except FileNotFoundError:
+            raise UsageError(f"{spec_path}: containers.{name}.env_file: {path} does not exist",
+                             hint="create it beside the spec, or remove the key") from None
+        except ValueError as e:
+            raise UsageError(f"{path}: {e}", hint="write one KEY=VALUE per line") from None
+    return out
+
+
+def prepare(spec_path: str | Path, host: Host) -> Prepared:
+    spec_path = Path(spec_path).resolve()
+    spec = load_spec(spec_path)
+    env_files = read_env_files(spec, spec_path)
+    system = gather_system(host)
+    identity = resolve(spec, system)
+    check_conflicts(spec, system, identity.uid)
+    desired = render(spec, identity, env_files, str(spec_path))
+    user = AppUser(spec.name, identity.uid, spec.home) if spec.name in system.users else None
+    app = gather_app(
+        host, desired.layout, user,
+        dirs=[d.path for d in desired.dirs] + [spec.home.rsplit("/", 1)[0] or "/"],
+        files=[f.path for f in desired.files],
+        secret_names=sorted(spec.secrets),
+        units=list(desired.units),
+    )
+    for value in app.secrets.values():
+        host.add_secret(value)
+    for _, c in spec.containers.items():
+        for v in env_files.get(_, {}).values():
+            if len(v) >= 8:
+                host.add_secret(v)
+    return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app)))
+
+
+@dataclass
+class Context:
+    host: Host
+    layout: Layout
+    identity: Identity
+    user: AppUser
+    ui: object  # rich Console: status spinners
+    health_timeout: float
+    secrets: dict[str, str] = field(default_factory=dict)
+    secret_digests: dict[str, str] = field(default_factory=dict)
+
+    def save_secret_digests(self) -> None:
+        self.host.write_file(secret_digests_path(self.layout), json.dumps(self.secret_digests, sort_keys=True) + "\n",
+                             mode=0o600, uid=self.identity.uid, gid=self.identity.gid)
+
+
+@contextlib.contextmanager
+def app_lock(layout: Layout, wait: float = 600, say=print) -> Iterator[None]:
+    """One mutating roost run per app at a time; a second one waits, then gives up clearly."""
+    os.makedirs(os.path.dirname(layout.lock_file), exist_ok=True)
+    with open(layout.lock_file, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another roost run"
+            say(f"waiting for {holder} to finish with app {layout.name} ...")
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise RoostError(f"app {layout.name} is locked by {holder}",
+                                         hint=f"wait for it to finish, or remove {layout.lock_file} if it is stale") from None
+                    time.sleep(0.5)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"roost pid {os.getpid()} ({who()})\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+
+
+def who() -> str:
+    return os.environ.get("SUDO_USER") or os.environ.get("USER") or getpass.getuser()
+
+
+def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:
+    """Run the plan's actions in order. Stops at the first failure; the next apply finishes the job."""
+    ctx = Context(
+        host=host, layout=prep.desired.layout, identity=prep.desired.identity, user=prep.user, ui=ui,
+        health_timeout=parse_duration(prep.spec.app.health_timeout),
+        secrets=dict(prep.app.secrets), secret_digests=dict(prep.app.secret_digests),
+    )
+    done = []
+    for action in prep.plan.actions:
+        if on_action:
+            on_action(action)
+        action.execute(ctx)
+        done.append(action)
+    return done
+
+
+def image_digests(host: Host, user: AppUser, spec: Spec) -> dict[str, dict[str, str]]:
+    """container -> image, image id and digest it runs now (for history and rollback)."""
+    from roost.host.facts import parse_containers, parse_images
+
+    ps = host.run(["podman", "ps", "-a", "--format", "json"], user=user, check=False)
+    images = host.run(["podman", "images", "--format", "json"], user=user, check=False)
+    by_id = {i.id: i.digest for i in parse_images(images.stdout)} if images.ok else {}
+    out = {}
+    for c in parse_containers(ps.stdout) if ps.ok else []:
+        cname = c["labels"].get("io.roost.container")
+        if c["labels"].get("io.roost.app") == spec.name and cname:
+            out[cname] = {"image": c["image"], "id": c["image_id"], "digest": by_id.get(c["image_id"], "")}
+    return out
+
+
+def record_history(host: Host, prep: Prepared, entry: dict) -> None:
+    """Append one line to the app's history file (in its home: the deployment's logbook)."""
+    layout = prep.desired.layout
+    line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "who": who(), **entry}, sort_keys=True)
+    if not os.path.isdir(layout.home):
+        return
+    old = host.read_file(layout.history_file) or ""
+    host.write_file(layout.history_file, old + line + "\n", mode=0o640,
+                    uid=prep.desired.identity.uid, gid=prep.desired.identity.gid)

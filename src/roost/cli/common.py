@@ -1,0 +1,65 @@
+"""Shared bits of the verbs: the host runner, plan printing, app lookup."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+from rich.syntax import Syntax
+
+from roost.errors import RoostError, UsageError
+from roost.host.runner import AppUser, Runner
+from roost.layout import REGISTRY_DIR
+from roost.output import console
+from roost.plan.actions import Plan
+
+spec_argument = click.argument("spec", type=click.Path(dir_okay=False, path_type=str))
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise RoostError("roost manages users and system files: run it as root (e.g. with sudo)")
+
+
+def runner(dry_run: bool = False) -> Runner:
+    return Runner(dry_run=dry_run)
+
+
+def print_plan(plan: Plan, show_diffs: bool = True) -> None:
+    if plan.empty:
+        console.print(f"[bold green]no changes[/]: app {plan.app} is converged")
+        for n in plan.notes:
+            console.print(f"  [dim]· {n}[/]")
+        return
+    console.print(f"[bold]Plan for app {plan.app}[/]: {len(plan.actions)} change(s)")
+    for i, action in enumerate(plan.actions, 1):
+        console.print(f"  [cyan]{i:>2}.[/] {action.describe()}", highlight=False)
+        detail = action.detail() if show_diffs else None
+        if detail:
+            console.print(Syntax(detail.rstrip("\n"), "diff", theme="ansi_dark", background_color="default"))
+    for n in plan.notes:
+        console.print(f"  [dim]· unchanged: {n}[/]")
+
+
+def load_app(name: str) -> dict:
+    """The record roost keeps of an applied app (/etc/roost/apps/NAME.json)."""
+    path = os.path.join(REGISTRY_DIR, f"{name}.json")
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        known = ", ".join(list_apps()) or "none"
+        raise UsageError(f"no roost app named {name!r} on this host (applied apps: {known})",
+                         hint="run `roost status` to list apps, or `roost apply SPEC` first") from None
+
+
+def list_apps() -> list[str]:
+    try:
+        return sorted(f[:-5] for f in os.listdir(REGISTRY_DIR) if f.endswith(".json"))
+    except FileNotFoundError:
+        return []
+
+
+def app_user(record: dict) -> AppUser:
+    return AppUser(record["name"], record["uid"], record["home"])

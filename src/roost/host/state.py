@@ -1,0 +1,148 @@
+"""Read-only snapshot of the host, gathered before planning. Nothing here mutates."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass, field
+
+from roost.host import facts
+from roost.host.facts import ImageInfo, PasswdEntry, SubRange, UnitState
+from roost.host.runner import AppUser, FileStat, Host
+from roost.layout import REGISTRY_DIR, Layout
+
+# what rootless podman needs beyond podman itself: binary -> package (apt-get, dnf)
+TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "podman": (("/usr/bin/podman",), "podman", "podman"),
+    "pasta or slirp4netns": (("/usr/bin/pasta", "/usr/bin/slirp4netns"), "passt", "passt"),
+    "newuidmap": (("/usr/bin/newuidmap",), "uidmap", "shadow-utils"),
+    "catatonit": (("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/libexec/catatonit/catatonit"), "catatonit", "catatonit"),
+}
+
+
+@dataclass(frozen=True)
+class SystemFacts:
+    package_manager: str | None
+    missing_packages: tuple[str, ...]
+    podman_version: tuple[int, ...] | None
+    users: dict[str, PasswdEntry]
+    groups: dict[str, int]
+    subuids: tuple[SubRange, ...]
+    subgids: tuple[SubRange, ...]
+    listeners: tuple[facts.Listener, ...]
+    apps: dict[str, dict]  # roost's registry of applied apps
+    linger: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Work an interrupted apply left: redone by the next one."""
+
+    daemon_reload: bool = False
+    restart: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str | None) -> Pending:
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            return cls(bool(data.get("daemon_reload")), tuple(data.get("restart", ())))
+        except (ValueError, AttributeError):
+            return cls(True, ())
+
+    def dump(self) -> str:
+        return json.dumps({"daemon_reload": self.daemon_reload, "restart": list(self.restart)}) + "\n"
+
+
+@dataclass(frozen=True)
+class AppFacts:
+    dirs: dict[str, FileStat | None] = field(default_factory=dict)
+    files: dict[str, tuple[str | None, FileStat | None]] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # generated secret values on disk
+    podman_secrets: frozenset[str] = frozenset()
+    secret_digests: dict[str, str] = field(default_factory=dict)
+    manager_running: bool = False
+    units: dict[str, UnitState] = field(default_factory=dict)
+    images: tuple[ImageInfo, ...] = ()
+    timer_enabled: bool = False
+    pending: Pending = Pending()
+
+
+def gather_system(host: Host) -> SystemFacts:
+    manager = next((m for m in ("apt-get", "dnf") if host.exists(f"/usr/bin/{m}")), None)
+    missing = []
+    for paths, apt_pkg, dnf_pkg in TOOLS.values():
+        if not any(host.exists(p) for p in paths):
+            missing.append(dnf_pkg if manager == "dnf" else apt_pkg)
+    version = None
+    if host.exists("/usr/bin/podman"):
+        version = facts.parse_podman_version(host.run(["podman", "--version"], check=False).stdout)
+    apps = {}
+    listing = host.run(["find", REGISTRY_DIR, "-maxdepth", "1", "-name", "*.json"], check=False)
+    for path in sorted(facts.parse_lines(listing.stdout)):
+        text = host.read_file(path)
+        try:
+            record = json.loads(text or "")
+            apps[record["name"]] = record
+        except (ValueError, KeyError, TypeError):
+            continue
+    linger_dir = host.run(["ls", "-1", "/var/lib/systemd/linger"], check=False)
+    return SystemFacts(
+        package_manager=manager,
+        missing_packages=tuple(missing),
+        podman_version=version,
+        users=facts.parse_passwd(host.read_file("/etc/passwd") or ""),
+        groups=facts.parse_group(host.read_file("/etc/group") or ""),
+        subuids=tuple(facts.parse_subid(host.read_file("/etc/subuid") or "")),
+        subgids=tuple(facts.parse_subid(host.read_file("/etc/subgid") or "")),
+        listeners=tuple(facts.parse_ss(host.run(["ss", "-Hltnu"], check=False).stdout)),
+        apps=apps,
+        linger=frozenset(facts.parse_lines(linger_dir.stdout)),
+    )
+
+
+def secret_digests_path(layout: Layout) -> str:
+    return posixpath.join(layout.state_dir, "secret-digests.json")
+
+
+def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str], files: list[str],
+               secret_names: list[str], units: list[str]) -> AppFacts:
+    """Facts of one app. `user` is None while the app user does not exist yet."""
+    dir_stats = {d: host.stat(d) for d in dirs}
+    file_facts = {f: (host.read_file(f), host.stat(f)) for f in files}
+    secrets = {}
+    for name in secret_names:
+        value = host.read_file(layout.secret_file(name))
+        if value:
+            secrets[name] = value.strip()
+    digests: dict[str, str] = {}
+    try:
+        digests = json.loads(host.read_file(secret_digests_path(layout)) or "{}")
+    except ValueError:
+        pass
+    pending = Pending.parse(host.read_file(layout.pending_file))
+    if user is None:
+        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
+    running = host.exists(f"{user.runtime_dir}/bus") and host.run(
+        ["systemctl", "is-active", "--quiet", f"user@{user.uid}.service"], check=False).ok
+    if not running:
+        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
+    show = host.run(["systemctl", "--user", "show", "-p", ",".join(facts.SHOW_PROPS), "--", *units,
+                     "podman-auto-update.timer"], user=user, check=False)
+    unit_states = facts.parse_systemctl_show(show.stdout)
+    timer = host.run(["systemctl", "--user", "is-enabled", "podman-auto-update.timer"], user=user, check=False)
+    psecrets = host.run(["podman", "secret", "ls", "--format", "{{.Name}}"], user=user, check=False)
+    images = host.run(["podman", "images", "--format", "json"], user=user, check=False)
+    return AppFacts(
+        dirs=dir_stats,
+        files=file_facts,
+        secrets=secrets,
+        podman_secrets=frozenset(facts.parse_lines(psecrets.stdout)),
+        secret_digests=digests,
+        manager_running=True,
+        units=unit_states,
+        images=tuple(facts.parse_images(images.stdout)) if images.ok else (),
+        timer_enabled=timer.stdout.strip() == "enabled",
+        pending=pending,
+    )

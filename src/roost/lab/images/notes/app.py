@@ -1,0 +1,105 @@
+"""notes: keeps short notes in PostgreSQL. Standard library + psycopg only.
+
+  GET /        every note's text, one per line (text/plain)
+  POST /       form field `text` adds a note (303 to /)
+  GET /status  200 while the database answers, 503 otherwise
+  GET /version the NOTES_VERSION it runs
+
+Env: DATABASE_URL (postgres://user:pass@localhost:5432/db), PORT (3000), NOTES_VERSION,
+NOTES_BROKEN (non-empty: /status always fails, a release that never gets healthy).
+"""
+
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import psycopg
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+PORT = int(os.environ.get("PORT", "3000"))
+VERSION = os.environ.get("NOTES_VERSION", "")
+BROKEN = bool(os.environ.get("NOTES_BROKEN"))
+ready = threading.Event()
+
+
+def connect() -> psycopg.Connection:
+    return psycopg.connect(DATABASE_URL, connect_timeout=3, autocommit=True)
+
+
+def prepare_database() -> None:
+    """Create the table once the database answers; retry until it does."""
+    while True:
+        try:
+            with connect() as db:
+                db.execute("CREATE TABLE IF NOT EXISTS notes (id serial PRIMARY KEY, text text NOT NULL)")
+            ready.set()
+            print("notes: database ready", flush=True)
+            return
+        except psycopg.Error as e:
+            print(f"notes: waiting for the database: {str(e).strip()}", file=sys.stderr, flush=True)
+            time.sleep(1)
+
+
+class Handler(BaseHTTPRequestHandler):
+    def reply(self, code: int, body: str, headers: dict[str, str] | None = None) -> None:
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        if VERSION:
+            self.send_header("X-Notes-Version", VERSION)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path == "/status":
+            self.status()
+        elif self.path == "/version":
+            self.reply(200, f"{VERSION}\n")
+        elif self.path == "/":
+            if not ready.is_set():
+                return self.reply(503, "database not ready\n")
+            with connect() as db:
+                rows = db.execute("SELECT text FROM notes ORDER BY id").fetchall()
+            self.reply(200, "".join(f"{text}\n" for (text,) in rows))
+        else:
+            self.reply(404, "not found\n")
+
+    def status(self) -> None:
+        if BROKEN:
+            return self.reply(500, f"broken release {VERSION}\n")
+        try:
+            with connect() as db:
+                db.execute("SELECT 1")
+        except psycopg.Error as e:
+            return self.reply(503, f"database unavailable: {str(e).strip()}\n")
+        self.reply(200, f"ok {VERSION}\n".replace(" \n", "\n"))
+
+    def do_POST(self) -> None:
+        if self.path != "/":
+            return self.reply(404, "not found\n")
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(length).decode())
+        text = (form.get("text") or [""])[0].strip()
+        if not text or "\n" in text:
+            return self.reply(400, "form field `text` (one line) is required\n")
+        if not ready.is_set():
+            return self.reply(503, "database not ready\n")
+        with connect() as db:
+            db.execute("INSERT INTO notes (text) VALUES (%s)", (text,))
+        self.reply(303, "added\n", {"Location": "/"})
+
+    def log_message(self, format: str, *args: object) -> None:
+        print(f"notes: {self.address_string()} {format % args}", flush=True)
+
+
+if __name__ == "__main__":
+    threading.Thread(target=prepare_database, daemon=True).start()
+    server = ThreadingHTTPServer(("", PORT), Handler)
+    print(f"notes {VERSION}: listening on :{PORT}", flush=True)
+    server.serve_forever()

@@ -1,0 +1,83 @@
+"""Where everything of one app lives. One folder (the app's home) holds the deployment."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+REGISTRY_DIR = "/etc/roost/apps"  # one JSON record per applied app: how `status`/`logs` find them
+SUBID_COUNT = 65536
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    home: str
+
+    def _h(self, *parts: str) -> str:
+        return posixpath.join(self.home, *parts)
+
+    @property
+    def unit_dir(self) -> str:
+        return self._h(".config", "containers", "systemd")
+
+    @property
+    def pod_file(self) -> str:
+        return posixpath.join(self.unit_dir, f"{self.name}.pod")
+
+    def container_file(self, container: str) -> str:
+        return posixpath.join(self.unit_dir, f"{container}.container")
+
+    @property
+    def env_dir(self) -> str:
+        return self._h("env")
+
+    def env_file(self, container: str) -> str:
+        return posixpath.join(self.env_dir, f"{container}.env")
+
+    @property
+    def secrets_dir(self) -> str:
+        return self._h(".config", "roost", "secrets")
+
+    def secret_file(self, name: str) -> str:
+        return posixpath.join(self.secrets_dir, name)
+
+    @property
+    def state_dir(self) -> str:
+        return self._h(".local", "state", "roost")
+
+    @property
+    def pending_file(self) -> str:
+        return posixpath.join(self.state_dir, "pending.json")
+
+    @property
+    def lock_file(self) -> str:
+        return f"/run/lock/roost-{self.name}.lock"
+
+    @property
+    def history_file(self) -> str:
+        return self._h("history.jsonl")
+
+    @property
+    def backups_dir(self) -> str:
+        return self._h("backups")
+
+    @property
+    def bashrc(self) -> str:
+        return self._h(".bashrc")
+
+    @property
+    def registry_file(self) -> str:
+        return posixpath.join(REGISTRY_DIR, f"{self.name}.json")
+
+    @property
+    def pod_service(self) -> str:
+        return f"{self.name}-pod.service"
+
+    @staticmethod
+    def container_service(container: str) -> str:
+        return f"{container}.service"
+
+    @staticmethod
+    def podman_secret(container: str, var: str) -> str:
+        return f"roost-{container}-{var}"

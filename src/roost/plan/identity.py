@@ -1,0 +1,86 @@
+"""Who the app runs as: its UID/GID and subordinate ID range, kept if they exist, else allocated.
+
+Pure functions over SystemFacts, so every rule is a table-driven unit test.
+"""
+
+from __future__ import annotations
+
+from roost.errors import UsageError
+from roost.host.state import SystemFacts
+from roost.layout import SUBID_COUNT
+from roost.render.app import Identity
+from roost.spec.model import MAX_APP_ID, MIN_APP_ID, Spec
+
+SUBID_MAX = 2**32 - 1
+
+
+def resolve(spec: Spec, system: SystemFacts) -> Identity:
+    name = spec.name
+    user = system.users.get(name)
+    other_apps = {n: a for n, a in system.apps.items() if n != name}
+    if user is not None:
+        if spec.app.uid is not None and spec.app.uid != user.uid:
+            raise UsageError(
+                f"user {name} already exists with UID {user.uid}, but the spec asks for app.uid = {spec.app.uid}",
+                hint=f"set app.uid = {user.uid} in the spec, or pick another app name",
+            )
+        if name not in system.apps and user.uid < MIN_APP_ID:
+            raise UsageError(f"{name} is an existing account (UID {user.uid}) that roost did not create",
+                             hint="pick another app name")
+        uid, gid = user.uid, user.gid
+    else:
+        taken_uids = {u.uid for u in system.users.values()} | {a.get("uid") for a in other_apps.values()}
+        taken_gids = set(system.groups.values()) | {a.get("gid") for a in other_apps.values()}
+        if spec.app.uid is not None:
+            uid = spec.app.uid
+            if uid in taken_uids:
+                owner = next((u.name for u in system.users.values() if u.uid == uid), None) or next(
+                    (n for n, a in other_apps.items() if a.get("uid") == uid), "?")
+                raise UsageError(f"app.uid {uid} is already used by {owner}", hint="choose a free UID or leave app.uid out")
+        else:
+            uid = next((i for i in range(MIN_APP_ID, MAX_APP_ID) if i not in taken_uids and i not in taken_gids), None)
+            if uid is None:
+                raise UsageError("no free UID left in 2000-59999")
+        gid = spec.app.gid if spec.app.gid is not None else uid
+        group_gid = system.groups.get(name)
+        if group_gid is not None:
+            gid = group_gid if spec.app.gid is None else gid
+            if group_gid != gid:
+                raise UsageError(f"group {name} exists with GID {group_gid}, the spec asks for {gid}",
+                                 hint=f"set app.gid = {group_gid}")
+        elif gid in taken_gids:
+            raise UsageError(f"GID {gid} is already used", hint="set app.gid to a free GID")
+    return Identity(uid, gid, _subid_start(name, uid, system))
+
+
+def _subid_start(name: str, uid: int, system: SystemFacts) -> int:
+    own = [r for r in system.subuids if r.owner == name and r.count >= SUBID_COUNT]
+    own_g = [r for r in system.subgids if r.owner == name and r.count >= SUBID_COUNT]
+    if own and own_g and own[0].start == own_g[0].start:
+        return own[0].start
+    if own:  # keep what exists; the gid range is added at the same place
+        return own[0].start
+    ranges = [r for r in (*system.subuids, *system.subgids) if r.owner != name]
+    real_ids = {u.uid for u in system.users.values()} | set(system.groups.values())
+    recorded = [a.get("subid_start") for n, a in system.apps.items() if n != name and a.get("subid_start")]
+
+    def free(start: int) -> bool:
+        if start + SUBID_COUNT > SUBID_MAX:
+            return False
+        if any(r.overlaps(start, SUBID_COUNT) for r in ranges):
+            return False
+        if any(s < start + SUBID_COUNT and start < s + SUBID_COUNT for s in recorded):
+            return False
+        return not any(start <= i < start + SUBID_COUNT for i in real_ids)
+
+    # The source document's scheme: UID 2000 owns 200000000-200065535. Easy to read in /etc/subuid.
+    preferred = uid * 100_000
+    if free(preferred):
+        return preferred
+    candidate = max([r.end for r in ranges] + [s + SUBID_COUNT for s in recorded] + [100_000])
+    candidate = -(-candidate // SUBID_COUNT) * SUBID_COUNT
+    while not free(candidate):
+        candidate += SUBID_COUNT
+        if candidate > SUBID_MAX:
+            raise UsageError("no free subordinate ID range of 65536 left")
+    return candidate

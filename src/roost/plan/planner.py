@@ -1,0 +1,178 @@
+"""(Spec, host facts) -> Plan. Pure: no I/O, so every case is a table-driven unit test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roost.errors import UsageError
+from roost.host.facts import normalize_image
+from roost.host.state import AppFacts, SystemFacts
+from roost.layout import SUBID_COUNT
+from roost.plan import actions as A
+from roost.render.app import Desired, secret_digest
+from roost.spec.model import Spec
+
+MIN_PODMAN = (5, 0)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    spec: Spec
+    system: SystemFacts
+    desired: Desired
+    app: AppFacts
+
+
+def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
+    """Refuse what would collide with another app or a running service (exit 2, nothing changed)."""
+    mine = system.apps.get(spec.name, {})
+    for other, record in system.apps.items():
+        if other == spec.name:
+            continue
+        if record.get("uid") == identity_uid:
+            raise UsageError(f"UID {identity_uid} is already used by roost app {other}", hint="pick another app.uid")
+        theirs = {p.split(":")[-2] + "/" + ("udp" if p.endswith("/udp") else "tcp") for p in record.get("publish", [])}
+        for p in spec.pod.ports:
+            if f"{p.host_port}/{p.proto}" in theirs:
+                raise UsageError(f"pod.publish: host port {p.host_port} is already published by roost app {other}",
+                                 hint="choose another host port")
+    my_ports = {str(p) for p in [*mine.get("publish", [])]}
+    for p in spec.pod.ports:
+        if str(p) in my_ports:
+            continue  # ours, from the previous apply
+        for listener in system.listeners:
+            same_proto = listener.proto.startswith(p.proto)
+            wildcard = listener.address in ("0.0.0.0", "::", "*") or p.ip in ("0.0.0.0", "[::]")
+            if same_proto and listener.port == p.host_port and (wildcard or listener.address == p.ip.strip("[]")):
+                raise UsageError(
+                    f"pod.publish: {p.ip}:{p.host_port}/{p.proto} is already taken by another program on this host",
+                    hint=f"see `ss -ltnp 'sport = :{p.host_port}'` and choose a free port",
+                )
+
+
+def plan(inp: Inputs) -> A.Plan:
+    spec, system, desired, app = inp.spec, inp.system, inp.desired, inp.app
+    layout, ident = desired.layout, desired.identity
+    p = A.Plan(spec.name)
+    add, note = p.actions.append, p.notes.append
+
+    # 1. host prerequisites
+    if system.missing_packages:
+        if not system.package_manager:
+            raise UsageError(f"missing {', '.join(system.missing_packages)} and no apt-get or dnf to install them",
+                             hint="install podman >= 5.0, passt, uidmap and catatonit, then run roost again")
+        add(A.InstallPackages(system.package_manager, system.missing_packages))
+    elif system.podman_version is not None and system.podman_version[:2] < MIN_PODMAN:
+        have = ".".join(map(str, system.podman_version))
+        raise UsageError(f"podman {have} is too old: roost needs podman >= 5.0 (for Quadlet .pod units and Notify=healthy)",
+                         hint="upgrade the host (Debian 13, Ubuntu 24.10+, Fedora 40+ ship podman 5)")
+    else:
+        note(f"podman {'.'.join(map(str, system.podman_version or ()))} and its helpers are installed")
+
+    # 2. group, user, subordinate ranges, linger
+    user_exists = spec.name in system.users
+    if spec.name not in system.groups:
+        add(A.CreateGroup(spec.name, ident.gid))
+    parent = spec.home.rsplit("/", 1)[0] or "/"
+    if not user_exists:
+        if parent not in app.dirs or app.dirs[parent] is None:
+            add(A.MakeDir(A.DirWant(parent, 0o755, 0, 0)))
+        add(A.CreateUser(spec.name, ident.uid, ident.gid, spec.home))
+    else:
+        note(f"user {spec.name} exists (UID {ident.uid})")
+    has_uids = any(r.owner == spec.name and r.start == ident.subid_start for r in system.subuids)
+    has_gids = any(r.owner == spec.name and r.start == ident.subid_start for r in system.subgids)
+    if not (has_uids and has_gids):
+        add(A.AddSubIds(spec.name, ident.subid_start, SUBID_COUNT, uids=not has_uids, gids=not has_gids))
+
+    # 3. directories (volume directories are only created: the container may chown them later)
+    volume_dirs = {spec.host_path(v.source) for c in spec.containers.values() for v in c.mounts}
+    for d in desired.dirs:
+        st = app.dirs.get(d.path)
+        if st is None:
+            add(A.MakeDir(d))
+        elif d.path not in volume_dirs and (st.mode != d.mode or st.uid != d.uid or st.gid != d.gid):
+            add(A.MakeDir(d, exists=True))
+
+    if spec.name not in system.linger:
+        add(A.EnableLinger(spec.name, ident.uid))
+    elif not app.manager_running:
+        add(A.StartUserManager(ident.uid))
+
+    # 4. secrets: generated once, then kept
+    for name, s in sorted(spec.secrets.items()):
+        if name not in app.secrets:
+            add(A.GenerateSecret(name, s.generate, layout.secret_file(name), ident.uid, ident.gid))
+
+    # 5. files: changed content or wrong mode/owner
+    changed_files: set[str] = set()
+    for f in desired.files:
+        old, st = app.files.get(f.path, (None, None))
+        if old != f.content:
+            add(A.WriteFile(f, old))
+            changed_files.add(f.path)
+        elif st is None or st.mode != f.mode or st.uid != f.uid or st.gid != f.gid:
+            add(A.WriteFile(f, old, content_changed=False))
+
+    # podman secrets for env values that mention secrets
+    changed_secret_units: set[str] = set()
+    for want in desired.secret_envs:
+        value = want.resolve(app.secrets)
+        exists = want.name in app.podman_secrets
+        if value is None or not exists or app.secret_digests.get(want.name) != secret_digest(value):
+            add(A.PutPodmanSecret(want, replace=exists))
+            changed_secret_units.add(layout.container_service(want.container))
+
+    # 6. reload, pull, (re)start
+    unit_files = {layout.pod_file} | {layout.container_file(c) for c in spec.containers}
+    unit_missing = any(app.units.get(u) is None or app.units[u].load != "loaded" for u in desired.units)
+    daemon_reload = (
+        bool(changed_files & unit_files)
+        or app.pending.daemon_reload
+        or (app.manager_running and (unit_missing or any(u.need_reload for u in app.units.values())))
+    )
+
+    restart: set[str] = set(app.pending.restart) | changed_secret_units
+    for service, inputs in desired.units.items():
+        if changed_files & set(inputs):
+            restart.add(service)
+    pod_restart = layout.pod_service in restart
+    state = {u: app.units.get(u) for u in desired.units}
+    pod_active = (s := state[layout.pod_service]) is not None and s.active == "active"
+    if not pod_active:
+        restart.clear()  # a start runs everything with the new inputs
+
+    if restart or daemon_reload:
+        add(A.MarkPending(daemon_reload, tuple(sorted(restart))))
+    if daemon_reload:
+        add(A.DaemonReload())
+
+    present = {i.ref for i in app.images}
+    for image in sorted({c.image for c in spec.containers.values()}):
+        if normalize_image(image) not in present and image not in present:
+            add(A.PullImage(image))
+
+    every = (layout.pod_service, *(layout.container_service(c) for c in spec.start_order()))
+    if not pod_active:
+        add(A.StartUnits(every, reason="each container waits until healthy"))
+    elif pod_restart:
+        add(A.StartUnits(every, restart=True, reason="the pod's unit changed: every container restarts"))
+    else:
+        inactive = [layout.container_service(c) for c in spec.start_order()
+                    if (s := state[layout.container_service(c)]) is None or s.active != "active"]
+        again = [layout.container_service(c) for c in spec.start_order() if layout.container_service(c) in restart]
+        if again:
+            add(A.StartUnits(tuple(again), restart=True, reason="their inputs changed"))
+        rest = [u for u in inactive if u not in again]
+        if rest:
+            add(A.StartUnits(tuple(rest), reason="not running"))
+        if not again and not rest:
+            note("every unit is running with its current inputs")
+    if restart or daemon_reload:
+        add(A.ClearPending())
+
+    if any(c.auto_update for c in spec.containers.values()):
+        timer = app.units.get("podman-auto-update.timer")
+        if not app.timer_enabled or timer is None or timer.active != "active":
+            add(A.EnableTimer())
+    return p

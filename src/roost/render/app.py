@@ -1,0 +1,231 @@
+"""Spec + identity -> every file, directory and podman secret the app should have."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from dataclasses import dataclass, field
+
+from roost.layout import REGISTRY_DIR, Layout
+from roost.render.envfile import render_env
+from roost.render.unitfile import UnitFile, section
+from roost.spec.model import SECRET_REF_RE, Container, Spec, parse_duration
+
+
+@dataclass(frozen=True)
+class Identity:
+    uid: int
+    gid: int
+    subid_start: int
+
+
+@dataclass(frozen=True)
+class FileWant:
+    path: str
+    content: str
+    mode: int
+    uid: int
+    gid: int
+    sensitive: bool = False  # holds secrets: never shown, only masked
+
+
+@dataclass(frozen=True)
+class DirWant:
+    path: str
+    mode: int
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class SecretEnvWant:
+    """An env var whose value mentions a secret: delivered as a podman secret, not a file."""
+
+    name: str  # podman secret name
+    container: str
+    var: str
+    template: str  # with ${secrets.x} references
+
+    def resolve(self, secrets: dict[str, str]) -> str | None:
+        missing = [r for r in SECRET_REF_RE.findall(self.template) if r not in secrets]
+        if missing:
+            return None
+        return SECRET_REF_RE.sub(lambda m: secrets[m.group(1)], self.template)
+
+
+@dataclass(frozen=True)
+class Desired:
+    layout: Layout
+    identity: Identity
+    dirs: tuple[DirWant, ...]
+    files: tuple[FileWant, ...]
+    secret_envs: tuple[SecretEnvWant, ...]
+    units: dict[str, tuple[str, ...]] = field(default_factory=dict)  # service -> files it is made from
+
+    def file(self, path: str) -> FileWant:
+        return next(f for f in self.files if f.path == path)
+
+
+def secret_digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+BASHRC = """\
+# Written by roost: `roost shell {name}` or `runuser -l -s /bin/bash {name}` lands here.
+export XDG_RUNTIME_DIR=/run/user/$(id -u)
+export DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME_DIR/bus
+
+# keep every command ever typed here, with a time stamp: this folder is the deployment's logbook
+shopt -s histappend
+HISTSIZE=
+HISTFILESIZE=
+HISTIGNORE='ls:ll:cd:pwd:bg:fg:history:exit'
+export HISTTIMEFORMAT="[%F %T] "
+PROMPT_COMMAND="history -a${{PROMPT_COMMAND:+; $PROMPT_COMMAND}}"
+PS1='[\\u@\\h \\W]\\$ '
+cd ~
+"""
+
+
+def render_pod(spec: Spec, layout: Layout) -> str:
+    return UnitFile((
+        section("Unit", ("Description", f"roost app {spec.name} (pod)")),
+        section(
+            "Pod",
+            ("PodName", spec.name),
+            *[("PublishPort", str(p)) for p in spec.pod.ports],
+            # Quadlet's default stops the pod when its last container stops, which turns a
+            # restart of one container (and those that require it) into a restart of the app
+            ("PodmanArgs", ("--exit-policy=continue",)),
+        ),
+        section("Install", ("WantedBy", "default.target")),
+    )).render()
+
+
+def _seconds(value: str) -> str:
+    return f"{max(parse_duration(value), 0.0):g}s"
+
+
+def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool) -> str:
+    needed_by_other = name in spec.required()
+    timeout = int(parse_duration(spec.app.health_timeout))
+    unit = [("Description", f"roost app {spec.name}: {name}")]
+    for dep in c.requires:
+        unit += [("Requires", layout.container_service(dep)), ("After", layout.container_service(dep))]
+    ctr: list[tuple[str, str | tuple[str, ...]] | None] = [
+        ("ContainerName", f"{spec.name}-{name}"),
+        ("Image", c.image),
+        ("Pod", f"{spec.name}.pod"),
+        ("Label", (f"io.roost.app={spec.name}", f"io.roost.container={name}")),
+    ]
+    if c.auto_update:
+        ctr.append(("AutoUpdate", c.auto_update))
+    if has_plain_env:
+        ctr.append(("EnvironmentFile", layout.env_file(name)))
+    for var in sorted(c.env):
+        if SECRET_REF_RE.search(c.env[var]):
+            ctr.append(("Secret", f"{layout.podman_secret(name, var)},type=env,target={var}"))
+    for vol in c.mounts:
+        opts = f":{','.join(vol.options)}" if vol.options else ""
+        ctr.append(("Volume", f"{spec.host_path(vol.source)}:{vol.target}{opts}"))
+    if c.health:
+        h = c.health
+        ctr += [
+            ("HealthCmd", h.command),
+            ("HealthInterval", _seconds(h.interval)),
+            ("HealthTimeout", _seconds(h.timeout)),
+            ("HealthRetries", str(h.retries)),
+            ("HealthStartPeriod", _seconds(h.start_period)),
+            # check every second until healthy once, so that start (and readiness) is not
+            # held back by a long interval; the regular interval takes over afterwards
+            ("HealthStartupCmd", h.command),
+            ("HealthStartupInterval", "1s"),
+            ("HealthStartupRetries", str(max(timeout, 1))),
+            ("HealthStartupSuccess", "1"),
+            # readiness = healthy: dependants start only then, and podman auto-update can roll back
+            ("Notify", "healthy"),
+        ]
+    elif needed_by_other:
+        pass  # the spec layer warns: a required container without a health check is only "started"
+    if c.command:
+        ctr.append(("Exec", tuple(c.command)))
+    service = [("Restart", "always"), ("TimeoutStartSec", str(timeout))]
+    return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service))).render()
+
+
+def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] | None = None,
+           spec_path: str = "") -> Desired:
+    """env_files: container -> values read from the user's `env_file` beside the spec."""
+    layout = Layout(spec.name, spec.home)
+    uid, gid = identity.uid, identity.gid
+    env_files = env_files or {}
+    dirs = [
+        DirWant(spec.home, 0o750, uid, gid),
+        DirWant(posixpath.join(spec.home, ".config"), 0o700, uid, gid),
+        DirWant(posixpath.join(spec.home, ".config", "containers"), 0o700, uid, gid),
+        DirWant(layout.unit_dir, 0o700, uid, gid),
+        DirWant(posixpath.join(spec.home, ".config", "roost"), 0o700, uid, gid),
+        DirWant(layout.secrets_dir, 0o700, uid, gid),
+        DirWant(layout.env_dir, 0o700, uid, gid),
+        DirWant(posixpath.join(spec.home, ".local"), 0o700, uid, gid),
+        DirWant(posixpath.join(spec.home, ".local", "state"), 0o700, uid, gid),
+        DirWant(layout.state_dir, 0o700, uid, gid),
+    ]
+    dirs += [DirWant(posixpath.dirname(REGISTRY_DIR), 0o755, 0, 0), DirWant(REGISTRY_DIR, 0o755, 0, 0)]
+    seen = {d.path for d in dirs}
+    for c in spec.containers.values():
+        for vol in c.mounts:
+            path = spec.host_path(vol.source)
+            # only directories under the home are ours to create; allowed outside paths must exist
+            if path.startswith(spec.home + "/"):
+                parts = posixpath.relpath(path, spec.home).split("/")
+                for i in range(1, len(parts) + 1):
+                    sub = posixpath.join(spec.home, *parts[:i])
+                    if sub not in seen:
+                        seen.add(sub)
+                        dirs.append(DirWant(sub, 0o750, uid, gid))
+    files = [
+        FileWant(layout.bashrc, BASHRC.format(name=spec.name), 0o644, uid, gid),
+        # login shells (runuser -l, roost shell) read this, not .bashrc
+        FileWant(posixpath.join(spec.home, ".bash_profile"), "[ -f ~/.bashrc ] && . ~/.bashrc\n", 0o644, uid, gid),
+    ]
+    files.append(FileWant(layout.pod_file, render_pod(spec, layout), 0o644, uid, gid))
+    secret_envs: list[SecretEnvWant] = []
+    units: dict[str, tuple[str, ...]] = {layout.pod_service: (layout.pod_file,)}
+    for name, c in sorted(spec.containers.items()):
+        plain = dict(env_files.get(name, {}))
+        for var, value in c.env.items():
+            if SECRET_REF_RE.search(value):
+                plain.pop(var, None)
+                secret_envs.append(SecretEnvWant(layout.podman_secret(name, var), name, var, value))
+            else:
+                plain[var] = value
+        inputs = [layout.container_file(name)]
+        if plain:
+            header = f"roost app {spec.name}, container {name}: environment (mode 0600)"
+            # a user's env_file may hold secrets of its own: treat its values as sensitive
+            files.append(FileWant(layout.env_file(name), render_env(plain, header), 0o600, uid, gid, sensitive=name in env_files))
+            inputs.append(layout.env_file(name))
+        files.append(FileWant(layout.container_file(name), render_container(spec, layout, name, c, bool(plain)), 0o644, uid, gid))
+        units[layout.container_service(name)] = tuple(inputs)
+    files.append(FileWant(layout.registry_file, registry_record(spec, identity, spec_path), 0o644, 0, 0))
+    return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), units)
+
+
+def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
+    layout = Layout(spec.name, spec.home)
+    record = {
+        "name": spec.name,
+        "uid": identity.uid,
+        "gid": identity.gid,
+        "subid_start": identity.subid_start,
+        "home": spec.home,
+        "spec_path": spec_path,
+        "spec_digest": spec.digest(),
+        "publish": [str(p) for p in spec.pod.ports],
+        "containers": spec.start_order(),
+        "images": {n: c.image for n, c in spec.containers.items()},
+        "pod_service": layout.pod_service,
+    }
+    return json.dumps(record, indent=2, sort_keys=True) + "\n"

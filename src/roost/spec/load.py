@@ -1,0 +1,90 @@
+"""Read a spec file: TOML -> Spec, with every problem located by file, key path and line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from roost.errors import Problem, SpecError
+from roost.spec.model import Spec, cross_check
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r'^\s*((?:"[^"]*"|\'[^\']*\'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"[^"]*"|\'[^\']*\'|[A-Za-z0-9_-]+))*)\s*=')
+_INLINE_KEY = re.compile(r'(?:[{,]\s*)((?:"[^"]*"|[A-Za-z0-9_-]+))\s*=')
+
+
+def _split_key(text: str) -> tuple[str, ...]:
+    parts = re.findall(r'"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)', text)
+    return tuple(a or b or c for a, b, c in parts)
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Map each key path in a TOML text to the line it is written on (best effort, no full parse)."""
+    lines: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if m := _HEADER.match(line):
+            table = _split_key(m.group(1))
+            lines.setdefault(table, number)
+            continue
+        if m := _KEY.match(line):
+            path = table + _split_key(m.group(1))
+            lines.setdefault(path, number)
+            rest = line[m.end():]
+            for inner in _INLINE_KEY.finditer(rest):  # one level of inline tables: env = { A = "x" }
+                lines.setdefault(path + _split_key(inner.group(1)), number)
+    return lines
+
+
+def locate(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def load_spec(path: str | Path) -> Spec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(str(path), [Problem("", "no such file")], hint="give the path of a spec file, e.g. examples/hedgedoc.toml") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise SpecError(str(path), [Problem("", f"cannot read it: {e}")]) from None
+    return parse_spec(text, str(path))
+
+
+def parse_spec(text: str, source: str = "<spec>") -> Spec:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+)", str(e))
+        raise SpecError(source, [Problem("(toml)", f"not valid TOML: {e}", int(m.group(1)) if m else None)]) from None
+    lines = key_lines(text)
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = tuple(str(p) for p in err["loc"] if not isinstance(p, int) or True)
+            # pydantic puts the failing validator's name in loc for unions; drop what is not a key
+            keys = tuple(p for p in loc if not p.startswith("function-") and p not in ("str", "int", "bool"))
+            problems.append(Problem(".".join(keys) or "(top level)", _message(err), locate(lines, keys)))
+        raise SpecError(source, problems) from None
+    found = cross_check(spec)
+    if found:
+        raise SpecError(source, [Problem(".".join(loc), msg, locate(lines, loc)) for loc, msg in found])
+    return spec
+
+
+def _message(err: dict) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling against docs/spec.md)"
+    if kind == "missing":
+        return "required key is missing"
+    msg = err["msg"]
+    return msg.removeprefix("Value error, ")

@@ -1,0 +1,376 @@
+"""The spec: one TOML file describing one app. Typed, frozen, validated on load.
+
+Everything a user writes is checked here, before any fact is read or any command runs,
+so that bad input never reaches the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_REF_RE = re.compile(r"\$\{secrets\.([^}]*)\}")
+SECRET_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+DURATION_RE = re.compile(r"^(\d+)(ms|s|m|h)$")
+# registry[:port]/path[:tag][@digest], lower-case as the distribution spec requires
+IMAGE_RE = re.compile(
+    r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+PUBLISH_RE = re.compile(r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(?P<host>\d{1,5}):(?P<ctr>\d{1,5})(?:/(?P<proto>tcp|udp))?$")
+VOLUME_OPTIONS = {"z", "Z", "ro", "rw", "U", "noexec", "nosuid", "nodev", "exec", "suid", "dev"}
+# names that would shadow a system account or a roost directory
+RESERVED_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+                  "www-data", "backup", "list", "irc", "nobody", "systemd-network", "systemd-timesync", "messagebus",
+                  "sshd", "postgres", "lab", "roost", "admin", "sudo", "users", "staff"}
+
+MIN_APP_ID = 2000  # above the distributions' system range, and journald keeps users >= 1000 apart
+MAX_APP_ID = 59999
+
+
+def check_text(value: str) -> str:
+    """Refuse what cannot be written into a unit or env file so that it means exactly itself."""
+    for ch in value:
+        if ch in "\n\r":
+            raise ValueError("must be a single line (newlines are not allowed)")
+        if ord(ch) < 0x20 and ch != "\t" or ord(ch) == 0x7F:
+            raise ValueError(f"contains the control character {ch!r}")
+    if len(value) > 4096:
+        raise ValueError("is longer than 4096 characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(check_text)]
+
+
+def parse_duration(value: str) -> float:
+    m = DURATION_RE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a duration like 500ms, 10s, 2m or 1h")
+    n, unit = int(m.group(1)), m.group(2)
+    return n * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+def check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(check_duration)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class App(Model):
+    name: str = Field(description="app name: user, group, pod and directory are named after it")
+    uid: int | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
+    gid: int | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
+    home: str | None = None
+    allow_host_paths: tuple[str, ...] = ()
+    health_timeout: Duration = "300s"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"{v!r} is not a valid app name: use 1-31 lower-case letters, digits and '-', starting with a letter")
+        if v in RESERVED_NAMES:
+            raise ValueError(f"{v!r} clashes with a system account name; pick another")
+        return v
+
+    @field_validator("home")
+    @classmethod
+    def _home(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        check_text(v)
+        if not v.startswith("/") or posixpath.normpath(v) != v.rstrip("/") or v == "/":
+            raise ValueError(f"{v!r} must be a normalised absolute path (no '..', no trailing '/')")
+        return v
+
+    @field_validator("allow_host_paths")
+    @classmethod
+    def _allowed(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for p in v:
+            check_text(p)
+            if not p.startswith("/") or posixpath.normpath(p) != p:
+                raise ValueError(f"{p!r} must be a normalised absolute path")
+        return v
+
+
+class Publish(Model):
+    ip: str
+    host_port: int
+    container_port: int
+    proto: Literal["tcp", "udp"] = "tcp"
+
+    def __str__(self) -> str:
+        suffix = "" if self.proto == "tcp" else f"/{self.proto}"
+        return f"{self.ip}:{self.host_port}:{self.container_port}{suffix}"
+
+
+def parse_publish(value: str) -> Publish:
+    m = PUBLISH_RE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a port mapping like 127.0.0.1:8080:80 or 8080:80")
+    host, ctr = int(m["host"]), int(m["ctr"])
+    for port in (host, ctr):
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port {port} in {value!r} is out of range 1-65535")
+    ip = m["ip"] or "127.0.0.1"  # loopback unless the spec says otherwise explicitly
+    if not ip.startswith("["):
+        if any(int(octet) > 255 for octet in ip.split(".")):
+            raise ValueError(f"{ip!r} in {value!r} is not an IPv4 address")
+    return Publish(ip=ip, host_port=host, container_port=ctr, proto=m["proto"] or "tcp")
+
+
+class Pod(Model):
+    publish: tuple[str, ...] = ()
+
+    @field_validator("publish")
+    @classmethod
+    def _publish(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        seen: set[tuple[int, str]] = set()
+        for item in v:
+            p = parse_publish(item)
+            if (p.host_port, p.proto) in seen:
+                raise ValueError(f"host port {p.host_port}/{p.proto} is published twice")
+            seen.add((p.host_port, p.proto))
+        return v
+
+    @property
+    def ports(self) -> list[Publish]:
+        return [parse_publish(p) for p in self.publish]
+
+
+class SecretSpec(Model):
+    generate: int = Field(ge=16, le=1024, description="length of a random secret, generated once")
+
+
+class Health(Model):
+    cmd: Text | None = None
+    http: Text | None = None
+    interval: Duration = "10s"
+    timeout: Duration = "5s"
+    retries: int = Field(3, ge=1, le=100)
+    start_period: Duration = "0s"
+
+    @model_validator(mode="after")
+    def _one(self) -> Health:
+        if (self.cmd is None) == (self.http is None):
+            raise ValueError("give exactly one of `cmd` or `http`")
+        if self.http is not None and not re.match(r"^https?://[^\s'\"`$;|&<>\\]+$", self.http):
+            raise ValueError(f"{self.http!r} is not a plain http(s) URL")
+        return self
+
+    @property
+    def command(self) -> str:
+        """What runs inside the container (through /bin/sh -c, as podman does for a string)."""
+        if self.cmd is not None:
+            return self.cmd
+        return f"curl -fsS -o /dev/null --max-time 5 {self.http}"
+
+
+class Volume(Model):
+    source: str  # as written: relative (under home) or absolute
+    target: str
+    options: tuple[str, ...] = ()
+
+
+def parse_volume(value: str) -> Volume:
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise ValueError(f"{value!r} is not a volume like 'data:/var/lib/data:Z' (host path : container path [: options])")
+    source, target = parts[0], parts[1]
+    options = tuple(parts[2].split(",")) if len(parts) == 3 else ()
+    if not target.startswith("/") or posixpath.normpath(target) != target:
+        raise ValueError(f"container path {target!r} must be a normalised absolute path")
+    bad = [o for o in options if o not in VOLUME_OPTIONS]
+    if bad:
+        raise ValueError(f"unknown volume option(s) {', '.join(bad)}; allowed: {', '.join(sorted(VOLUME_OPTIONS))}")
+    if not source.startswith("/"):
+        norm = posixpath.normpath(source)
+        if norm.startswith("..") or norm == ".":
+            raise ValueError(f"host path {source!r} leaves the app's home; use a path inside it")
+    elif posixpath.normpath(source) != source:
+        raise ValueError(f"host path {source!r} must be normalised (no '..', '.', or '//')")
+    return Volume(source=source, target=target, options=options)
+
+
+class Container(Model):
+    image: str
+    auto_update: Literal["registry", "local"] | None = None
+    requires: tuple[str, ...] = ()
+    env: dict[str, Text] = Field(default_factory=dict)
+    env_file: Text | None = None
+    volumes: tuple[str, ...] = ()
+    health: Health | None = None
+    command: tuple[Text, ...] | None = None
+    postgres: bool | None = None  # marks a PostgreSQL container; None = detect from the image name
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if not IMAGE_RE.match(v):
+            raise ValueError(f"{v!r} is not an image reference like registry.example.org/team/app:1.2")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not ENV_KEY_RE.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return v
+
+    @field_validator("volumes")
+    @classmethod
+    def _volumes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        targets = set()
+        for item in v:
+            check_text(item)
+            vol = parse_volume(item)
+            if vol.target in targets:
+                raise ValueError(f"container path {vol.target} is mounted twice")
+            targets.add(vol.target)
+        return v
+
+    @field_validator("env_file")
+    @classmethod
+    def _env_file(cls, v: str | None) -> str | None:
+        if v is not None and (v.startswith("/") or ".." in v.split("/")):
+            raise ValueError(f"{v!r} must be a path relative to the spec's folder, inside it")
+        return v
+
+    @property
+    def mounts(self) -> list[Volume]:
+        return [parse_volume(v) for v in self.volumes]
+
+    @property
+    def is_postgres(self) -> bool:
+        if self.postgres is not None:
+            return self.postgres
+        repo = self.image.split("@")[0].rsplit(":", 1)[0] if ":" in self.image.split("/")[-1] else self.image.split("@")[0]
+        return repo.rsplit("/", 1)[-1] in ("postgres", "postgresql")
+
+
+class Spec(Model):
+    app: App
+    pod: Pod = Pod()
+    secrets: dict[str, SecretSpec] = Field(default_factory=dict)
+    containers: dict[str, Container]
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, v: dict[str, SecretSpec]) -> dict[str, SecretSpec]:
+        for name in v:
+            if not SECRET_NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not a valid secret name (lower-case letters, digits, '_')")
+        return v
+
+    @field_validator("containers")
+    @classmethod
+    def _containers(cls, v: dict[str, Container]) -> dict[str, Container]:
+        if not v:
+            raise ValueError("declare at least one container, e.g. [containers.web]")
+        for name in v:
+            if not NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not a valid container name (lower-case letters, digits, '-')")
+        return v
+
+    # -- derived values --------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.app.name
+
+    @property
+    def home(self) -> str:
+        return self.app.home or f"/srv/roost/{self.app.name}"
+
+    def host_path(self, source: str) -> str:
+        return source if source.startswith("/") else posixpath.join(self.home, posixpath.normpath(source))
+
+    def start_order(self) -> list[str]:
+        """Containers so that each comes after what it requires (the spec has no cycles)."""
+        done: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in done:
+                return
+            for dep in self.containers[name].requires:
+                visit(dep)
+            done.append(name)
+
+        for name in sorted(self.containers):
+            visit(name)
+        return done
+
+    def required(self) -> set[str]:
+        return {dep for c in self.containers.values() for dep in c.requires}
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
+    """Checks that need the whole spec. Returns (key path, message) pairs."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    for cname, c in spec.containers.items():
+        for dep in c.requires:
+            if dep not in spec.containers:
+                problems.append((("containers", cname, "requires"), f"no container named {dep!r}"))
+            elif dep == cname:
+                problems.append((("containers", cname, "requires"), "a container cannot require itself"))
+        for key, value in c.env.items():
+            for ref in SECRET_REF_RE.findall(value):
+                if ref not in spec.secrets:
+                    known = ", ".join(sorted(spec.secrets)) or "none declared"
+                    problems.append(
+                        (("containers", cname, "env", key), f"unknown secret ${{secrets.{ref}}} (declared: {known})")
+                    )
+        for vol in c.mounts:
+            if vol.source.startswith("/"):
+                inside = vol.source == spec.home or vol.source.startswith(spec.home + "/")
+                allowed = any(vol.source == p or vol.source.startswith(p + "/") for p in spec.app.allow_host_paths)
+                if not inside and not allowed:
+                    problems.append((
+                        ("containers", cname, "volumes"),
+                        f"{vol.source} is outside the app's home {spec.home}; list it in app.allow_host_paths to allow it",
+                    ))
+    graph = {n: c.requires for n, c in spec.containers.items() if all(d in spec.containers for d in c.requires)}
+    cycle = _find_cycle(graph)
+    if cycle:
+        problems.append((("containers", cycle[0], "requires"), f"`requires` forms a cycle: {' -> '.join(cycle)}"))
+    return problems
+
+
+def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, ()):
+            if state.get(dep) == 1:
+                return stack[stack.index(dep):] + [dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None

@@ -1,0 +1,140 @@
+"""A fake host behind the Runner seam: files in a dict, commands answered by handlers.
+
+Only unit tests use it; end-to-end tests run on the real lab host.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+from roost.host.runner import AppUser, FileStat, Result
+
+
+@dataclass
+class FakeHost:
+    files: dict[str, str] = field(default_factory=dict)
+    stats: dict[str, FileStat] = field(default_factory=dict)
+    dirs: dict[str, FileStat] = field(default_factory=dict)
+    handlers: list[tuple[tuple[str, ...], Callable[[list[str], AppUser | None, str | None], Result | str]]] = field(
+        default_factory=list)
+    record: list[str] = field(default_factory=list)
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+    def on(self, *prefix: str, answer: str | Callable = "", code: int = 0) -> None:
+        if callable(answer):
+            self.handlers.insert(0, (prefix, answer))
+        else:
+            self.handlers.insert(0, (prefix, lambda argv, user, stdin: Result(tuple(argv), code, answer, "")))
+
+    def run(self, argv, *, user=None, stdin=None, mutates=False, check=True, timeout=None) -> Result:
+        self.calls.append(tuple(argv))
+        if mutates:
+            self.record.append(" ".join(argv) + (f" (as {user.name})" if user else ""))
+        for prefix, handler in self.handlers:
+            if tuple(argv[: len(prefix)]) == prefix:
+                out = handler(list(argv), user, stdin)
+                result = out if isinstance(out, Result) else Result(tuple(argv), 0, out, "")
+                break
+        else:
+            result = Result(tuple(argv), 0 if mutates else 1, "", "not faked")
+        if check and not result.ok:
+            from roost.host.runner import CommandFailed
+
+            raise CommandFailed(" ".join(argv), result)
+        return result
+
+    def read_file(self, path: str) -> str | None:
+        return self.files.get(path)
+
+    def stat(self, path: str) -> FileStat | None:
+        return self.dirs.get(path) or self.stats.get(path)
+
+    def exists(self, path: str) -> bool:
+        return path in self.files or path in self.dirs or path in self.stats
+
+    def write_file(self, path: str, content: str, *, mode: int, uid: int, gid: int) -> None:
+        self.record.append(f"write {path}")
+        self.files[path] = content
+        self.stats[path] = FileStat(mode, uid, gid, False)
+
+    def make_dir(self, path: str, *, mode: int, uid: int, gid: int) -> None:
+        self.record.append(f"mkdir {path}")
+        self.dirs[path] = FileStat(mode, uid, gid, True)
+
+    def remove_file(self, path: str) -> None:
+        if path in self.files:
+            self.record.append(f"remove {path}")
+            self.files.pop(path)
+            self.stats.pop(path, None)
+
+    def add_secret(self, value: str) -> None:
+        self.secrets.append(value)
+
+    def mask(self, text: str) -> str:
+        return text
+
+
+PASSWD = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+GROUP = "root:x:0:\nnogroup:x:65534:\n"
+
+
+def bare_host() -> FakeHost:
+    """A Debian host with podman 5 installed and no app yet."""
+    h = FakeHost()
+    for tool in ("/usr/bin/apt-get", "/usr/bin/podman", "/usr/bin/pasta", "/usr/bin/newuidmap",
+                 "/usr/libexec/podman/catatonit"):
+        h.stats[tool] = FileStat(0o755, 0, 0, False)
+    h.files["/etc/passwd"] = PASSWD
+    h.files["/etc/group"] = GROUP
+    h.files["/etc/subuid"] = ""
+    h.files["/etc/subgid"] = ""
+    h.on("podman", "--version", answer="podman version 5.4.2\n")
+    h.on("ss", answer="")
+    h.on("find", answer="")
+    h.on("ls", answer="")
+    return h
+
+
+def converge(host: FakeHost, prep) -> None:
+    """Make the fake host look exactly like `prep` wants it: the state after a successful apply."""
+    d = prep.desired
+    name, uid, gid = prep.spec.name, d.identity.uid, d.identity.gid
+    host.files["/etc/passwd"] += f"{name}:x:{uid}:{gid}:roost app:{prep.spec.home}:/usr/sbin/nologin\n"
+    host.files["/etc/group"] += f"{name}:x:{gid}:\n"
+    host.files["/etc/subuid"] += f"{name}:{d.identity.subid_start}:65536\n"
+    host.files["/etc/subgid"] += f"{name}:{d.identity.subid_start}:65536\n"
+    host.on("ls", answer=f"{name}\n")
+    parent = prep.spec.home.rsplit("/", 1)[0]
+    host.dirs[parent] = FileStat(0o755, 0, 0, True)
+    for w in d.dirs:
+        host.dirs[w.path] = FileStat(w.mode, w.uid, w.gid, True)
+    for f in d.files:
+        host.files[f.path] = f.content
+        host.stats[f.path] = FileStat(f.mode, f.uid, f.gid, False)
+    secrets = {}
+    for sname in prep.spec.secrets:
+        secrets[sname] = "s3cret" + sname
+        host.files[d.layout.secret_file(sname)] = secrets[sname] + "\n"
+    from roost.render.app import secret_digest
+    from roost.host.state import secret_digests_path
+
+    digests = {w.name: secret_digest(w.resolve(secrets)) for w in d.secret_envs}
+    host.files[secret_digests_path(d.layout)] = json.dumps(digests)
+    host.files[f"/run/user/{uid}/bus"] = ""
+    host.files.pop(d.layout.pending_file, None)
+    host.on("find", answer=d.layout.registry_file + "\n")
+    host.on("systemctl", "is-active", answer="active\n")
+    units = [*d.units, "podman-auto-update.timer"]
+    show = "\n\n".join(f"Id={u}\nLoadState=loaded\nActiveState=active\nSubState=running\nNeedDaemonReload=no\n"
+                       f"ActiveEnterTimestampMonotonic=1000\nMainPID=10" for u in units)
+    host.on("systemctl", "--user", "show", answer=show + "\n")
+    host.on("systemctl", "--user", "is-enabled", answer="enabled\n")
+    host.on("podman", "secret", "ls", answer="".join(f"{w.name}\n" for w in d.secret_envs))
+    from roost.host.facts import normalize_image
+
+    images = [{"Names": [normalize_image(c.image)], "Digest": "sha256:" + "a" * 64, "Id": "b" * 64}
+              for c in prep.spec.containers.values()]
+    host.on("podman", "images", answer=json.dumps(images))

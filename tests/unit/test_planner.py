@@ -1,0 +1,127 @@
+"""Planner cases: (spec, faked host facts) -> expected actions. No root, no podman."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from roost.apply import execute, prepare
+from roost.errors import UsageError
+from roost.plan import actions as A
+from tests.unit.fakehost import bare_host, converge
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+HEDGEDOC = EXAMPLES / "hedgedoc.toml"
+
+
+def kinds(plan) -> list[str]:
+    return [type(a).__name__ for a in plan.actions]
+
+
+def spec_copy(tmp_path: Path, edit=lambda text: text) -> Path:
+    (tmp_path / "application.env").write_text((EXAMPLES / "application.env").read_text())
+    path = tmp_path / "hedgedoc.toml"
+    path.write_text(edit(HEDGEDOC.read_text()))
+    return path
+
+
+def test_fresh_host_plans_the_whole_golden_path():
+    prep = prepare(HEDGEDOC, bare_host())
+    k = kinds(prep.plan)
+    # order matters: identity first, then files, then systemd
+    assert k[:2] == ["CreateGroup", "MakeDir"] and "CreateUser" in k
+    assert k.index("CreateUser") < k.index("AddSubIds") < k.index("EnableLinger") < k.index("GenerateSecret")
+    assert k.index("GenerateSecret") < k.index("PutPodmanSecret") < k.index("DaemonReload") < k.index("PullImage")
+    assert k[-3:] == ["StartUnits", "ClearPending", "EnableTimer"]
+    sub = next(a for a in prep.plan.actions if isinstance(a, A.AddSubIds))
+    assert (sub.start, sub.count) == (200_000_000, 65536)  # the source document's range for UID 2000
+    pulls = {a.image for a in prep.plan.actions if isinstance(a, A.PullImage)}
+    assert pulls == {"docker.io/library/postgres:13", "quay.io/hedgedoc/hedgedoc:latest"}
+
+
+def test_converged_host_plans_nothing_and_apply_runs_nothing():
+    host = bare_host()
+    converge(host, prepare(HEDGEDOC, host))
+    prep = prepare(HEDGEDOC, host)
+    assert prep.plan.empty, [a.describe() for a in prep.plan.actions]
+    host.record.clear()
+    execute(prep, host, ui=None)
+    assert host.record == []
+
+
+def test_env_change_restarts_only_that_container(tmp_path):
+    host = bare_host()
+    converge(host, prepare(spec_copy(tmp_path), host))
+    changed = spec_copy(tmp_path, lambda t: t.replace("hedgedoc.example.org", "notes.example.org"))
+    prep = prepare(changed, host)
+    starts = [a for a in prep.plan.actions if isinstance(a, A.StartUnits)]
+    assert len(starts) == 1 and starts[0].restart and starts[0].units == ("application.service",)
+    writes = [a.want.path for a in prep.plan.actions if isinstance(a, A.WriteFile)]
+    assert writes == ["/srv/hedgedoc/env/application.env", "/etc/roost/apps/hedgedoc.json"]
+    assert "DaemonReload" not in kinds(prep.plan)  # env files are not units
+
+
+def test_port_change_restarts_the_pod_and_reloads(tmp_path):
+    host = bare_host()
+    converge(host, prepare(spec_copy(tmp_path), host))
+    prep = prepare(spec_copy(tmp_path, lambda t: t.replace("8388", "8389")), host)
+    k = kinds(prep.plan)
+    assert "DaemonReload" in k
+    start = next(a for a in prep.plan.actions if isinstance(a, A.StartUnits))
+    assert start.units == ("hedgedoc-pod.service", "database.service", "application.service") and start.restart
+    diff = next(a for a in prep.plan.actions if isinstance(a, A.WriteFile) and a.want.path.endswith(".pod")).detail()
+    assert "-PublishPort=127.0.0.1:8388:3000" in diff and "+PublishPort=127.0.0.1:8389:3000" in diff
+
+
+def test_interrupted_apply_is_finished(tmp_path):
+    """A crash after writing units but before the restart leaves a note the next plan obeys."""
+    host = bare_host()
+    prep = prepare(spec_copy(tmp_path), host)
+    converge(host, prep)
+    host.files[prep.desired.layout.pending_file] = '{"daemon_reload": true, "restart": ["database.service"]}'
+    plan = prepare(spec_copy(tmp_path), host).plan
+    assert kinds(plan) == ["MarkPending", "DaemonReload", "StartUnits", "ClearPending"]
+    assert plan.actions[2].units == ("database.service",)
+
+
+def test_stopped_unit_is_started_not_restarted(tmp_path):
+    host = bare_host()
+    prep = prepare(spec_copy(tmp_path), host)
+    converge(host, prep)
+    show = host.run(["systemctl", "--user", "show"]).stdout.replace(
+        "Id=application.service\nLoadState=loaded\nActiveState=active", "Id=application.service\nLoadState=loaded\nActiveState=failed")
+    host.on("systemctl", "--user", "show", answer=show)
+    plan = prepare(spec_copy(tmp_path), host).plan
+    assert kinds(plan) == ["StartUnits"] and not plan.actions[0].restart
+
+
+def test_missing_tools_are_installed_with_the_package_manager():
+    host = bare_host()
+    del host.stats["/usr/libexec/podman/catatonit"], host.stats["/usr/bin/pasta"]
+    plan = prepare(HEDGEDOC, host).plan
+    assert plan.actions[0] == A.InstallPackages("apt-get", ("passt", "catatonit"))
+
+
+def test_old_podman_is_refused_with_the_version_needed():
+    host = bare_host()
+    host.on("podman", "--version", answer="podman version 4.3.1\n")
+    with pytest.raises(UsageError, match=r"podman 4\.3\.1 is too old: roost needs podman >= 5\.0"):
+        prepare(HEDGEDOC, host)
+
+
+def test_taken_port_is_refused():
+    host = bare_host()
+    host.on("ss", answer="tcp LISTEN 0 4096 0.0.0.0:8388 0.0.0.0:*\n")
+    with pytest.raises(UsageError, match="8388/tcp is already taken"):
+        prepare(HEDGEDOC, host)
+
+
+def test_plan_diffs_mask_secret_values(tmp_path):
+    host = bare_host()
+    prep = prepare(spec_copy(tmp_path), host)
+    converge(host, prep)
+    (tmp_path / "application.env").write_text("CMD_LOGLEVEL=verbose\nAPI_TOKEN=hunter2hunter2\n")
+    plan = prepare(tmp_path / "hedgedoc.toml", host).plan
+    text = "\n".join(filter(None, (a.detail() for a in plan.actions)))
+    assert "API_TOKEN=••••••" in text and "hunter2" not in text
