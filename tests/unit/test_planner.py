@@ -30,8 +30,8 @@ def test_fresh_host_plans_the_whole_golden_path():
     prep = prepare(HEDGEDOC, bare_host())
     k = kinds(prep.plan)
     # order matters: identity first, then files, then systemd
-    assert k[:2] == ["CreateGroup", "MakeDir"] and "CreateUser" in k
-    assert k.index("CreateUser") < k.index("AddSubIds") < k.index("EnableLinger") < k.index("GenerateSecret")
+    assert k[:4] == ["CreateGroup", "MakeDir", "CreateUser", "AddSubIds"]
+    assert k.index("AddSubIds") < k.index("MakeDirs") < k.index("EnableLinger") < k.index("GenerateSecret")
     assert k.index("GenerateSecret") < k.index("PutPodmanSecret") < k.index("DaemonReload") < k.index("PullImage")
     assert k[-3:] == ["StartUnits", "ClearPending", "EnableTimer"]
     sub = next(a for a in prep.plan.actions if isinstance(a, A.AddSubIds))

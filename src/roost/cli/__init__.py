@@ -18,6 +18,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "logs": ("roost.cli.logs", "logs", "An app's journal, read as the app user."),
     "shell": ("roost.cli.shell", "shell", "A login shell as the app user, with systemctl --user and podman working."),
     "down": ("roost.cli.down", "down", "Stop and remove an app's units (data kept; --purge removes all)."),
+    "doctor": ("roost.cli.doctor", "doctor", "Check the host for rootless Podman traps and say (or make) the fix."),
     "history": ("roost.cli.history", "history", "What was applied to an app, when, by whom, with which images."),
     "lab": ("roost.cli.lab", "lab", "A disposable systemd + Podman host to try specs and run tests."),
 }
@@ -74,9 +75,9 @@ def main() -> None:
 
         from rich.markup import escape
 
-        console_err.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False)
+        console_err.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
         if e.hint:
-            console_err.print(f"[yellow]hint:[/] {escape(e.hint)}", highlight=False)
+            console_err.print(f"[yellow]hint:[/] {escape(e.hint)}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -22,6 +22,7 @@ from roost.errors import RoostError
 log = logging.getLogger("roost.runner")
 
 MASK = "••••••"
+AUDIT_LOG = "/var/log/roost/audit.log"  # every mutation roost makes on this host, masked, one per line
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,20 @@ class Runner:
     dry_run: bool = False
     secrets: list[str] = field(default_factory=list)
     record: list[str] = field(default_factory=list)  # every mutation, masked, in order
+    audit_log: str | None = AUDIT_LOG
+
+    def _audit(self, what: str) -> None:
+        self.record.append(what)
+        log.info("%s", what)
+        if not self.audit_log:
+            return
+        try:
+            os.makedirs(os.path.dirname(self.audit_log), mode=0o700, exist_ok=True)
+            fd = os.open(self.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a") as fh:
+                fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid={os.getpid()} {what}\n")
+        except OSError:
+            pass  # the audit log is a convenience; the command's outcome is what matters
 
     def mask(self, text: str) -> str:
         for s in sorted(self.secrets, key=len, reverse=True):
@@ -140,8 +155,7 @@ class Runner:
         if mutates:
             if self.dry_run:
                 raise RoostError(f"refusing to run a mutating command in dry-run: {shown}")
-            self.record.append(shown)
-            log.info("run: %s", shown)
+            self._audit(f"run {shown}")
         else:
             log.debug("read: %s", shown)
         started = time.monotonic()
@@ -190,8 +204,7 @@ class Runner:
     def _mutation(self, what: str) -> None:
         if self.dry_run:
             raise RoostError(f"refusing to {what} in dry-run")
-        self.record.append(what)
-        log.info("%s", what)
+        self._audit(what)
 
     def make_dir(self, path: str, *, mode: int, uid: int, gid: int) -> None:
         self._mutation(f"mkdir {path} (mode {mode:04o}, owner {uid}:{gid})")

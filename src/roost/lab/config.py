@@ -73,6 +73,10 @@ location = "{addr}"
 insecure = true
 """
 
+# No udev in a container: /dev/net/tun stays 0600 and pasta (rootless networking) cannot
+# open it. A normal host's udev makes it 0666.
+TUN_TMPFILES = "z /dev/net/tun 0666 root root -\n"
+
 # Nothing in a container brings the network "online"; a real server's network manager
 # would. Without it Quadlet units (which wait for network-online.target) never start at boot.
 ONLINE_UNIT_NAME = "roost-lab-online.service"

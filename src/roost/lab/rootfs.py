@@ -36,7 +36,7 @@ def mirror() -> str:
 
 def lab_key(mirror_url: str) -> str:
     return config.digest(config.SUITE, *config.LAB_PACKAGES, mirror_url, CONFIG_REVISION,
-                         config.CONTAINERS_CONF, config.ONLINE_UNIT)  # fmt: skip
+                         config.CONTAINERS_CONF, config.ONLINE_UNIT, config.TUN_TMPFILES)  # fmt: skip
 
 
 def base_key(mirror_url: str) -> str:
@@ -105,6 +105,7 @@ def _symlink(root: Path, rel: str, target: str) -> None:
 def configure(root: Path) -> None:
     """The nested quirks from design.md, written straight into the rootfs (offline)."""
     _write(root, "/etc/containers/containers.conf", config.CONTAINERS_CONF)
+    _write(root, "/etc/tmpfiles.d/roost-lab-tun.conf", config.TUN_TMPFILES)
     unit = f"/etc/systemd/system/{config.ONLINE_UNIT_NAME}"
     _write(root, unit, config.ONLINE_UNIT)
     # = systemctl enable roost-lab-online; systemctl add-wants multi-user.target network-online.target

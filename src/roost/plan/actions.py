@@ -121,6 +121,21 @@ class MakeDir(Action):
 
 
 @dataclass(frozen=True)
+class MakeDirs(Action):
+    wants: tuple[DirWant, ...]
+    fix: tuple[str, ...] = ()  # the ones that exist with the wrong mode or owner
+
+    def describe(self) -> str:
+        lines = [f"{'fix mode/owner of' if w.path in self.fix else 'create'} {w.path} "
+                 f"({w.mode:04o}, {w.uid}:{w.gid})" for w in self.wants]
+        return f"directories ({len(self.wants)}):\n       " + "\n       ".join(lines)
+
+    def execute(self, ctx: Context) -> None:
+        for w in self.wants:
+            ctx.host.make_dir(w.path, mode=w.mode, uid=w.uid, gid=w.gid)
+
+
+@dataclass(frozen=True)
 class EnableLinger(Action):
     name: str
     uid: int

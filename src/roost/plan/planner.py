@@ -87,12 +87,16 @@ def plan(inp: Inputs) -> A.Plan:
 
     # 3. directories (volume directories are only created: the container may chown them later)
     volume_dirs = {spec.host_path(v.source) for c in spec.containers.values() for v in c.mounts}
+    make, fix = [], []
     for d in desired.dirs:
         st = app.dirs.get(d.path)
         if st is None:
-            add(A.MakeDir(d))
+            make.append(d)
         elif d.path not in volume_dirs and (st.mode != d.mode or st.uid != d.uid or st.gid != d.gid):
-            add(A.MakeDir(d, exists=True))
+            make.append(d)
+            fix.append(d.path)
+    if make:
+        add(A.MakeDirs(tuple(make), tuple(fix)))
 
     if spec.name not in system.linger:
         add(A.EnableLinger(spec.name, ident.uid))

@@ -71,7 +71,8 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
         for err in e.errors():
             loc = tuple(str(p) for p in err["loc"] if not isinstance(p, int) or True)
             # pydantic puts the failing validator's name in loc for unions; drop what is not a key
-            keys = tuple(p for p in loc if not p.startswith("function-") and p not in ("str", "int", "bool"))
+            # and "[key]", which marks an error in a table's key (its name) rather than its value
+            keys = tuple(p for p in loc if not p.startswith("function-") and p not in ("str", "int", "bool", "[key]"))
             problems.append(Problem(".".join(keys) or "(top level)", _message(err), locate(lines, keys)))
         raise SpecError(source, problems) from None
     found = cross_check(spec)

@@ -13,7 +13,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StrictBool, StrictInt
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -74,8 +74,8 @@ class Model(BaseModel):
 
 class App(Model):
     name: str = Field(description="app name: user, group, pod and directory are named after it")
-    uid: int | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
-    gid: int | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
+    uid: StrictInt | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
+    gid: StrictInt | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
     home: str | None = None
     allow_host_paths: tuple[str, ...] = ()
     health_timeout: Duration = "300s"
@@ -155,7 +155,7 @@ class Pod(Model):
 
 
 class SecretSpec(Model):
-    generate: int = Field(ge=16, le=1024, description="length of a random secret, generated once")
+    generate: StrictInt = Field(ge=16, le=1024, description="length of a random secret, generated once")
 
 
 class Health(Model):
@@ -163,7 +163,7 @@ class Health(Model):
     http: Text | None = None
     interval: Duration = "10s"
     timeout: Duration = "5s"
-    retries: int = Field(3, ge=1, le=100)
+    retries: StrictInt = Field(3, ge=1, le=100)
     start_period: Duration = "0s"
 
     @model_validator(mode="after")
@@ -217,7 +217,7 @@ class Container(Model):
     volumes: tuple[str, ...] = ()
     health: Health | None = None
     command: tuple[Text, ...] | None = None
-    postgres: bool | None = None  # marks a PostgreSQL container; None = detect from the image name
+    postgres: StrictBool | None = None  # marks a PostgreSQL container; None = detect from the image name
 
     @field_validator("image")
     @classmethod
@@ -265,28 +265,34 @@ class Container(Model):
         return repo.rsplit("/", 1)[-1] in ("postgres", "postgresql")
 
 
+def _container_name(v: str) -> str:
+    if not NAME_RE.match(v):
+        raise ValueError(f"{v!r} is not a valid container name (lower-case letters, digits, '-')")
+    return v
+
+
+def _secret_name(v: str) -> str:
+    if not SECRET_NAME_RE.match(v):
+        raise ValueError(f"{v!r} is not a valid secret name (lower-case letters, digits, '_')")
+    return v
+
+
+ContainerName = Annotated[str, AfterValidator(_container_name)]
+SecretName = Annotated[str, AfterValidator(_secret_name)]
+
+
 class Spec(Model):
     app: App
     pod: Pod = Pod()
-    secrets: dict[str, SecretSpec] = Field(default_factory=dict)
-    containers: dict[str, Container]
-
-    @field_validator("secrets")
-    @classmethod
-    def _secret_names(cls, v: dict[str, SecretSpec]) -> dict[str, SecretSpec]:
-        for name in v:
-            if not SECRET_NAME_RE.match(name):
-                raise ValueError(f"{name!r} is not a valid secret name (lower-case letters, digits, '_')")
-        return v
+    # names are checked as dict keys so that an error's location is the offending table
+    secrets: dict[SecretName, SecretSpec] = Field(default_factory=dict)
+    containers: dict[ContainerName, Container]
 
     @field_validator("containers")
     @classmethod
     def _containers(cls, v: dict[str, Container]) -> dict[str, Container]:
         if not v:
             raise ValueError("declare at least one container, e.g. [containers.web]")
-        for name in v:
-            if not NAME_RE.match(name):
-                raise ValueError(f"{name!r} is not a valid container name (lower-case letters, digits, '-')")
         return v
 
     # -- derived values --------------------------------------------------------------

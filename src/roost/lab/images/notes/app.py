@@ -10,6 +10,7 @@ NOTES_BROKEN (non-empty: /status always fails, a release that never gets healthy
 """
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -99,6 +100,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # As PID 1 in its container, SIGTERM would be ignored without a handler.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     threading.Thread(target=prepare_database, daemon=True).start()
     server = ThreadingHTTPServer(("", PORT), Handler)
     print(f"notes {VERSION}: listening on :{PORT}", flush=True)

@@ -1,0 +1,268 @@
+"""Checks for the quiet ways rootless Podman under systemd goes wrong, each with its fix.
+
+A check reads facts through the Host seam and returns ok / warn / fail. Where the fix is
+safe to make unattended (linger, file modes, the boot target), it carries the argv or file
+operation that `roost doctor --fix` runs after showing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from roost.host import facts
+from roost.host.runner import AppUser, Host
+from roost.host.state import gather_system
+from roost.layout import SUBID_COUNT, Layout
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+QUADLET = ("/usr/libexec/podman/quadlet", "/usr/lib/podman/quadlet")
+CONTROLLERS = ("cpu", "memory", "pids")
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str | None = None  # what a person should do
+    repair: list[Callable[[Host], None]] = field(default_factory=list)  # what --fix does
+
+    def to_dict(self) -> dict:
+        return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix,
+                "fixable": bool(self.repair)}
+
+
+def _run(argv: list[str], **kw) -> Callable[[Host], None]:
+    def repair(host: Host) -> None:
+        host.run(argv, mutates=True, **kw)
+
+    repair.__doc__ = " ".join(argv)
+    return repair
+
+
+def check_podman(host: Host, system) -> list[Check]:
+    out = []
+    v = system.podman_version
+    if v is None:
+        out.append(Check("podman", FAIL, "podman is not installed", "roost apply installs it (apt-get/dnf install podman)"))
+    elif v[:2] < (5, 0):
+        out.append(Check("podman", FAIL, f"podman {'.'.join(map(str, v))} is older than 5.0",
+                         "upgrade to a release with podman >= 5.0 (Debian 13, Ubuntu 24.10, Fedora 40)"))
+    else:
+        out.append(Check("podman", OK, f"podman {'.'.join(map(str, v))}"))
+    if any(host.exists(p) for p in QUADLET):
+        out.append(Check("quadlet", OK, "the Quadlet generator is installed"))
+    else:
+        out.append(Check("quadlet", FAIL, "no Quadlet generator found", "install podman >= 4.4 from your distribution"))
+    for label, paths, pkg in (("pasta or slirp4netns", ("/usr/bin/pasta", "/usr/bin/slirp4netns"), "passt"),
+                              ("catatonit", ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit",
+                                             "/usr/libexec/catatonit/catatonit"), "catatonit")):
+        if any(host.exists(p) for p in paths):
+            out.append(Check(label, OK, "present"))
+        else:
+            out.append(Check(label, FAIL, "missing: rootless containers cannot network/init without it",
+                             f"apt-get install {pkg} (roost apply installs it)"))
+    return out
+
+
+def check_idmap_helpers(host: Host) -> list[Check]:
+    out = []
+    for tool in ("/usr/bin/newuidmap", "/usr/bin/newgidmap"):
+        st = host.stat(tool)
+        name = os.path.basename(tool)
+        if st is None:
+            out.append(Check(name, FAIL, "missing", "apt-get install uidmap"))
+            continue
+        has_cap = bool(host.run(["getfattr", "-n", "security.capability", "--absolute-names", tool], check=False).ok)
+        if st.mode & stat.S_ISUID or has_cap:
+            out.append(Check(name, OK, "setuid" if st.mode & stat.S_ISUID else "has file capabilities"))
+        else:
+            out.append(Check(name, FAIL, f"{tool} is neither setuid nor has capabilities: user namespaces get one ID",
+                             f"chmod u+s {tool} (or reinstall uidmap)", [_run(["chmod", "u+s", tool])]))
+    return out
+
+
+def check_tun(host: Host) -> Check:
+    st = host.stat("/dev/net/tun")
+    if st is None:
+        return Check("/dev/net/tun", FAIL, "missing: pasta cannot give pods a network", "modprobe tun")
+    if st.mode & 0o006 != 0o006:
+        return Check("/dev/net/tun", FAIL, f"mode {st.mode:04o}: users cannot open it, so pods cannot publish ports",
+                     "chmod 0666 /dev/net/tun (udev normally does this)", [_run(["chmod", "0666", "/dev/net/tun"])])
+    return Check("/dev/net/tun", OK, "usable by users")
+
+
+def check_cgroups(host: Host, users: list[AppUser]) -> list[Check]:
+    root = host.read_file("/sys/fs/cgroup/cgroup.controllers")
+    if root is None:
+        return [Check("cgroup v2", FAIL, "the unified cgroup hierarchy is not mounted",
+                      "boot with systemd.unified_cgroup_hierarchy=1")]
+    out = [Check("cgroup v2", OK, f"controllers: {root.strip() or 'none'}")]
+    for u in users:
+        path = f"/sys/fs/cgroup/user.slice/user-{u.uid}.slice/user@{u.uid}.service/cgroup.controllers"
+        have = set((host.read_file(path) or "").split())
+        missing = [c for c in CONTROLLERS if c not in have]
+        if missing:
+            out.append(Check(f"delegation {u.name}", WARN,
+                             f"user@{u.uid}.service has no {', '.join(missing)} controller: limits in specs are ignored",
+                             "add /etc/systemd/system/user@.service.d/delegate.conf with [Service] Delegate=cpu memory pids"))
+        else:
+            out.append(Check(f"delegation {u.name}", OK, "cpu, memory and pids are delegated"))
+    return out
+
+
+def check_network_online(host: Host) -> Check:
+    active = host.run(["systemctl", "is-active", "network-online.target"], check=False).stdout.strip()
+    if active == "active":
+        return Check("network-online.target", OK, "reached at boot: Quadlet units start after a reboot")
+    return Check(
+        "network-online.target", FAIL,
+        f"is {active or 'unknown'}: Quadlet units wait on it, so apps do not come back after a reboot",
+        "systemctl add-wants multi-user.target network-online.target (and enable your network's wait-online service)",
+        [_run(["systemctl", "add-wants", "multi-user.target", "network-online.target"]),
+         _run(["systemctl", "start", "--no-block", "network-online.target"])],
+    )
+
+
+def check_subids(system, apps: dict[str, dict]) -> list[Check]:
+    out = []
+    real = {u.uid for u in system.users.values()}
+    for kind, ranges in (("subuid", system.subuids), ("subgid", system.subgids)):
+        for name in sorted(apps):
+            own = [r for r in ranges if r.owner == name]
+            if not own:
+                out.append(Check(f"{kind} {name}", FAIL, f"{name} has no /etc/{kind} range", f"roost apply the app's spec again"))
+                continue
+            r = own[0]
+            problems = []
+            if r.count < SUBID_COUNT:
+                problems.append(f"only {r.count} IDs (need {SUBID_COUNT})")
+            clash = [o.owner for o in ranges if o.owner != name and o.overlaps(r.start, r.count)]
+            if clash:
+                problems.append(f"overlaps the range of {', '.join(sorted(set(clash)))}")
+            if any(r.start <= i < r.end for i in real):
+                problems.append("contains a real UID")
+            if problems:
+                out.append(Check(f"{kind} {name}", FAIL, f"{r.start}-{r.end - 1}: " + "; ".join(problems),
+                                 f"edit /etc/{kind} so that {name} owns a free range of {SUBID_COUNT}, then "
+                                 f"`podman system migrate` as {name}"))
+            else:
+                out.append(Check(f"{kind} {name}", OK, f"{r.start}-{r.end - 1}"))
+    return out
+
+
+def check_linger(host: Host, system, users: list[AppUser]) -> list[Check]:
+    out = []
+    for u in users:
+        if u.name not in system.linger:
+            out.append(Check(f"linger {u.name}", FAIL, "off: the app stops at logout and does not start at boot",
+                             f"loginctl enable-linger {u.name}", [_run(["loginctl", "enable-linger", u.name])]))
+            continue
+        running = host.run(["systemctl", "is-active", "--quiet", f"user@{u.uid}.service"], check=False).ok
+        if running and host.exists(f"{u.runtime_dir}/bus"):
+            out.append(Check(f"linger {u.name}", OK, f"on; user@{u.uid}.service runs, {u.runtime_dir}/bus exists"))
+        else:
+            out.append(Check(f"linger {u.name}", FAIL, f"on, but user@{u.uid}.service is not running",
+                             f"systemctl start user@{u.uid}.service", [_run(["systemctl", "start", f"user@{u.uid}.service"])]))
+    return out
+
+
+def check_ports(host: Host, apps: dict[str, dict]) -> Check:
+    start = int((host.read_file("/proc/sys/net/ipv4/ip_unprivileged_port_start") or "1024").strip() or 1024)
+    low = sorted({(n, int(p.split(":")[-2])) for n, a in apps.items() for p in a.get("publish", [])
+                  if int(p.split(":")[-2]) < start})
+    if low:
+        listed = ", ".join(f"{n}:{p}" for n, p in low)
+        return Check("unprivileged ports", FAIL, f"rootless pods cannot bind {listed} (below {start})",
+                     f"sysctl -w net.ipv4.ip_unprivileged_port_start={min(p for _, p in low)} (and persist it "
+                     "in /etc/sysctl.d), or publish a port >= 1024 behind a reverse proxy")
+    return Check("unprivileged ports", OK, f"every published port is >= {start}")
+
+
+def check_selinux(host: Host, specs_use_z: bool) -> Check:
+    enforce = host.read_file("/sys/fs/selinux/enforce")
+    if enforce is None:
+        return Check("SELinux", OK, "not active: :Z/:z volume labels are accepted and have no effect")
+    if enforce.strip() == "1" and not specs_use_z:
+        return Check("SELinux", WARN, "enforcing, and some volumes have no :Z/:z label: containers may be denied",
+                     "add :Z (private) or :z (shared) to those volumes in the spec")
+    return Check("SELinux", OK, "enforcing; volumes carry :Z/:z labels" if enforce.strip() == "1" else "permissive")
+
+
+def check_app_files(host: Host, record: dict) -> list[Check]:
+    layout = Layout(record["name"], record["home"])
+    uid, gid = record["uid"], record["gid"]
+    bad, repairs = [], []
+    listing = host.run(["find", layout.env_dir, layout.secrets_dir, "-maxdepth", "1", "-type", "f"], check=False)
+    for path in facts.parse_lines(listing.stdout):
+        st = host.stat(path)
+        if st and (st.mode != 0o600 or st.uid != uid):
+            bad.append(f"{path} ({st.mode:04o}, uid {st.uid})")
+            repairs += [_run(["chown", f"{uid}:{gid}", path]), _run(["chmod", "0600", path])]
+    if bad:
+        return [Check(f"secret files {record['name']}", FAIL, "not 0600/owned by the app user: " + ", ".join(bad),
+                      f"chmod 0600 and chown {record['name']} those files", repairs)]
+    return [Check(f"secret files {record['name']}", OK, "env and secret files are 0600, owned by the app user")]
+
+
+def check_generator(host: Host, user: AppUser) -> Check:
+    tool = next((p for p in QUADLET if host.exists(p)), None)
+    if tool is None:
+        return Check(f"units {user.name}", FAIL, "no Quadlet generator", "install podman >= 5.0")
+    r = host.run([tool, "-dryrun", "-user"], user=user, check=False)
+    noise = [line for line in r.stderr.splitlines() if re.search(r"unsupported|error|warning|invalid", line, re.I)]
+    if not r.ok or noise:
+        return Check(f"units {user.name}", FAIL, "; ".join(noise[:3]) or f"generator exited {r.returncode}",
+                     f"fix the spec and `roost apply` it; see `roost shell {user.name}` then {tool} -dryrun -user")
+    return Check(f"units {user.name}", OK, "Quadlet generates every unit without a warning")
+
+
+def check_storage(host: Host, user: AppUser) -> list[Check]:
+    out = []
+    try:
+        vfs = os.statvfs(user.home)
+        free = vfs.f_bavail * vfs.f_frsize
+    except OSError:
+        free = None
+    if free is None:
+        out.append(Check(f"disk {user.name}", FAIL, f"{user.home} does not exist", "roost apply the app's spec"))
+    elif free < 2 * 1024**3:
+        out.append(Check(f"disk {user.name}", WARN, f"{free / 1024**3:.1f} GiB free in {user.home}",
+                         "free space: images, volumes and backups live there"))
+    else:
+        out.append(Check(f"disk {user.name}", OK, f"{free / 1024**3:.1f} GiB free in {user.home}"))
+    if host.exists(f"{user.runtime_dir}/bus"):
+        info = host.run(["podman", "info", "--format", "json"], user=user, check=False)
+        try:
+            driver = json.loads(info.stdout)["store"]["graphDriverName"]
+        except (ValueError, KeyError, TypeError):
+            driver = ""
+        if driver == "vfs":
+            out.append(Check(f"storage {user.name}", WARN, "podman uses the vfs driver: every layer is a full copy",
+                             "install fuse-overlayfs or use a kernel with rootless overlay, then `podman system reset`"))
+        elif driver:
+            out.append(Check(f"storage {user.name}", OK, f"driver {driver}"))
+    return out
+
+
+def run_checks(host: Host, apps: dict[str, dict], only: str | None = None) -> list[Check]:
+    system = gather_system(host)
+    if only:
+        apps = {k: v for k, v in apps.items() if k == only}
+    users = [AppUser(a["name"], a["uid"], a["home"]) for a in apps.values() if a["name"] in system.users]
+    checks = [*check_podman(host, system), *check_idmap_helpers(host), check_tun(host),
+              *check_cgroups(host, users), check_network_online(host), *check_subids(system, apps),
+              *check_linger(host, system, users), check_ports(host, apps),
+              check_selinux(host, all(":Z" in v or ":z" in v for a in apps.values() for v in a.get("volumes", [])))]
+    for a in apps.values():
+        user = AppUser(a["name"], a["uid"], a["home"])
+        checks += check_app_files(host, a)
+        checks += check_storage(host, user)
+        if user in users and host.exists(f"{user.runtime_dir}/bus"):
+            checks.append(check_generator(host, user))
+    return checks

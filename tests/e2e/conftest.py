@@ -1,0 +1,154 @@
+"""The `lab` fixture: one real systemd + rootless Podman host per test session.
+
+It boots a fresh machine through the same code as `roost lab up` (the build cache under
+/var/cache/roost/lab is reused; the machine's disk is thrown away at the end). If the lab
+cannot start, the tests FAIL with the reason: a skipped e2e suite would look green.
+
+    def test_something(lab):
+        lab.exec(["roost", "apply", "/root/specs/notes.toml"])
+        assert lab.http("GET", "http://127.0.0.1:8388/status").status == 200
+
+Env: ROOST_LAB (machine name, default roost-test), ROOST_LAB_KEEP=1 (leave it running after
+the session, to poke at it with `roost lab shell roost-test`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from roost.errors import RoostError
+from roost.lab import images
+from roost.lab import up as lab_up
+from roost.lab.machine import Machine, User
+
+LAB_NAME = os.environ.get("ROOST_LAB", "roost-test")
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: str
+    headers: Message = field(repr=False)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+        return None  # a 303 after POST is an answer to check, not to follow
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+@dataclass
+class Lab:
+    """A booted lab host. Commands run inside as root (or `user=`) with a clean environment."""
+
+    machine: Machine
+    postgres_image: str = ""
+    notes_image: str = images.notes_ref("latest")
+    registry: str = images.config.REGISTRY
+
+    @property
+    def name(self) -> str:
+        return self.machine.name
+
+    @property
+    def rootfs(self) -> Path:
+        """The lab's / as seen from the machine (to drop files in; /tmp and /run are not on it)."""
+        return self.machine.rootfs
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        check: bool = True,
+        *,
+        user: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 600,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run argv inside; as `user` it gets the lingering user's runtime dir and bus.
+        check=True fails the test with the command's output."""
+        who = None
+        if user is not None:
+            uid = self.machine.exec(["id", "-u", user]).stdout.strip()
+            who = User(user, int(uid))
+        full = self.machine.argv(argv, user=who, env={"HOME": who.home if who else "/root", **(env or {})})
+        cp = subprocess.run(full, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and cp.returncode != 0:
+            pytest.fail(
+                f"in lab {self.name}{f' as {user}' if user else ''}: {' '.join(argv)} -> exit {cp.returncode}\n"
+                f"--- stdout\n{cp.stdout}--- stderr\n{cp.stderr}",
+                pytrace=False,
+            )
+        return cp
+
+    def add_user(self, name: str, uid: int) -> None:
+        """An ordinary user with linger (subordinate ids allocated by useradd), ready for rootless podman."""
+        if self.exec(["id", name], check=False).returncode != 0:
+            self.exec(["useradd", "--create-home", "--uid", str(uid), "--shell", "/bin/bash", name])
+        self.exec(["loginctl", "enable-linger", name])
+        self.wait(lambda: self.exec(["test", "-S", f"/run/user/{uid}/bus"], check=False).returncode == 0,
+                  f"user manager of {name}")  # fmt: skip
+
+    def http(self, method: str, url: str, data: dict[str, str] | bytes | None = None, timeout: float = 10) -> Response:
+        """An HTTP request from the machine side (the lab shares its network). Redirects are
+        not followed; HTTP errors are returned as responses; connection errors raise."""
+        body = urllib.parse.urlencode(data).encode() if isinstance(data, dict) else data
+        req = urllib.request.Request(url, data=body, method=method)
+        try:
+            with _opener.open(req, timeout=timeout) as r:
+                return Response(r.status, r.read().decode(errors="replace"), r.headers)
+        except urllib.error.HTTPError as e:
+            return Response(e.code, e.read().decode(errors="replace"), e.headers)
+
+    def wait_http(self, url: str, status: int = 200, timeout: float = 120) -> Response:
+        """Poll url until it answers with status (connection errors count as not yet)."""
+        last: object = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                last = self.http("GET", url, timeout=5)
+                if last.status == status:
+                    return last
+            except (urllib.error.URLError, OSError) as e:
+                last = e
+            time.sleep(0.5)
+        pytest.fail(f"{url} did not answer {status} within {timeout:.0f}s (last: {last})", pytrace=False)
+
+    def wait(self, cond: object, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():  # type: ignore[operator]
+                return
+            time.sleep(0.3)
+        pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}", pytrace=False)
+
+    def reboot(self) -> str:
+        """Power off, boot again from the same disk, wait until systemd is up; returns its state."""
+        return lab_up.reboot(self.machine)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    machine = Machine(LAB_NAME)
+    try:
+        if machine.dir.exists() and not machine.running:
+            lab_up.down(machine)  # leftover of an earlier session: start clean
+        machine = lab_up.up(LAB_NAME)
+    except RoostError as e:
+        pytest.fail(f"the lab could not start: {e.message}" + (f"\nhint: {e.hint}" if e.hint else ""), pytrace=False)
+    tags = images.registry_tags("roost-lab/postgres")
+    yield Lab(machine, postgres_image=images.postgres_ref(next(t for t in tags if t.isdigit())))
+    if os.environ.get("ROOST_LAB_KEEP") != "1":
+        lab_up.down(machine)
