@@ -16,6 +16,8 @@ from roost.errors import RoostError, UsageError
 from roost.host.runner import AppUser, Host
 from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system, secret_digests_path
 from roost.layout import Layout
+from roost.pgmajor import guard as pg_guard
+from roost.pgmajor import pg_version_files
 from roost.plan.actions import Action, Plan
 from roost.plan.identity import resolve
 from roost.plan.planner import Inputs, check_conflicts, plan
@@ -55,6 +57,13 @@ def read_env_files(spec: Spec, spec_path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+def roost_command() -> tuple[str, ...]:
+    """How the app's own units (backup timer, pre-update hook) run this roost."""
+    import sys
+
+    return (sys.executable, "-m", "roost")
+
+
 def prepare(spec_path: str | Path, host: Host) -> Prepared:
     spec_path = Path(spec_path).resolve()
     spec = load_spec(spec_path)
@@ -62,15 +71,16 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
     system = gather_system(host)
     identity = resolve(spec, system)
     check_conflicts(spec, system, identity.uid)
-    desired = render(spec, identity, env_files, str(spec_path))
+    desired = render(spec, identity, env_files, str(spec_path), spec_path.read_text(), roost_command())
     user = AppUser(spec.name, identity.uid, spec.home) if spec.name in system.users else None
     app = gather_app(
         host, desired.layout, user,
         dirs=[d.path for d in desired.dirs] + [spec.home.rsplit("/", 1)[0] or "/"],
-        files=[f.path for f in desired.files],
+        files=[f.path for f in desired.files] + list(pg_version_files(spec).values()),
         secret_names=sorted(spec.secrets),
         units=list(desired.units),
     )
+    pg_guard(spec, {p: c for p, (c, _) in app.files.items()})
     for value in app.secrets.values():
         host.add_secret(value)
     for _, c in spec.containers.items():
@@ -100,7 +110,10 @@ class Context:
 def app_lock(layout: Layout, wait: float = 600, say=print) -> Iterator[None]:
     """One mutating roost run per app at a time; a second one waits, then gives up clearly."""
     os.makedirs(os.path.dirname(layout.lock_file), exist_ok=True)
-    with open(layout.lock_file, "a+") as fh:
+    fd = os.open(layout.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+    if os.geteuid() == 0:
+        os.fchmod(fd, 0o666)  # the app user's own timers (backups) take the same lock
+    with os.fdopen(fd, "r+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

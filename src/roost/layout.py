@@ -43,6 +43,18 @@ class Layout:
         return posixpath.join(self.secrets_dir, name)
 
     @property
+    def user_unit_dir(self) -> str:
+        return self._h(".config", "systemd", "user")
+
+    def user_unit(self, name: str) -> str:
+        return posixpath.join(self.user_unit_dir, name)
+
+    @property
+    def spec_copy(self) -> str:
+        """The applied spec, kept with the deployment (for backups, rollback and timers)."""
+        return self._h(".config", "roost", "spec.toml")
+
+    @property
     def state_dir(self) -> str:
         return self._h(".local", "state", "roost")
 

@@ -127,11 +127,11 @@ def converge(host: FakeHost, prep) -> None:
     host.files.pop(d.layout.pending_file, None)
     host.on("find", answer=d.layout.registry_file + "\n")
     host.on("systemctl", "is-active", answer="active\n")
-    units = [*d.units, "podman-auto-update.timer"]
+    units = [*d.units, "podman-auto-update.timer", "roost-backup.timer"]
     show = "\n\n".join(f"Id={u}\nLoadState=loaded\nActiveState=active\nSubState=running\nNeedDaemonReload=no\n"
                        f"ActiveEnterTimestampMonotonic=1000\nMainPID=10" for u in units)
     host.on("systemctl", "--user", "show", answer=show + "\n")
-    host.on("systemctl", "--user", "is-enabled", answer="enabled\n")
+    host.on("systemctl", "--user", "is-enabled", answer="enabled\nenabled\n")
     host.on("podman", "secret", "ls", answer="".join(f"{w.name}\n" for w in d.secret_envs))
     from roost.host.facts import normalize_image
 

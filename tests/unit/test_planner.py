@@ -58,7 +58,8 @@ def test_env_change_restarts_only_that_container(tmp_path):
     starts = [a for a in prep.plan.actions if isinstance(a, A.StartUnits)]
     assert len(starts) == 1 and starts[0].restart and starts[0].units == ("application.service",)
     writes = [a.want.path for a in prep.plan.actions if isinstance(a, A.WriteFile)]
-    assert writes == ["/srv/hedgedoc/env/application.env", "/etc/roost/apps/hedgedoc.json"]
+    assert writes == ["/srv/hedgedoc/env/application.env", "/srv/hedgedoc/.config/roost/spec.toml",
+                      "/etc/roost/apps/hedgedoc.json"]
     assert "DaemonReload" not in kinds(prep.plan)  # env files are not units
 
 

@@ -139,7 +139,7 @@ def parse_ss(text: str) -> list[Listener]:
             continue
         addr, _, port = cols[4].rpartition(":")
         if port.isdigit():
-            address = addr.strip("[]").split("%")[0]
+            address = addr.split("%")[0].strip("[]")  # 127.0.0.53%lo, [fe80::1]%eth0
             out.append(Listener(cols[0], address, int(port)))
     return out
 

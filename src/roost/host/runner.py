@@ -138,6 +138,8 @@ class Runner:
         if user is None:
             return list(argv)
         env = [f"{k}={v}" for k, v in user.env().items()]
+        if os.geteuid() == user.uid:  # already the app user (e.g. in its nightly backup hook)
+            return ["env", "-i", *env, *argv]
         return ["runuser", "-u", user.name, "--", "env", "-i", *env, *argv]
 
     def run(

@@ -20,6 +20,9 @@ TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 
 
+TIMERS = ("podman-auto-update.timer", "roost-backup.timer")  # user timers roost may enable
+
+
 @dataclass(frozen=True)
 class SystemFacts:
     package_manager: str | None
@@ -65,7 +68,7 @@ class AppFacts:
     manager_running: bool = False
     units: dict[str, UnitState] = field(default_factory=dict)
     images: tuple[ImageInfo, ...] = ()
-    timer_enabled: bool = False
+    enabled_timers: frozenset[str] = frozenset()
     pending: Pending = Pending()
 
 
@@ -128,10 +131,10 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         ["systemctl", "is-active", "--quiet", f"user@{user.uid}.service"], check=False).ok
     if not running:
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    show = host.run(["systemctl", "--user", "show", "-p", ",".join(facts.SHOW_PROPS), "--", *units,
-                     "podman-auto-update.timer"], user=user, check=False)
+    show = host.run(["systemctl", "--user", "show", "-p", ",".join(facts.SHOW_PROPS), "--", *units, *TIMERS],
+                    user=user, check=False)
     unit_states = facts.parse_systemctl_show(show.stdout)
-    timer = host.run(["systemctl", "--user", "is-enabled", "podman-auto-update.timer"], user=user, check=False)
+    enabled = host.run(["systemctl", "--user", "is-enabled", *TIMERS], user=user, check=False)
     psecrets = host.run(["podman", "secret", "ls", "--format", "{{.Name}}"], user=user, check=False)
     images = host.run(["podman", "images", "--format", "json"], user=user, check=False)
     return AppFacts(
@@ -143,6 +146,6 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         manager_running=True,
         units=unit_states,
         images=tuple(facts.parse_images(images.stdout)) if images.ok else (),
-        timer_enabled=timer.stdout.strip() == "enabled",
+        enabled_timers=frozenset(t for t, state in zip(TIMERS, enabled.stdout.split()) if state == "enabled"),
         pending=pending,
     )

@@ -31,6 +31,7 @@ class Phases:
 
     def __init__(self, quiet: bool = False) -> None:
         self.times: dict[str, float] = {}
+        self.started = time.monotonic()
         self._active: list[str] = []
         self._lock = threading.Lock()
         self._status = None if quiet else console.status("")
@@ -141,8 +142,8 @@ def up(name: str, *, quiet: bool = False) -> Machine:
         with ph.phase("images", "test images") as notes:
             notes.append("built and pushed" if images.ensure_images(machine, mirror_url) else "present")
     if not quiet:
-        total = sum(ph.times.values())
-        console.print(f"lab [bold]{name}[/] is up ({total:.0f}s of work). Try: roost lab shell {name}")
+        took = time.monotonic() - ph.started
+        console.print(f"lab [bold]{name}[/] is up after {took:.0f}s. Try: roost lab shell {name}")
     return machine
 
 

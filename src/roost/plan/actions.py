@@ -329,7 +329,8 @@ class EnableTimer(Action):
     phase = "user"
 
     def describe(self) -> str:
-        return f"systemctl --user enable --now {self.unit} (nightly image updates)"
+        what = "nightly image updates" if self.unit == "podman-auto-update.timer" else "scheduled backups"
+        return f"systemctl --user enable --now {self.unit} ({what})"
 
     def execute(self, ctx: Context) -> None:
         ctx.host.run(["systemctl", "--user", "enable", "--now", self.unit], user=ctx.user, mutates=True)

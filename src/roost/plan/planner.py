@@ -128,7 +128,7 @@ def plan(inp: Inputs) -> A.Plan:
             changed_secret_units.add(layout.container_service(want.container))
 
     # 6. reload, pull, (re)start
-    unit_files = {layout.pod_file} | {layout.container_file(c) for c in spec.containers}
+    unit_files = {layout.pod_file} | {layout.container_file(c) for c in spec.containers} | set(desired.user_units)
     unit_missing = any(app.units.get(u) is None or app.units[u].load != "loaded" for u in desired.units)
     daemon_reload = (
         bool(changed_files & unit_files)
@@ -152,8 +152,10 @@ def plan(inp: Inputs) -> A.Plan:
         add(A.DaemonReload())
 
     present = {i.ref for i in app.images}
+    digests = {i.digest for i in app.images}
     for image in sorted({c.image for c in spec.containers.values()}):
-        if normalize_image(image) not in present and image not in present:
+        pinned = image.split("@", 1)[1] if "@" in image else None
+        if (pinned not in digests) if pinned else (normalize_image(image) not in present and image not in present):
             add(A.PullImage(image))
 
     every = (layout.pod_service, *(layout.container_service(c) for c in spec.start_order()))
@@ -175,8 +177,13 @@ def plan(inp: Inputs) -> A.Plan:
     if restart or daemon_reload:
         add(A.ClearPending())
 
+    timers = []
     if any(c.auto_update for c in spec.containers.values()):
-        timer = app.units.get("podman-auto-update.timer")
-        if not app.timer_enabled or timer is None or timer.active != "active":
-            add(A.EnableTimer())
+        timers.append("podman-auto-update.timer")
+    if spec.backup.schedule:
+        timers.append("roost-backup.timer")
+    for timer in timers:
+        st = app.units.get(timer)
+        if timer not in app.enabled_timers or st is None or st.active != "active":
+            add(A.EnableTimer(timer))
     return p

@@ -62,6 +62,7 @@ class Desired:
     files: tuple[FileWant, ...]
     secret_envs: tuple[SecretEnvWant, ...]
     units: dict[str, tuple[str, ...]] = field(default_factory=dict)  # service -> files it is made from
+    user_units: tuple[str, ...] = ()  # plain systemd user units and drop-ins (daemon-reload when changed)
 
     def file(self, path: str) -> FileWant:
         return next(f for f in self.files if f.path == path)
@@ -154,8 +155,34 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
     return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service))).render()
 
 
+ROOST_CMD = ("/usr/local/bin/roost",)  # how the app's own units call roost; apply passes the real one
+
+
+def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) -> dict[str, str]:
+    """The nightly pre-update backup hook and the backup timer: plain systemd user units."""
+    out = {}
+    backup = (*roost_cmd, "backup", spec.name)
+    if any(c.auto_update for c in spec.containers.values()):
+        # before podman-auto-update pulls anything, take a backup; if that fails, nothing updates
+        out[layout.user_unit("podman-auto-update.service.d/roost-backup.conf")] = UnitFile((
+            section("Service", ("ExecStartPre", (*backup, "--reason", "pre-auto-update"))),
+        )).render()
+    if spec.backup.schedule:
+        out[layout.user_unit("roost-backup.service")] = UnitFile((
+            section("Unit", ("Description", f"roost: back up app {spec.name}")),
+            section("Service", ("Type", "oneshot"), ("ExecStart", (*backup, "--reason", "scheduled"))),
+        )).render()
+        out[layout.user_unit("roost-backup.timer")] = UnitFile((
+            section("Unit", ("Description", f"roost: back up app {spec.name} ({spec.backup.schedule})")),
+            section("Timer", ("OnCalendar", spec.backup.schedule), ("Persistent", "true"),
+                    ("RandomizedDelaySec", "10m")),
+            section("Install", ("WantedBy", "timers.target")),
+        )).render()
+    return out
+
+
 def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] | None = None,
-           spec_path: str = "") -> Desired:
+           spec_path: str = "", spec_text: str | None = None, roost_cmd: tuple[str, ...] = ROOST_CMD) -> Desired:
     """env_files: container -> values read from the user's `env_file` beside the spec."""
     layout = Layout(spec.name, spec.home)
     uid, gid = identity.uid, identity.gid
@@ -209,8 +236,19 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
             inputs.append(layout.env_file(name))
         files.append(FileWant(layout.container_file(name), render_container(spec, layout, name, c, bool(plain)), 0o644, uid, gid))
         units[layout.container_service(name)] = tuple(inputs)
+    user_units = render_user_units(spec, layout, roost_cmd)
+    for path, content in user_units.items():
+        parent = posixpath.dirname(path)
+        chain = [posixpath.join(spec.home, ".config", "systemd"), layout.user_unit_dir, parent]
+        for d in chain:
+            if d not in seen:
+                seen.add(d)
+                dirs.append(DirWant(d, 0o700, uid, gid))
+        files.append(FileWant(path, content, 0o644, uid, gid))
+    if spec_text is not None:
+        files.append(FileWant(layout.spec_copy, spec_text, 0o600, uid, gid))
     files.append(FileWant(layout.registry_file, registry_record(spec, identity, spec_path), 0o644, 0, 0))
-    return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), units)
+    return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), units, tuple(user_units))
 
 
 def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:

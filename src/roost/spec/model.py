@@ -89,6 +89,13 @@ class App(Model):
             raise ValueError(f"{v!r} clashes with a system account name; pick another")
         return v
 
+    @field_validator("health_timeout")
+    @classmethod
+    def _timeout(cls, v: str) -> str:
+        if parse_duration(v) < 5:
+            raise ValueError(f"{v!r} is too short: give the app at least 5s to become healthy")
+        return v
+
     @field_validator("home")
     @classmethod
     def _home(cls, v: str | None) -> str | None:
@@ -281,9 +288,22 @@ ContainerName = Annotated[str, AfterValidator(_container_name)]
 SecretName = Annotated[str, AfterValidator(_secret_name)]
 
 
+class Backup(Model):
+    keep: StrictInt = Field(7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
+    schedule: str | None = None  # a systemd OnCalendar= expression, e.g. "daily" or "*-*-* 03:00"
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z0-9*:/,.~ -]{1,64}$", v):
+            raise ValueError(f"{v!r} is not a calendar expression like 'daily' or '*-*-* 03:00'")
+        return v
+
+
 class Spec(Model):
     app: App
     pod: Pod = Pod()
+    backup: Backup = Backup()
     # names are checked as dict keys so that an error's location is the offending table
     secrets: dict[SecretName, SecretSpec] = Field(default_factory=dict)
     containers: dict[ContainerName, Container]
@@ -337,6 +357,13 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
                 problems.append((("containers", cname, "requires"), f"no container named {dep!r}"))
             elif dep == cname:
                 problems.append((("containers", cname, "requires"), "a container cannot require itself"))
+        elsewhere = [("image", c.image), *[("command", x) for x in c.command or ()], *[("volumes", v) for v in c.volumes]]
+        if c.health and c.health.cmd:
+            elsewhere.append(("health", c.health.cmd))
+        for key, value in elsewhere:
+            if "${secrets." in value:
+                problems.append((("containers", cname, key),
+                                 "${secrets.x} works only in `env` values (it would be written into the unit in clear)"))
         for key, value in c.env.items():
             for ref in SECRET_REF_RE.findall(value):
                 if ref not in spec.secrets:

@@ -41,7 +41,7 @@ def prepare_database() -> None:
             return
         except psycopg.Error as e:
             print(f"notes: waiting for the database: {str(e).strip()}", file=sys.stderr, flush=True)
-            time.sleep(1)
+            time.sleep(0.5)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -74,6 +74,8 @@ class Handler(BaseHTTPRequestHandler):
     def status(self) -> None:
         if BROKEN:
             return self.reply(500, f"broken release {VERSION}\n")
+        if not ready.is_set():
+            return self.reply(503, "database not ready\n")
         try:
             with connect() as db:
                 db.execute("SELECT 1")

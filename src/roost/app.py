@@ -1,0 +1,132 @@
+"""An applied app, for the verbs that work on one after `apply`: update, backup, restore...
+
+Everything comes from what apply recorded: the registry record in /etc/roost/apps and the
+copy of the applied spec in the app's home (readable by the app user, so its own timers can
+run roost too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import time
+from dataclasses import dataclass
+
+from roost.errors import RoostError, UsageError
+from roost.host.facts import parse_containers, parse_images, parse_systemctl_show, SHOW_PROPS
+from roost.host.runner import AppUser, Result, Runner
+from roost.layout import REGISTRY_DIR, Layout
+from roost.spec.load import parse_spec
+from roost.spec.model import Spec
+
+
+@dataclass
+class App:
+    record: dict
+    spec: Spec
+    host: Runner
+    user: AppUser
+    layout: Layout
+
+    @classmethod
+    def load(cls, name: str, host: Runner) -> App:
+        path = os.path.join(REGISTRY_DIR, f"{name}.json")
+        try:
+            with open(path) as fh:
+                record = json.load(fh)
+        except FileNotFoundError:
+            raise UsageError(f"no roost app named {name!r} on this host",
+                             hint="`roost status` lists apps; `roost apply SPEC` deploys one") from None
+        layout = Layout(name, record["home"])
+        text = host.read_file(layout.spec_copy)
+        if text is None:
+            raise RoostError(f"{layout.spec_copy} is missing", hint="run `roost apply SPEC` for this app again")
+        spec = parse_spec(text, layout.spec_copy)
+        return cls(record, spec, host, AppUser(name, record["uid"], record["home"]), layout)
+
+    # -- commands as the app user -------------------------------------------------------
+    def podman(self, *args: str, mutates: bool = False, check: bool = True, stdin: str | None = None,
+               timeout: float | None = None) -> Result:
+        return self.host.run(["podman", *args], user=self.user, mutates=mutates, check=check, stdin=stdin,
+                             timeout=timeout)
+
+    def systemctl(self, *args: str, mutates: bool = False, check: bool = True, timeout: float | None = None) -> Result:
+        return self.host.run(["systemctl", "--user", *args], user=self.user, mutates=mutates, check=check,
+                             timeout=timeout)
+
+    # -- names --------------------------------------------------------------------------
+    def service(self, container: str) -> str:
+        return self.layout.container_service(container)
+
+    def container_name(self, container: str) -> str:
+        return f"{self.spec.name}-{container}"
+
+    @property
+    def services(self) -> list[str]:
+        return [self.service(c) for c in self.spec.start_order()]
+
+    # -- state --------------------------------------------------------------------------
+    def running_images(self) -> dict[str, dict[str, str]]:
+        """container -> {image (reference), id, digest} it runs now."""
+        ps = self.podman("ps", "-a", "--format", "json", check=False)
+        imgs = self.podman("images", "--format", "json", check=False)
+        digests = {i.id: i.digest for i in parse_images(imgs.stdout)} if imgs.ok else {}
+        out = {}
+        for c in parse_containers(ps.stdout) if ps.ok else []:
+            name = c["labels"].get("io.roost.container")
+            if c["labels"].get("io.roost.app") == self.spec.name and name in self.spec.containers:
+                out[name] = {"image": self.spec.containers[name].image, "id": c["image_id"],
+                             "digest": digests.get(c["image_id"], "")}
+        return out
+
+    def local_image_id(self, ref: str) -> str | None:
+        r = self.podman("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+        return r.stdout.strip() or None if r.ok else None
+
+    def unit_states(self) -> dict:
+        show = self.systemctl("show", "-p", ",".join(SHOW_PROPS), "--", self.layout.pod_service, *self.services,
+                              check=False)
+        return parse_systemctl_show(show.stdout)
+
+    def healthy(self) -> tuple[bool, str]:
+        """Every container's unit active and, where it has a health check, podman says healthy."""
+        states = self.unit_states()
+        for name in self.spec.start_order():
+            st = states.get(self.service(name))
+            if st is None or st.active != "active":
+                return False, f"{self.service(name)} is {st.active if st else 'missing'}"
+            if self.spec.containers[name].health:
+                r = self.podman("healthcheck", "run", self.container_name(name), check=False)
+                if not r.ok:
+                    return False, f"{name} is unhealthy"
+        return True, "every container is running and healthy"
+
+    def restart(self, services: list[str], timeout: float) -> Result:
+        self.systemctl("reset-failed", *services, mutates=True, check=False)
+        return self.systemctl("restart", *services, mutates=True, check=False, timeout=timeout + 30)
+
+    def record_history(self, entry: dict) -> None:
+        from roost.apply import who
+
+        line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "who": who(), **entry}, sort_keys=True)
+        old = self.host.read_file(self.layout.history_file) or ""
+        self.host.write_file(self.layout.history_file, old + line + "\n", mode=0o640,
+                             uid=self.record["uid"], gid=self.record["gid"])
+
+    def history(self) -> list[dict]:
+        text = self.host.read_file(self.layout.history_file) or ""
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def host_path(self, container: str, container_path: str) -> str | None:
+        """Where a path inside a container lives on the host, through its volumes."""
+        best = None
+        for vol in self.spec.containers[container].mounts:
+            if container_path == vol.target or container_path.startswith(vol.target.rstrip("/") + "/"):
+                if best is None or len(vol.target) > len(best.target):
+                    best = vol
+        if best is None:
+            return None
+        rest = posixpath.relpath(container_path, best.target)
+        base = self.spec.host_path(best.source)
+        return base if rest == "." else posixpath.join(base, rest)

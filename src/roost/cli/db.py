@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import click
+
+from roost.output import console
+
+
+@click.group()
+def db() -> None:
+    """Database chores for an app's PostgreSQL containers."""
+
+
+@db.command()
+@click.argument("app")
+@click.argument("container")
+@click.option("--to", "to", type=int, required=True, help="The PostgreSQL major to move to, e.g. 17.")
+def upgrade(app: str, container: str, to: int) -> None:
+    """Move a PostgreSQL container to another major version: dump, fresh data directory,
+    restore, verify row counts. The old data directory is kept; the spec's tag is updated.
+
+    \b
+    Example:
+      roost db upgrade hedgedoc database --to 17
+    """
+    from roost import db_upgrade
+    from roost.app import App
+    from roost.apply import app_lock, execute, prepare
+    from roost.cli.common import require_root, runner
+
+    require_root()
+    host = runner()
+    a = App.load(app, host)
+
+    def apply_spec(path: str) -> None:
+        prep = prepare(path, host)
+        execute(prep, host, console, on_action=lambda act: console.print(f"[cyan]→[/] {act.describe()}"))
+
+    with app_lock(a.layout, say=lambda m: console.print(f"[yellow]{m}[/]")):
+        result = "failed"
+        try:
+            info = db_upgrade.upgrade(a, container, to, apply_spec, say=lambda m: console.print(f"→ {m}"))
+            result = "ok"
+        finally:
+            entry = {"action": "db-upgrade", "result": result, "container": container, "to": to}
+            a.record_history({**entry, "images": a.running_images()})
+    console.print(f"[bold green]PostgreSQL {info['from']} → {info['to']}[/]: {info['tables']} tables, "
+                  f"{info['rows']} rows verified. Old data: {info['kept']} (remove it when satisfied)")

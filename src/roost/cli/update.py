@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+
+import click
+
+from roost.output import console
+
+
+def _run_locked(app_name: str, fn):
+    from roost.app import App
+    from roost.apply import app_lock
+    from roost.cli.common import runner
+
+    app = App.load(app_name, runner())
+    with app_lock(app.layout, say=lambda m: console.print(f"[yellow]{m}[/]")):
+        return app, fn(app)
+
+
+def _show(app, action: str, report, as_json: bool) -> None:
+    entry = {"action": action, "result": report.result, **report.to_dict()}
+    entry["images"] = report.after or report.before
+    app.record_history(entry)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    colour = {"updated": "green", "current": "green", "rolled-back": "yellow", "failed": "red"}[report.result]
+    console.print(f"[bold {colour}]{action}: {report.result}[/]")
+    for c in report.changed:
+        old = report.before.get(c, {}).get("digest", "")[:19]
+        new = report.after.get(c, {}).get("digest", "")[:19]
+        console.print(f"  {c}: {old or '?'} → {new or '?'}")
+    if report.seconds_to_healthy is not None:
+        console.print(f"  healthy {report.seconds_to_healthy:.1f}s after the restart began")
+    if report.rollback_seconds is not None:
+        console.print(f"  rollback took {report.rollback_seconds:.1f}s")
+    if report.error:
+        console.print(f"  [red]why:[/] {report.error}")
+    if report.result == "failed":
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("app")
+@click.option("--dry-run", is_flag=True, help="Only ask the registries what would change; pull nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def update(app: str, dry_run: bool, as_json: bool) -> None:
+    """Update an app's images safely: back up, pull, restart in order, wait until healthy,
+    and roll back to the previous images if anything fails. Recorded in `roost history`.
+
+    \b
+    Examples:
+      roost update hedgedoc --dry-run
+      roost update hedgedoc
+    """
+    from roost import update as upd
+    from roost.cli.common import require_root
+
+    require_root()
+    if dry_run:
+        from rich.table import Table
+
+        from roost.app import App
+        from roost.cli.common import runner
+
+        rows = upd.check(App.load(app, runner()))
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title=f"update check for {app}", title_justify="left")
+        for col in ("container", "image", "update"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r.get("ContainerName", ""), r.get("Image", ""), str(r.get("Updated", "")))
+        console.print(table)
+        return
+    loaded, report = _run_locked(app, lambda a: upd.update(a, say=console.print, status=console.status))
+    _show(loaded, "update", report, as_json)
+
+
+@click.command()
+@click.argument("app")
+@click.option("--to", "to", type=int, default=None, help="The `roost history` entry to go back to (default: the one before).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def rollback(app: str, to: int | None, as_json: bool) -> None:
+    """Go back to the images of an earlier applied state from the history.
+
+    \b
+    Examples:
+      roost rollback hedgedoc
+      roost rollback hedgedoc --to 3
+    """
+    from roost import update as upd
+    from roost.cli.common import require_root
+
+    require_root()
+    loaded, report = _run_locked(app, lambda a: upd.rollback(a, to, say=console.print, status=console.status))
+    _show(loaded, "rollback", report, as_json)

@@ -1,0 +1,174 @@
+"""Safe image updates: back up, pull, restart in dependency order, wait until healthy, and put
+the previous images back if anything fails. Rollback to an earlier applied state as well."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from roost import backup
+from roost.app import App
+from roost.errors import RoostError, UsageError
+from roost.pgmajor import image_major, pg_version_files
+from roost.spec.model import parse_duration
+
+KEEP_REPO = "localhost/roost-keep"  # tags that stop earlier images from being pruned
+
+
+@dataclass
+class Report:
+    result: str  # updated, current, rolled-back, failed
+    before: dict[str, dict[str, str]] = field(default_factory=dict)
+    after: dict[str, dict[str, str]] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+    backup: str | None = None
+    seconds_to_healthy: float | None = None
+    rollback_seconds: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [], {})}
+
+
+def check(app: App) -> list[dict]:
+    """What an update would change, asked from the registries without pulling."""
+    r = app.podman("auto-update", "--dry-run", "--format", "json", check=False, timeout=600)
+    if not r.ok:
+        raise RoostError(f"could not ask the registries: {r.stderr.strip()}")
+    mine = {app.container_name(c) for c in app.spec.containers}
+    rows = [row for row in json.loads(r.stdout or "[]") if row.get("ContainerName") in mine]
+    for c in app.spec.containers:
+        if not app.spec.containers[c].auto_update:
+            rows.append({"ContainerName": app.container_name(c), "Image": app.spec.containers[c].image,
+                         "Updated": "not checked: no auto_update policy in the spec"})
+    return rows
+
+
+def _pg_major_of_image(app: App, image_id: str) -> int | None:
+    r = app.podman("image", "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", image_id, check=False)
+    for line in r.stdout.splitlines():
+        if line.startswith("PG_MAJOR="):
+            value = line.split("=", 1)[1].strip()
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _keep(app: App, container: str, image_id: str) -> None:
+    app.podman("tag", image_id, f"{KEEP_REPO}/{app.spec.name}-{container}:{image_id[:12]}", mutates=True)
+
+
+def _point(app: App, container: str, image_id: str) -> None:
+    """Make the container's image reference name `image_id` again (what its unit runs)."""
+    app.podman("tag", image_id, app.spec.containers[container].image, mutates=True)
+
+
+def update(app: App, say=print, status=None) -> Report:
+    timeout = parse_duration(app.spec.app.health_timeout)
+    before = app.running_images()
+    report = Report("current", before=before)
+    report.backup = backup.take(app, reason="pre-update")
+    say(f"backup taken: {report.backup}")
+    new_ids: dict[str, str] = {}
+    for image in sorted({c.image for c in app.spec.containers.values()}):
+        ctx = status(f"pulling {image}") if status else _null()
+        with ctx:
+            r = app.podman("pull", "--quiet", image, mutates=True, check=False, timeout=1800)
+        if not r.ok:
+            raise RoostError(f"pull of {image} failed: {r.stderr.strip()[-300:]}", hint="nothing was restarted")
+        new_ids[image] = app.local_image_id(image) or ""
+    changed = [c for c in app.spec.start_order()
+               if c in before and new_ids[app.spec.containers[c].image] != before[c]["id"]]
+    report.changed = changed
+    if not changed:
+        say("every container already runs the newest image")
+        return report
+    # PostgreSQL must not jump majors under an existing data directory
+    for c in changed:
+        path = pg_version_files(app.spec).get(c)
+        on_disk = (app.host.read_file(path) or "").strip() if path else ""
+        new_major = _pg_major_of_image(app, new_ids[app.spec.containers[c].image])
+        if on_disk.isdigit() and new_major and new_major != int(on_disk):
+            _point(app, c, before[c]["id"])
+            raise UsageError(
+                f"the new image of {c} is PostgreSQL {new_major}, its data directory is PostgreSQL {on_disk}: refused",
+                hint=f"pin the tag to {on_disk}, or migrate with `roost db upgrade {app.spec.name} {c} --to {new_major}`")
+    for c in changed:
+        _keep(app, c, before[c]["id"])
+    services = [app.service(c) for c in changed]
+    say(f"restarting {', '.join(services)} and waiting until healthy")
+    started = time.monotonic()
+    ok, why = _restart_and_check(app, services, timeout, status)
+    if ok:
+        report.result, report.seconds_to_healthy = "updated", round(time.monotonic() - started, 2)
+        report.after = app.running_images()
+        return report
+    report.error = why
+    say(f"[red]update failed[/]: {why}; rolling back to the previous images")
+    rb_started = time.monotonic()
+    for c in changed:
+        _point(app, c, before[c]["id"])
+    ok, why2 = _restart_and_check(app, services, timeout, status)
+    report.rollback_seconds = round(time.monotonic() - rb_started, 2)
+    report.after = app.running_images()
+    report.result = "rolled-back" if ok else "failed"
+    if not ok:
+        report.error = f"{why}; the rollback failed too: {why2}"
+    return report
+
+
+def _restart_and_check(app: App, services: list[str], timeout: float, status) -> tuple[bool, str]:
+    ctx = status("waiting until healthy") if status else _null()
+    with ctx:
+        r = app.restart(services, timeout)
+    if not r.ok:
+        return False, r.stderr.strip().splitlines()[0] if r.stderr.strip() else "the restart failed"
+    return app.healthy()
+
+
+def rollback(app: App, to: int | None, say=print, status=None) -> Report:
+    """Go back to the images of an earlier successful entry of the history (1-based index)."""
+    history = app.history()
+    now = app.running_images()
+    candidates = [(i, e) for i, e in enumerate(history, 1) if e.get("result") in ("ok", "updated") and e.get("images")]
+    if to is not None:
+        chosen = next(((i, e) for i, e in candidates if i == to), None)
+        if chosen is None:
+            raise UsageError(f"history entry {to} of {app.spec.name} is not a successful state with images",
+                             hint=f"`roost history {app.spec.name}` shows the entries")
+    else:
+        older = [(i, e) for i, e in candidates
+                 if any(v.get("id") != now.get(c, {}).get("id") for c, v in e["images"].items())]
+        if not older:
+            raise UsageError("no earlier state with other images in the history", hint="nothing to roll back to")
+        chosen = older[-1]
+    index, entry = chosen
+    report = Report("current", before=now)
+    targets = {c: v["id"] for c, v in entry["images"].items() if c in app.spec.containers and v.get("id")}
+    changed = [c for c in app.spec.start_order() if c in targets and targets[c] != now.get(c, {}).get("id")]
+    report.changed = changed
+    if not changed:
+        return report
+    missing = [c for c in changed if not app.podman("image", "exists", targets[c], check=False).ok]
+    if missing:
+        raise RoostError(f"the images of entry {index} for {', '.join(missing)} are no longer on this host")
+    for c in changed:
+        _keep(app, c, now[c]["id"]) if c in now else None
+        _point(app, c, targets[c])
+    services = [app.service(c) for c in changed]
+    say(f"rolling back {', '.join(changed)} to history entry {index} and waiting until healthy")
+    started = time.monotonic()
+    ok, why = _restart_and_check(app, services, parse_duration(app.spec.app.health_timeout), status)
+    report.rollback_seconds = round(time.monotonic() - started, 2)
+    report.after = app.running_images()
+    report.result = "rolled-back" if ok else "failed"
+    report.error = None if ok else why
+    return report
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,97 @@
+"""Who the app runs as: (spec, system facts) -> UID, GID and subordinate range, or a refusal."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from roost.errors import UsageError
+from roost.host.facts import PasswdEntry, SubRange
+from roost.host.state import SystemFacts
+from roost.plan.identity import resolve
+from roost.render.app import Identity
+from roost.spec.load import parse_spec
+
+BASE_USERS = {"root": (0, 0), "nobody": (65534, 65534), "alice": (1000, 1000)}
+
+
+def spec(uid: int | None = None, gid: int | None = None, name: str = "demo"):
+    extra = (f"uid = {uid}\n" if uid else "") + (f"gid = {gid}\n" if gid else "")
+    return parse_spec(f'[app]\nname = "{name}"\n{extra}\n[containers.web]\nimage = "example.org/web:1"\n')
+
+
+def system(users=None, groups=None, subuids=(), subgids=None, apps=None) -> SystemFacts:
+    users = {**BASE_USERS, **(users or {})}
+    return SystemFacts(
+        package_manager="apt-get", missing_packages=(), podman_version=(5, 4, 2),
+        users={n: PasswdEntry(n, u, g, f"/home/{n}", "/bin/sh") for n, (u, g) in users.items()},
+        groups={"root": 0, "nogroup": 65534, "alice": 1000, **(groups or {})},
+        subuids=tuple(SubRange(*r) for r in subuids),
+        subgids=tuple(SubRange(*r) for r in (subuids if subgids is None else subgids)),
+        listeners=(), apps=apps or {}, linger=frozenset(),
+    )
+
+
+ALICE_RANGE = ("alice", 100000, 65536)
+
+CASES = [
+    # (id, spec, system, expected identity)
+    ("uid-from-spec", spec(2000), system(subuids=[ALICE_RANGE]), Identity(2000, 2000, 200_000_000)),
+    ("gid-from-spec", spec(2000, 2100), system(), Identity(2000, 2100, 200_000_000)),
+    ("lowest-free", spec(), system(), Identity(2000, 2000, 200_000_000)),
+    ("skips-taken-uid", spec(), system(users={"bob": (2000, 2000)}, groups={"bob": 2000}),
+     Identity(2001, 2001, 200_100_000)),
+    ("skips-taken-gid", spec(), system(groups={"team": 2000}), Identity(2001, 2001, 200_100_000)),
+    ("skips-other-roost-apps", spec(), system(apps={"notes": {"name": "notes", "uid": 2000, "gid": 2000}}),
+     Identity(2001, 2001, 200_100_000)),
+    ("existing-group-gid-kept", spec(2000), system(groups={"demo": 2300}), Identity(2000, 2300, 200_000_000)),
+    ("existing-user-kept", spec(), system(users={"demo": (2005, 2005)}, apps={"demo": {"uid": 2005}}),
+     Identity(2005, 2005, 200_500_000)),
+    ("existing-user-same-uid", spec(2005), system(users={"demo": (2005, 2005)}), Identity(2005, 2005, 200_500_000)),
+    ("existing-range-reused", spec(2000), system(subuids=[("demo", 300_000, 65536)]), Identity(2000, 2000, 300_000)),
+    ("existing-subuid-without-subgid", spec(2000), system(subuids=[("demo", 300_000, 65536)], subgids=[]),
+     Identity(2000, 2000, 300_000)),
+    ("too-small-range-not-reused", spec(2000), system(subuids=[("demo", 300_000, 1000)]),
+     Identity(2000, 2000, 200_000_000)),
+    # preferred block taken: the next 65536-aligned block above the highest range in use
+    # (200_081_408 = 3053 * 65536, the first aligned start after 200_075_536 / 200_055_536)
+    ("preferred-overlaps-range", spec(2000), system(subuids=[ALICE_RANGE, ("carol", 200_010_000, 65536)]),
+     Identity(2000, 2000, 200_081_408)),
+    ("preferred-overlaps-subgid-only", spec(2000), system(subuids=[], subgids=[("carol", 199_990_000, 65536)]),
+     Identity(2000, 2000, 200_081_408)),
+    ("preferred-overlaps-roost-record", spec(2000),
+     system(apps={"notes": {"name": "notes", "uid": 2001, "gid": 2001, "subid_start": 200_030_000}}),
+     Identity(2000, 2000, 200_146_944)),
+    ("preferred-holds-a-real-uid", spec(2000), system(users={"ldap": (200_000_500, 100)}, subuids=[ALICE_RANGE]),
+     Identity(2000, 2000, 196_608)),
+]
+
+
+@pytest.mark.parametrize("spec_, system_, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_resolve(spec_, system_, expected):
+    assert resolve(spec_, system_) == expected
+
+
+ERRORS = [
+    # (id, spec, system, message pattern, hint pattern)
+    ("existing-user-other-uid", spec(2000), system(users={"demo": (2005, 2005)}),
+     r"user demo already exists with UID 2005, but the spec asks for app.uid = 2000", r"set app.uid = 2005"),
+    ("uid-taken-by-user", spec(2000), system(users={"bob": (2000, 2000)}),
+     r"app.uid 2000 is already used by bob", r"choose a free UID"),
+    ("uid-taken-by-roost-app", spec(2000), system(apps={"notes": {"name": "notes", "uid": 2000}}),
+     r"app.uid 2000 is already used by notes", r"choose a free UID"),
+    ("account-not-created-by-roost", spec(name="alice"), system(),
+     r"alice is an existing account \(UID 1000\) that roost did not create", r"pick another app name"),
+    ("group-with-other-gid", spec(2000, 2100), system(groups={"demo": 2300}),
+     r"group demo exists with GID 2300, the spec asks for 2100", r"set app.gid = 2300"),
+    ("gid-taken", spec(2000, 2100), system(groups={"team": 2100}), r"GID 2100 is already used", r"free GID"),
+]
+
+
+@pytest.mark.parametrize("spec_, system_, message, hint", [c[1:] for c in ERRORS], ids=[c[0] for c in ERRORS])
+def test_resolve_refuses(spec_, system_, message, hint):
+    with pytest.raises(UsageError, match=message) as info:
+        resolve(spec_, system_)
+    assert info.value.exit_code == 2
+    assert info.value.hint and re.search(hint, info.value.hint)
