@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from rich.console import Console
 from rich.logging import RichHandler
 
 console = Console(highlight=False)
 console_err = Console(stderr=True, highlight=False)
+for _c in (console, console_err):
+    if not _c.is_terminal and "COLUMNS" not in os.environ:
+        _c.width = 160  # piped or logged: keep tables whole rather than cut at 80 columns
 
 
 def setup_logging(verbose: int) -> None:

@@ -107,8 +107,12 @@ def mirror_from_sources(texts: Sequence[str]) -> str | None:
     return None
 
 
-def debootstrap_argv(target: Path, packages: Sequence[str], mirror: str) -> list[str]:
-    return ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE, str(target), mirror]
+# PostgreSQL major -> the Debian release that ships it (the lab builds older majors on demand)
+PG_SUITES = {"15": "bookworm", "17": "trixie"}
+
+
+def debootstrap_argv(target: Path, packages: Sequence[str], mirror: str, suite: str = SUITE) -> list[str]:
+    return ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", suite, str(target), mirror]
 
 
 def boot_argv(rootfs: Path, name: str) -> list[str]:

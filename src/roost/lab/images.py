@@ -101,22 +101,38 @@ def podman(machine: Machine, *args: str, what: str, timeout: float = 900) -> Non
     machine.exec(["podman", *args], user=BUILDER, what=what, timeout=timeout)
 
 
-def ensure_base_image(machine: Machine) -> None:
+def base_image(suite: str = config.SUITE) -> str:
+    return BASE_IMAGE if suite == config.SUITE else f"localhost/roost-lab/base-{suite}:latest"
+
+
+def ensure_base_image(machine: Machine, suite: str = config.SUITE) -> None:
     """Import the base tarball into labbuild's storage unless it is there already."""
     ensure_builder(machine)
-    if machine.exec(["podman", "image", "exists", BASE_IMAGE], user=BUILDER, check=False).returncode == 0:
+    image = base_image(suite)
+    if machine.exec(["podman", "image", "exists", image], user=BUILDER, check=False).returncode == 0:
         return
     build = machine.rootfs / BUILD_DIR.lstrip("/")
     build.mkdir(parents=True, exist_ok=True)
-    tar = build / "base.tar"
+    tar = build / f"base-{suite}.tar"
     tar.unlink(missing_ok=True)
     try:
-        os.link(rootfs.BASE_TAR, tar)  # same filesystem: no copy of ~300 MB
+        os.link(rootfs.base_tar(suite), tar)  # same filesystem: no copy of ~300 MB
     except OSError:
-        shutil.copy2(rootfs.BASE_TAR, tar)
+        shutil.copy2(rootfs.base_tar(suite), tar)
     tar.chmod(0o644)
-    podman(machine, "import", "--quiet", f"{BUILD_DIR}/base.tar", BASE_IMAGE, what="importing the image base")
+    podman(machine, "import", "--quiet", f"{BUILD_DIR}/{tar.name}", image, what="importing the image base")
     tar.unlink()
+
+
+def ensure_postgres(machine: Machine, major: str) -> str:
+    """A postgres image of another major, built on the Debian release that ships it (for the
+    major-upgrade tests): Debian 12 gives 15, Debian 13 gives 17."""
+    if major in registry_tags("roost-lab/postgres"):
+        return postgres_ref(major)
+    suite = config.PG_SUITES[major]
+    rootfs.ensure_base_tar(rootfs.mirror(), suite)
+    ensure_base_image(machine, suite)
+    return build_postgres(machine, major, base=base_image(suite))
 
 
 def _ship_sources(machine: Machine) -> str:
@@ -126,10 +142,10 @@ def _ship_sources(machine: Machine) -> str:
     return f"{BUILD_DIR}/images"
 
 
-def build_postgres(machine: Machine, major: str) -> str:
+def build_postgres(machine: Machine, major: str, base: str = BASE_IMAGE) -> str:
     src = _ship_sources(machine) + "/postgres"
     ref = postgres_ref(major)
-    podman(machine, "build", "--quiet", "--build-arg", f"BASE={BASE_IMAGE}", "--build-arg", f"PG_MAJOR={major}",
+    podman(machine, "build", "--quiet", "--build-arg", f"BASE={base}", "--build-arg", f"PG_MAJOR={major}",
            "-t", ref, src, what="building the postgres image")  # fmt: skip
     podman(machine, "push", "--quiet", ref, what=f"pushing {ref}")
     return ref

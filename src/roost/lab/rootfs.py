@@ -60,12 +60,14 @@ def _mark(path: Path, key: str) -> None:
     path.with_name(path.name + ".key").write_text(key + "\n")
 
 
-def _debootstrap(target: Path, packages: tuple[str, ...], mirror_url: str, log: Path) -> None:
+def _debootstrap(target: Path, packages: tuple[str, ...], mirror_url: str, log: Path,
+                 suite: str = config.SUITE) -> None:
     shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
+    argv = config.debootstrap_argv(target, packages, mirror_url, suite)
     with open(log, "w") as f:
-        f.write(" ".join(config.debootstrap_argv(target, packages, mirror_url)) + "\n")
-    cp = run(config.debootstrap_argv(target, packages, mirror_url), check=False, timeout=1800)
+        f.write(" ".join(argv) + "\n")
+    cp = run(argv, check=False, timeout=1800)
     log.write_text(cp.stdout or "")
     if cp.returncode != 0:
         tail = "\n".join((cp.stdout or "").splitlines()[-15:])
@@ -132,18 +134,23 @@ def personalize(root: Path, name: str, registry: str = config.REGISTRY) -> None:
     _write(root, "/etc/containers/registries.conf.d/50-roost-lab.conf", config.registries_conf(registry))
 
 
-def ensure_base_tar(mirror_url: str) -> bool:
+def base_tar(suite: str = config.SUITE) -> Path:
+    return BASE_TAR if suite == config.SUITE else CACHE_DIR / f"image-base-{suite}.tar"
+
+
+def ensure_base_tar(mirror_url: str, suite: str = config.SUITE) -> bool:
     """Debootstrap the test images' base and tar it for `podman import` (cached)."""
-    key = base_key(mirror_url)
-    if _cached(BASE_TAR, key):
+    key = config.digest(suite, base_key(mirror_url))
+    tar = base_tar(suite)
+    if _cached(tar, key if suite != config.SUITE else base_key(mirror_url)):
         return False
-    tmp = CACHE_DIR / "image-base.tmp"
-    _debootstrap(tmp, config.BASE_PACKAGES, mirror_url, CACHE_DIR / "image-base.log")
-    tar_tmp = CACHE_DIR / "image-base.tar.tmp"
+    tmp = CACHE_DIR / f"image-base-{suite}.tmp"
+    _debootstrap(tmp, config.BASE_PACKAGES, mirror_url, CACHE_DIR / f"image-base-{suite}.log", suite)
+    tar_tmp = tar.with_name(tar.name + ".tmp")
     excludes = [f"--exclude={e}" for e in config.BASE_TAR_EXCLUDES]
     run(["tar", "-C", str(tmp), *excludes, "-cf", str(tar_tmp), "."], what="tar of the image base")
-    tar_tmp.rename(BASE_TAR)
-    _mark(BASE_TAR, key)
+    tar_tmp.rename(tar)
+    _mark(tar, key if suite != config.SUITE else base_key(mirror_url))
     shutil.rmtree(tmp, ignore_errors=True)
     return True
 

@@ -14,16 +14,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 from roost.errors import RoostError
 from roost.lab import config, images, rootfs, wheels
 from roost.lab.machine import Machine, all_machines
 from roost.lab.proc import run
 from roost.output import console
-
-T = TypeVar("T")
-
 
 class Phases:
     """Shows which phases run (a Rich status line) and prints each one's time when done.

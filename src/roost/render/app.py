@@ -211,7 +211,8 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
                     sub = posixpath.join(spec.home, *parts[:i])
                     if sub not in seen:
                         seen.add(sub)
-                        dirs.append(DirWant(sub, 0o750, uid, gid))
+                        # 0755: images drop to their own user (postgres) that must enter it
+                        dirs.append(DirWant(sub, 0o755, uid, gid))
     files = [
         FileWant(layout.bashrc, BASHRC.format(name=spec.name), 0o644, uid, gid),
         # login shells (runuser -l, roost shell) read this, not .bashrc

@@ -1,0 +1,157 @@
+"""Issue: safe updates, rollback, backups and restore — on the real lab host and registry.
+
+The app `upd` follows its own tag (notes:upd) so that pushing v2 and a broken v3 does not
+disturb other tests. Figures (time to healthy, downtime, rollback time) are printed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from roost.lab import images
+from tests.e2e.test_golden_path import EXAMPLE, as_app, http, put, roost, wait_http
+
+pytestmark = pytest.mark.lab
+
+NAME, UID, PORT = "upd", 2400, 8392
+URL = f"http://127.0.0.1:{PORT}"
+SPEC = f"/var/tmp/specs/{NAME}.toml"
+
+
+def spec_text() -> str:
+    return (EXAMPLE.replace('name = "notes"', f'name = "{NAME}"\nhealth_timeout = "60s"')
+            .replace("uid = 2100", f"uid = {UID}")
+            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{PORT}:3000")
+            .replace("roost-lab/notes:latest", "roost-lab/notes:upd")) + '\n[backup]\nkeep = 5\n'
+
+
+def version() -> str:
+    with urllib.request.urlopen(f"{URL}/version", timeout=5) as r:
+        return r.read().decode().strip()
+
+
+def app(lab, *argv: str, check: bool = True):
+    return as_app(lab, *argv, uid=UID, name=NAME, check=check)
+
+
+class Probe:
+    """A client loop from this machine: counts failed requests and the longest gap in answers."""
+
+    def __init__(self, url: str, interval: float = 0.05, limit_s: float = 600) -> None:
+        self.url, self.interval, self.limit = url, interval, limit_s
+        self.ok = self.failed = 0
+        self.longest_gap = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        last_ok = time.monotonic()
+        deadline = time.monotonic() + self.limit
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            code, _ = http("GET", self.url, timeout=2)
+            now = time.monotonic()
+            if code == 200:
+                self.ok += 1
+                self.longest_gap = max(self.longest_gap, now - last_ok)
+                last_ok = now
+            else:
+                self.failed += 1
+            time.sleep(self.interval)
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture(scope="module")
+def upd(lab):
+    images.build_notes(lab.machine, "1", tags=("upd",))
+    put(lab, SPEC, spec_text())
+    roost(lab, "apply", SPEC)
+    wait_http(f"{URL}/status")
+    for text in ("note one", "note two: ünïcode ✓", "note three 'quoted' \"double\""):
+        http("POST", f"{URL}/", {"text": text})
+    yield lab
+    roost(lab, "down", NAME, "--purge", "--yes", check=False)
+
+
+def test_update_moves_to_v2_and_keeps_data(upd):
+    lab = upd
+    assert version() == "1"
+    notes_before = wait_http(f"{URL}/")
+    images.build_notes(lab.machine, "2", tags=("upd",))
+    check = json.loads(roost(lab, "update", NAME, "--dry-run", "--json").stdout)
+    assert any(r.get("ContainerName") == f"{NAME}-app" and r.get("Updated") == "pending" for r in check), check
+    with Probe(f"{URL}/") as probe:
+        report = json.loads(roost(lab, "update", NAME, "--json").stdout)
+    assert report["result"] == "updated" and report["changed"] == ["app"], report
+    assert version() == "2"
+    assert wait_http(f"{URL}/") == notes_before
+    print(f"\nFIGURES update: healthy {report['seconds_to_healthy']}s after restart; "
+          f"client saw {probe.failed} failed requests of {probe.ok + probe.failed}, longest gap {probe.longest_gap * 1000:.0f} ms")
+    history = json.loads(roost(lab, "history", NAME, "--json").stdout)
+    assert history[-1]["action"] == "update" and history[-1]["result"] == "updated"
+    assert any(e["action"] == "apply" for e in history)
+
+
+def test_broken_v3_is_rolled_back_by_roost_update(upd):
+    lab = upd
+    notes_before = wait_http(f"{URL}/")
+    images.build_notes(lab.machine, "3", broken=True, tags=("upd",))
+    report = json.loads(roost(lab, "update", NAME, "--json").stdout)
+    assert report["result"] == "rolled-back", report
+    assert version() == "2" and wait_http(f"{URL}/") == notes_before
+    history = json.loads(roost(lab, "history", NAME, "--json").stdout)
+    assert history[-1]["result"] == "rolled-back" and "error" in history[-1]
+    print(f"\nFIGURES rollback (roost update): {report['rollback_seconds']}s")
+
+
+def test_broken_image_is_rolled_back_by_the_nightly_auto_update(upd):
+    lab = upd
+    backups_before = len(json.loads(roost(lab, "backups", NAME, "--json").stdout))
+    started = time.monotonic()
+    # what the timer does at night, run now as the app user; v3 (broken) is still :upd
+    app(lab, "systemctl", "--user", "start", "podman-auto-update.service", check=False)
+    took = time.monotonic() - started
+    assert wait_http(f"{URL}/status", timeout=120)
+    assert version() == "2"
+    log = app(lab, "journalctl", "--user", "-u", "podman-auto-update.service", "-n", "50", "--no-pager", check=False).stdout
+    backups_after = len(json.loads(roost(lab, "backups", NAME, "--json").stdout))
+    assert backups_after == backups_before + 1, "the pre-update backup hook did not run"
+    print(f"\nFIGURES rollback (podman auto-update): {took:.1f}s; journal tail: {log[-300:]!r}")
+
+
+def test_backup_then_deleted_notes_are_restored_byte_for_byte(upd):
+    lab = upd
+    before = wait_http(f"{URL}/")
+    out = roost(lab, "backup", NAME).stdout
+    assert "backup written" in out
+    listed = json.loads(roost(lab, "backups", NAME, "--json").stdout)
+    newest = listed[-1]
+    mode = lab.exec(["stat", "-c", "%U %a", newest["path"]]).stdout.strip()
+    assert mode == f"{NAME} 600"
+    app(lab, "podman", "exec", f"{NAME}-database", "psql", "-U", "notes", "-d", "notes", "-c", "DELETE FROM notes")
+    assert wait_http(f"{URL}/").strip() == ""
+    roost(lab, "restore", NAME, newest["name"], "--yes")
+    assert wait_http(f"{URL}/") == before
+
+
+def test_deleted_volume_directory_is_restored(upd):
+    lab = upd
+    before = wait_http(f"{URL}/")
+    newest = json.loads(roost(lab, "backups", NAME, "--json").stdout)[-1]
+    app(lab, "systemctl", "--user", "stop", f"{NAME}-pod.service")
+    lab.exec(["rm", "-rf", f"/srv/roost/{NAME}/database", f"/srv/roost/{NAME}/uploads"])
+    roost(lab, "restore", NAME, newest["name"], "--yes")
+    assert wait_http(f"{URL}/") == before
+    assert lab.exec(["test", "-d", f"/srv/roost/{NAME}/uploads"], check=False).returncode == 0
