@@ -4,9 +4,12 @@ Written from the readers' documentation and sources, not from roost's serializer
 round trip through it checks what a rendered file *means*:
 
 - unit files (systemd.syntax(7), Quadlet's pkg/systemd/parser): `[Section]` lines, `Key=value`
-  lines with white space around key and value dropped, `#`/`;` comments. A line ending in a
+  lines with white space around key and value dropped (Quadlet trims Unicode white space, Go's
+  strings.TrimSpace, like Python's str.strip()), `#`/`;` comments. A line ending in a
   backslash continues onto the next one and CR or NUL end a line for systemd: roost must never
   write either, so both are errors here.
+- Quadlet's Lookup() (Image=, HealthCmd=, ...) also strips one pair of double quotes around the
+  whole value (`"a" && "b"` is read as `a" && "b`): `lookup()` does the same.
 - specifiers: `%%` is a literal `%`; any other `%x` would be expanded by systemd, so it is an error.
 - word lists (Exec=, Label=, PodmanArgs=, ExecStart=): systemd's extract_first_word with
   unquoting and C-style unescaping, as Quadlet's Go port of it does (split.go, flags
@@ -19,7 +22,7 @@ round trip through it checks what a rendered file *means*:
 
 from __future__ import annotations
 
-WHITESPACE = " \t\n\r"  # systemd's and Quadlet's, not Python's str.strip() (which also strips U+0085, U+2028...)
+WHITESPACE = " \t\n\r"  # systemd's word separators (Quadlet's WhitespaceSeparators too)
 
 
 class UnitSyntaxError(ValueError):
@@ -35,7 +38,7 @@ def parse_unit(text: str) -> Unit:
     sections: Unit = {}
     current: str | None = None
     for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.strip(WHITESPACE)
+        line = raw.strip()
         if not line or line[0] in "#;":
             continue
         if line.endswith("\\"):
@@ -51,7 +54,7 @@ def parse_unit(text: str) -> Unit:
             raise UnitSyntaxError(f"line {number}: not Key=value: {line!r}")
         if current is None:
             raise UnitSyntaxError(f"line {number}: assignment outside a section")
-        sections[current].append((key.strip(WHITESPACE), value.strip(WHITESPACE)))
+        sections[current].append((key.strip(), value.strip()))
     return sections
 
 
@@ -85,6 +88,14 @@ def unspecify(value: str) -> str:
 def raw_value(unit: Unit, section: str, key: str) -> str:
     """A value read as one string (Image=, Volume=, HealthCmd=, OnCalendar=...)."""
     return unspecify(one(unit, section, key))
+
+
+def lookup(unit: Unit, section: str, key: str) -> str:
+    """A one-string value as Quadlet's Lookup() returns it: one surrounding pair of quotes dropped."""
+    value = one(unit, section, key)
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return unspecify(value)
 
 
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",

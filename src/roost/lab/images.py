@@ -111,6 +111,7 @@ def ensure_base_image(machine: Machine, suite: str = config.SUITE) -> None:
     image = base_image(suite)
     if machine.exec(["podman", "image", "exists", image], user=BUILDER, check=False).returncode == 0:
         return
+    rootfs.ensure_base_tar(rootfs.mirror(), suite)
     build = machine.rootfs / BUILD_DIR.lstrip("/")
     build.mkdir(parents=True, exist_ok=True)
     tar = build / f"base-{suite}.tar"
@@ -130,7 +131,6 @@ def ensure_postgres(machine: Machine, major: str) -> str:
     if major in registry_tags("roost-lab/postgres"):
         return postgres_ref(major)
     suite = config.PG_SUITES[major]
-    rootfs.ensure_base_tar(rootfs.mirror(), suite)
     ensure_base_image(machine, suite)
     return build_postgres(machine, major, base=base_image(suite))
 
@@ -145,7 +145,7 @@ def _ship_sources(machine: Machine) -> str:
 def build_postgres(machine: Machine, major: str, base: str = BASE_IMAGE) -> str:
     src = _ship_sources(machine) + "/postgres"
     ref = postgres_ref(major)
-    podman(machine, "build", "--quiet", "--build-arg", f"BASE={base}", "--build-arg", f"PG_MAJOR={major}",
+    podman(machine, "build", "--quiet", "--no-cache", "--build-arg", f"BASE={base}", "--build-arg", f"PG_MAJOR={major}",
            "-t", ref, src, what="building the postgres image")  # fmt: skip
     podman(machine, "push", "--quiet", ref, what=f"pushing {ref}")
     return ref
@@ -154,10 +154,11 @@ def build_postgres(machine: Machine, major: str, base: str = BASE_IMAGE) -> str:
 def build_notes(machine: Machine, version: str = "1", *, broken: bool = False, tags: tuple[str, ...] = ()) -> list[str]:
     """Build notes VERSION (broken: /status always fails) and push it as :VERSION and every
     extra tag (e.g. "latest"). Later tests use this to publish v2 and a broken v3."""
+    ensure_base_image(machine)  # a machine seeded from the registry cache has no builder yet
     src = _ship_sources(machine) + "/notes"
     refs = [notes_ref(t) for t in (version, *tags)]
     tag_args = [a for r in refs for a in ("-t", r)]
-    podman(machine, "build", "--quiet", "--build-arg", f"BASE={BASE_IMAGE}", "--build-arg", f"VERSION={version}",
+    podman(machine, "build", "--quiet", "--no-cache", "--build-arg", f"BASE={BASE_IMAGE}", "--build-arg", f"VERSION={version}",
            "--build-arg", f"BROKEN={'1' if broken else ''}", *tag_args, src, what=f"building notes {version}")  # fmt: skip
     for ref in refs:
         podman(machine, "push", "--quiet", ref, what=f"pushing {ref}")

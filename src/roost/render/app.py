@@ -105,7 +105,10 @@ def render_pod(spec: Spec, layout: Layout) -> str:
 
 
 def _seconds(value: str) -> str:
-    return f"{max(parse_duration(value), 0.0):g}s"
+    """Exactly, in seconds, as podman and systemd read it: 500ms -> 0.5s, 1000001s stays (not 1e+06s)."""
+    ms = round(parse_duration(value) * 1000)
+    whole, frac = divmod(ms, 1000)
+    return f"{whole}.{frac:03d}".rstrip("0").rstrip(".") + "s"
 
 
 def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool) -> str:

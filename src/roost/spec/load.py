@@ -11,21 +11,33 @@ from pydantic import ValidationError
 from roost.errors import Problem, SpecError
 from roost.spec.model import Spec, cross_check
 
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r'^\s*((?:"[^"]*"|\'[^\']*\'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"[^"]*"|\'[^\']*\'|[A-Za-z0-9_-]+))*)\s*=')
-_INLINE_KEY = re.compile(r'(?:[{,]\s*)((?:"[^"]*"|[A-Za-z0-9_-]+))\s*=')
+# one key: a basic string (with escapes such as \" or \u000a), a literal string, or a bare key
+_PART = r'(?:"(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)'
+_DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
+_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED})\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
+_INLINE_KEY = re.compile(rf"(?:[{{,]\s*)({_PART})\s*=")
 
 
 def _split_key(text: str) -> tuple[str, ...]:
-    parts = re.findall(r'"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)', text)
-    return tuple(a or b or c for a, b, c in parts)
+    parts = []
+    for part in re.findall(_PART, text):
+        if part.startswith('"'):
+            try:  # the key as the TOML parser reads it, escapes resolved
+                part = tomllib.loads(f"k = {part}")["k"]
+            except tomllib.TOMLDecodeError:
+                part = part[1:-1]
+        elif part.startswith("'"):
+            part = part[1:-1]
+        parts.append(part)
+    return tuple(parts)
 
 
 def key_lines(text: str) -> dict[tuple[str, ...], int]:
     """Map each key path in a TOML text to the line it is written on (best effort, no full parse)."""
     lines: dict[tuple[str, ...], int] = {}
     table: tuple[str, ...] = ()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # TOML's lines; splitlines() also breaks at U+2028, U+0085...
         if m := _HEADER.match(line):
             table = _split_key(m.group(1))
             lines.setdefault(table, number)

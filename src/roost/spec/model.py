@@ -7,6 +7,7 @@ so that bad input never reaches the host.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import posixpath
 import re
@@ -15,18 +16,19 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import AfterValidator, StrictBool, StrictInt
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 SECRET_REF_RE = re.compile(r"\$\{secrets\.([^}]*)\}")
-SECRET_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-DURATION_RE = re.compile(r"^(\d+)(ms|s|m|h)$")
+SECRET_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")
+DURATION_RE = re.compile(r"^([0-9]{1,12})(ms|s|m|h)\Z")
 # registry[:port]/path[:tag][@digest], lower-case as the distribution spec requires
+# (every pattern ends in \Z, not $: `$` also matches before a trailing newline)
 IMAGE_RE = re.compile(
     r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?\Z"
 )
-PUBLISH_RE = re.compile(r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(?P<host>\d{1,5}):(?P<ctr>\d{1,5})(?:/(?P<proto>tcp|udp))?$")
+PUBLISH_RE = re.compile(r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(?P<host>[0-9]{1,5}):(?P<ctr>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?\Z")
 VOLUME_OPTIONS = {"z", "Z", "ro", "rw", "U", "noexec", "nosuid", "nodev", "exec", "suid", "dev"}
 # names that would shadow a system account or a roost directory
 RESERVED_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
@@ -52,12 +54,42 @@ def check_text(value: str) -> str:
 Text = Annotated[str, AfterValidator(check_text)]
 
 
+def check_unit_value(value: str) -> str:
+    """Refuse what a unit file cannot hold as one raw value (HealthCmd=, Volume=, OnCalendar=):
+    Quadlet and systemd drop white space around it, join a line ending in a backslash with the
+    next, and Quadlet's Lookup() drops a pair of double quotes around the whole value."""
+    check_text(value)
+    if not value:
+        raise ValueError("must not be empty")
+    if value != value.strip():
+        raise ValueError(f"{value!r} must not start or end with white space")
+    if value.endswith("\\"):
+        raise ValueError(f"{value!r} must not end with a backslash")
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        raise ValueError(f"{value!r} must not be wrapped in double quotes as a whole")
+    return value
+
+
+def check_argument(value: str) -> str:
+    check_text(value)
+    if not value:
+        raise ValueError("must not be empty (Quadlet's Exec= drops an empty argument and all that follow it)")
+    return value
+
+
+Argument = Annotated[str, AfterValidator(check_argument)]
+UnitValue = Annotated[str, AfterValidator(check_unit_value)]
+MAX_DURATION_MS = 7 * 24 * 3600 * 1000  # a week; podman (Go) cannot represent much beyond 292 years anyway
+
+
 def parse_duration(value: str) -> float:
     m = DURATION_RE.match(value)
     if not m:
         raise ValueError(f"{value!r} is not a duration like 500ms, 10s, 2m or 1h")
-    n, unit = int(m.group(1)), m.group(2)
-    return n * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    ms = int(m.group(1)) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[m.group(2)]
+    if ms > MAX_DURATION_MS:
+        raise ValueError(f"{value!r} is longer than a week")
+    return ms / 1000
 
 
 def check_duration(value: str) -> str:
@@ -102,7 +134,7 @@ class App(Model):
         if v is None:
             return v
         check_text(v)
-        if not v.startswith("/") or posixpath.normpath(v) != v.rstrip("/") or v == "/":
+        if not v.startswith("/") or posixpath.normpath(v) != v or v.startswith("//") or v == "/":
             raise ValueError(f"{v!r} must be a normalised absolute path (no '..', no trailing '/')")
         return v
 
@@ -136,9 +168,11 @@ def parse_publish(value: str) -> Publish:
         if not 1 <= port <= 65535:
             raise ValueError(f"port {port} in {value!r} is out of range 1-65535")
     ip = m["ip"] or "127.0.0.1"  # loopback unless the spec says otherwise explicitly
-    if not ip.startswith("["):
-        if any(int(octet) > 255 for octet in ip.split(".")):
-            raise ValueError(f"{ip!r} in {value!r} is not an IPv4 address")
+    version, address = (6, ip[1:-1]) if ip.startswith("[") else (4, ip)
+    try:  # as podman (Go's net.ParseIP) reads it: no leading zeros, a real IPv6 address
+        ipaddress.IPv6Address(address) if version == 6 else ipaddress.IPv4Address(address)
+    except ValueError:
+        raise ValueError(f"{ip!r} in {value!r} is not an IPv{version} address") from None
     return Publish(ip=ip, host_port=host, container_port=ctr, proto=m["proto"] or "tcp")
 
 
@@ -166,7 +200,7 @@ class SecretSpec(Model):
 
 
 class Health(Model):
-    cmd: Text | None = None
+    cmd: UnitValue | None = None
     http: Text | None = None
     interval: Duration = "10s"
     timeout: Duration = "5s"
@@ -177,7 +211,7 @@ class Health(Model):
     def _one(self) -> Health:
         if (self.cmd is None) == (self.http is None):
             raise ValueError("give exactly one of `cmd` or `http`")
-        if self.http is not None and not re.match(r"^https?://[^\s'\"`$;|&<>\\]+$", self.http):
+        if self.http is not None and not re.match(r"^https?://[^\s'\"`$;|&<>()\\]+\Z", self.http):
             raise ValueError(f"{self.http!r} is not a plain http(s) URL")
         return self
 
@@ -223,7 +257,7 @@ class Container(Model):
     env_file: Text | None = None
     volumes: tuple[str, ...] = ()
     health: Health | None = None
-    command: tuple[Text, ...] | None = None
+    command: tuple[Argument, ...] | None = None
     postgres: StrictBool | None = None  # marks a PostgreSQL container; None = detect from the image name
 
     @field_validator("image")
@@ -246,7 +280,7 @@ class Container(Model):
     def _volumes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         targets = set()
         for item in v:
-            check_text(item)
+            check_unit_value(item)
             vol = parse_volume(item)
             if vol.target in targets:
                 raise ValueError(f"container path {vol.target} is mounted twice")
@@ -256,7 +290,7 @@ class Container(Model):
     @field_validator("env_file")
     @classmethod
     def _env_file(cls, v: str | None) -> str | None:
-        if v is not None and (v.startswith("/") or ".." in v.split("/")):
+        if v is not None and (v.startswith("/") or ".." in v.split("/") or posixpath.normpath(v) == "."):
             raise ValueError(f"{v!r} must be a path relative to the spec's folder, inside it")
         return v
 
@@ -295,9 +329,9 @@ class Backup(Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[A-Za-z0-9*:/,.~ -]{1,64}$", v):
+        if v is not None and not re.match(r"^[A-Za-z0-9*:/,.~ -]{1,64}\Z", v):
             raise ValueError(f"{v!r} is not a calendar expression like 'daily' or '*-*-* 03:00'")
-        return v
+        return v if v is None else check_unit_value(v)
 
 
 class Spec(Model):
