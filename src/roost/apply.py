@@ -7,6 +7,7 @@ import fcntl
 import getpass
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,12 +154,34 @@ def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:
         secrets=dict(prep.app.secrets), secret_digests=dict(prep.app.secret_digests),
     )
     done = []
+    fault = fault_point()
     for action in prep.plan.actions:
         if on_action:
             on_action(action)
+        name = type(action).__name__
+        if fault == (name, "during"):
+            _kill_self_soon()
         action.execute(ctx)
+        if fault == (name, "after"):
+            os.kill(os.getpid(), signal.SIGKILL)
         done.append(action)
     return done
+
+
+def fault_point() -> tuple[str, str] | None:
+    """Test hook for the fault-injection suite: ROOST_KILL_AT=CreateUser (after it) or
+    PullImage:during. roost then dies by SIGKILL there, as a power cut or OOM kill would."""
+    spec = os.environ.get("ROOST_KILL_AT")
+    if not spec:
+        return None
+    action, _, when = spec.partition(":")
+    return action, when or "after"
+
+
+def _kill_self_soon(delay: float = 0.5) -> None:
+    import threading
+
+    threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
 
 
 def image_digests(host: Host, user: AppUser, spec: Spec) -> dict[str, dict[str, str]]:

@@ -172,3 +172,27 @@ class _null:
 
     def __exit__(self, *exc):
         return False
+
+
+def restart_changed(app: App) -> Report:
+    """Restart the containers whose image reference now names another image than the one
+    they run, in dependency order, and wait until healthy. podman auto-update calls this
+    (through roost-restart.service) after pulling, and again after re-tagging on rollback."""
+    running = app.running_images()
+    report = Report("current", before=running)
+    ids = {image: app.local_image_id(image) for image in {c.image for c in app.spec.containers.values()}}
+    states = app.unit_states()
+    # changed image, or not running at all (a failed restart before a rollback leaves it so)
+    report.changed = [c for c in app.spec.start_order()
+                      if (c in running and ids[app.spec.containers[c].image] not in (None, running[c]["id"]))
+                      or (st := states.get(app.service(c))) is None or st.active != "active"]
+    if not report.changed:
+        return report
+    started = time.monotonic()
+    ok, why = _restart_and_check(app, [app.service(c) for c in report.changed],
+                                 parse_duration(app.spec.app.health_timeout), None)
+    report.after = app.running_images()
+    report.result = "updated" if ok else "failed"
+    report.seconds_to_healthy = round(time.monotonic() - started, 2) if ok else None
+    report.error = None if ok else why
+    return report

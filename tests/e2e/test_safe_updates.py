@@ -128,6 +128,9 @@ def test_broken_image_is_rolled_back_by_the_nightly_auto_update(upd):
     log = app(lab, "journalctl", "--user", "-u", "podman-auto-update.service", "-n", "50", "--no-pager", check=False).stdout
     backups_after = len(json.loads(roost(lab, "backups", NAME, "--json").stdout))
     assert backups_after == backups_before + 1, "the pre-update backup hook did not run"
+    assert "rolled back" in log, log
+    history = json.loads(roost(lab, "history", NAME, "--json", "-n", "5").stdout)
+    assert [e["result"] for e in history if e["action"] == "auto-update"][-2:] == ["failed", "updated"], history
     print(f"\nFIGURES rollback (podman auto-update): {took:.1f}s; journal tail: {log[-300:]!r}")
 
 

@@ -20,6 +20,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "down": ("roost.cli.down", "down", "Stop and remove an app's units (data kept; --purge removes all)."),
     "update": ("roost.cli.update", "update", "Update images safely: backup, pull, restart, health-gate, roll back."),
     "rollback": ("roost.cli.update", "rollback", "Go back to the images of an earlier state in the history."),
+    "restart-changed": ("roost.cli.update", "restart_changed", ""),
     "backup": ("roost.cli.backup", "backup", "Back up an app: database dumps, volumes, spec, secrets."),
     "backups": ("roost.cli.backup", "backups", "List an app's backups."),
     "restore": ("roost.cli.backup", "restore", "Restore an app's volumes and databases from a backup."),
@@ -43,7 +44,7 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # short help from the table, so `roost --help` imports no verb module
         with formatter.section("Commands"):
-            formatter.write_dl([(name, VERBS[name][2]) for name in self.list_commands(ctx)])
+            formatter.write_dl([(name, VERBS[name][2]) for name in self.list_commands(ctx) if VERBS[name][2]])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

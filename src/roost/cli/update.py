@@ -74,7 +74,10 @@ def update(app: str, dry_run: bool, as_json: bool) -> None:
             table.add_row(r.get("ContainerName", ""), r.get("Image", ""), str(r.get("Updated", "")))
         console.print(table)
         return
-    loaded, report = _run_locked(app, lambda a: upd.update(a, say=console.print, status=console.status))
+    from roost.output import console_err
+
+    talk = console_err if as_json else console  # --json: stdout carries only the report
+    loaded, report = _run_locked(app, lambda a: upd.update(a, say=talk.print, status=talk.status))
     _show(loaded, "update", report, as_json)
 
 
@@ -94,5 +97,25 @@ def rollback(app: str, to: int | None, as_json: bool) -> None:
     from roost.cli.common import require_root
 
     require_root()
-    loaded, report = _run_locked(app, lambda a: upd.rollback(a, to, say=console.print, status=console.status))
+    from roost.output import console_err
+
+    talk = console_err if as_json else console
+    loaded, report = _run_locked(app, lambda a: upd.rollback(a, to, say=talk.print, status=talk.status))
     _show(loaded, "rollback", report, as_json)
+
+
+@click.command("restart-changed", hidden=True)
+@click.argument("app")
+def restart_changed(app: str) -> None:
+    """(For podman auto-update, via roost-restart.service.) Restart the containers whose
+    image changed and exit non-zero unless they become healthy, so podman rolls back."""
+    from roost import update as upd
+
+    loaded, report = _run_locked(app, upd.restart_changed)
+    if report.changed:
+        entry = {"action": "auto-update", "result": report.result, **report.to_dict(),
+                 "images": report.after or report.before}
+        loaded.record_history(entry)
+    console.print(f"restart-changed {app}: {report.result} {', '.join(report.changed)}")
+    if report.result == "failed":
+        raise SystemExit(1)

@@ -158,7 +158,8 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
     return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service))).render()
 
 
-ROOST_CMD = ("/usr/local/bin/roost",)  # how the app's own units call roost; apply passes the real one
+ROOST_CMD = ("/usr/local/bin/roost",)
+RESTART_UNIT = "roost-restart.service"  # how the app's own units call roost; apply passes the real one
 
 
 def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) -> dict[str, str]:
@@ -169,6 +170,19 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
         # before podman-auto-update pulls anything, take a backup; if that fails, nothing updates
         out[layout.user_unit("podman-auto-update.service.d/roost-backup.conf")] = UnitFile((
             section("Service", ("ExecStartPre", (*backup, "--reason", "pre-auto-update"))),
+        )).render()
+        # podman auto-update restarts the unit named by the pod's PODMAN_SYSTEMD_UNIT label for
+        # containers in a pod, and rolls back when that restart fails. The pod's own unit is
+        # ready before any container is, so point the label at a unit that restarts the
+        # containers whose image changed and succeeds only once they are healthy.
+        timeout = int(parse_duration(spec.app.health_timeout))
+        out[layout.user_unit(RESTART_UNIT)] = UnitFile((
+            section("Unit", ("Description", f"roost: restart the updated containers of {spec.name}, wait until healthy")),
+            section("Service", ("Type", "oneshot"), ("ExecStart", (*roost_cmd, "restart-changed", spec.name)),
+                    ("TimeoutStartSec", str(2 * timeout + 60))),
+        )).render()
+        out[layout.user_unit(f"{layout.pod_service}.d/roost-auto-update.conf")] = UnitFile((
+            section("Service", ("Environment", (f"PODMAN_SYSTEMD_UNIT={RESTART_UNIT}",))),
         )).render()
     if spec.backup.schedule:
         out[layout.user_unit("roost-backup.service")] = UnitFile((
@@ -241,6 +255,9 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
         files.append(FileWant(layout.container_file(name), render_container(spec, layout, name, c, bool(plain)), 0o644, uid, gid))
         units[layout.container_service(name)] = tuple(inputs)
     user_units = render_user_units(spec, layout, roost_cmd)
+    pod_dropin = layout.user_unit(f"{layout.pod_service}.d/roost-auto-update.conf")
+    if pod_dropin in user_units:  # the pod must be recreated for its infra label to change
+        units[layout.pod_service] = (layout.pod_file, pod_dropin)
     for path, content in user_units.items():
         parent = posixpath.dirname(path)
         chain = [posixpath.join(spec.home, ".config", "systemd"), layout.user_unit_dir, parent]

@@ -1,0 +1,151 @@
+"""Issue: adversarial suite on the real lab host — secret leaks, faults, locks, a full disk.
+
+Each family prints a summary line: cases tried, cases passed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from roost.lab import images
+from tests.e2e.test_golden_path import EXAMPLE, as_app, http, put, roost, wait_http
+
+pytestmark = pytest.mark.lab
+
+SUMMARY: dict[str, list[int]] = {}
+
+
+def tally(family: str, passed: bool) -> None:
+    tried, ok = SUMMARY.setdefault(family, [0, 0])
+    SUMMARY[family] = [tried + 1, ok + int(passed)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def summary():
+    yield
+    for family, (tried, ok) in SUMMARY.items():
+        print(f"\nSUMMARY {family}: {tried} cases tried, {ok} passed")
+
+
+def variant(name: str, uid: int, port: int, image_tag: str = "latest", extra: str = "") -> str:
+    return (EXAMPLE.replace('name = "notes"', f'name = "{name}"')
+            .replace("uid = 2100", f"uid = {uid}")
+            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{port}:3000")
+            .replace("roost-lab/notes:latest", f"roost-lab/notes:{image_tag}")) + extra
+
+
+def test_no_secret_leaks_after_apply_update_and_backup(lab):
+    name, uid, port = "leak", 2600, 8394
+    spec = f"/var/tmp/specs/{name}.toml"
+    images.build_notes(lab.machine, "1", tags=(name,))
+    put(lab, spec, variant(name, uid, port, name))
+    outputs = []
+    try:
+        outputs.append(roost(lab, "apply", spec))
+        wait_http(f"http://127.0.0.1:{port}/status")
+        images.build_notes(lab.machine, "2", tags=(name,))
+        outputs.append(roost(lab, "update", name))
+        outputs.append(roost(lab, "backup", name))
+        outputs.append(roost(lab, "status", "--json"))
+        outputs.append(roost(lab, "logs", name, "-n", "1000"))
+        outputs.append(roost(lab, "plan", spec))
+        secret = lab.exec(["cat", f"/srv/roost/{name}/.config/roost/secrets/db_password"]).stdout.strip()
+        assert len(secret) == 32
+        places = {
+            "roost output": "".join(o.stdout + o.stderr for o in outputs),
+            "unit files": lab.exec(["sh", "-c", f"cat /srv/roost/{name}/.config/containers/systemd/* "
+                                    f"/srv/roost/{name}/.config/systemd/user/*.service"]).stdout,
+            "generated units": lab.exec(["sh", "-c", f"cat /run/user/{uid}/systemd/generator/*.service"]).stdout,
+            "env files": lab.exec(["sh", "-c", f"cat /srv/roost/{name}/env/*"]).stdout,
+            "podman inspect": as_app(lab, "podman", "inspect", f"{name}-app", f"{name}-database", uid=uid, name=name).stdout,
+            "/proc/*/cmdline": lab.exec(["sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '"]).stdout,
+            "journal": lab.exec(["journalctl", "--no-pager", "-o", "cat"]).stdout,
+            "audit log": lab.exec(["cat", "/var/log/roost/audit.log"]).stdout,
+            "history": lab.exec(["cat", f"/srv/roost/{name}/history.jsonl"]).stdout,
+            "registry record": lab.exec(["cat", f"/etc/roost/apps/{name}.json"]).stdout,
+        }
+        leaks = []
+        for where, text in places.items():
+            assert text, f"nothing read from {where}: the check would prove nothing"
+            found = secret in text
+            tally("secret leaks", not found)
+            if found:
+                leaks.append(where)
+        assert not leaks, f"the secret appears in: {leaks}"
+        # files that must hold it are the app user's alone
+        for path in (f"/srv/roost/{name}/.config/roost/secrets/db_password",):
+            assert lab.exec(["stat", "-c", "%U %a", path]).stdout.strip() == f"{name} 600"
+    finally:
+        roost(lab, "down", name, "--purge", "--yes", check=False)
+
+
+FAULTS = ["CreateUser", "AddSubIds", "MakeDirs", "WriteFile", "PutPodmanSecret", "DaemonReload",
+          "PullImage:during", "StartUnits:during", "StartUnits"]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_sigkill_during_apply_then_apply_converges(lab, fault):
+    name, uid, port = "fault", 2700, 8395
+    spec = f"/var/tmp/specs/{name}.toml"
+    put(lab, spec, variant(name, uid, port))
+    try:
+        killed = lab.exec(["env", f"ROOST_KILL_AT={fault}", "roost", "apply", "-q", spec], check=False)
+        assert killed.returncode in (-9, 137), f"{fault}: roost was not killed ({killed.returncode})\n{killed.stdout[-500:]}"
+        again = roost(lab, "apply", "-q", spec, check=False)
+        ok = again.returncode == 0
+        if ok:
+            wait_http(f"http://127.0.0.1:{port}/status")
+            http("POST", f"http://127.0.0.1:{port}/", {"text": f"after {fault}"})
+            ok = f"after {fault}" in wait_http(f"http://127.0.0.1:{port}/")
+            passwd = lab.exec(["getent", "passwd"]).stdout
+            subuid = lab.exec(["cat", "/etc/subuid"]).stdout
+            ok = ok and passwd.count(f"{name}:") == 1 and subuid.count(f"{name}:") == 1
+            ok = ok and "no changes" in roost(lab, "apply", spec).stdout
+        tally("faults (SIGKILL, then apply)", ok)
+        assert ok, f"after a kill at {fault}: {again.stdout[-800:]}{again.stderr[-800:]}"
+    finally:
+        roost(lab, "down", name, "--purge", "--yes", check=False)
+
+
+def test_two_applies_at_once_take_turns(lab):
+    name, uid, port = "twice", 2800, 8396
+    spec = f"/var/tmp/specs/{name}.toml"
+    put(lab, spec, variant(name, uid, port))
+    try:
+        first = subprocess.Popen(lab.machine.argv(["roost", "apply", "-q", spec]), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.5)  # the first one holds the lock while it creates the user and pulls
+        second = roost(lab, "apply", spec, check=False)
+        out_first, _ = first.communicate(timeout=600)
+        ok = first.returncode == 0 and second.returncode == 0 and "waiting for" in second.stdout + second.stderr
+        ok = ok and "no changes" in second.stdout
+        tally("concurrent applies", ok)
+        assert ok, f"first: {first.returncode} {out_first[-400:]}\nsecond: {second.returncode} {second.stdout[-400:]}{second.stderr[-400:]}"
+    finally:
+        roost(lab, "down", name, "--purge", "--yes", check=False)
+
+
+def test_disk_full_in_the_app_home_then_converges(lab):
+    name, uid, port = "tiny", 2900, 8397
+    spec = f"/var/tmp/specs/{name}.toml"
+    lab.exec(["mkdir", "-p", "/srv/small"])
+    lab.exec(["mount", "-t", "tmpfs", "-o", "size=3m,mode=0755", "tmpfs", "/srv/small"])
+    put(lab, spec, variant(name, uid, port).replace(f'name = "{name}"', f'name = "{name}"\nhome = "/srv/small/{name}"'))
+    try:
+        full = roost(lab, "apply", "-q", spec, check=False)
+        text = full.stdout + full.stderr
+        ok = full.returncode == 1 and "no space left on device" in text.lower() and "Traceback" not in text
+        lab.exec(["mount", "-o", "remount,size=2g", "/srv/small"])
+        again = roost(lab, "apply", "-q", spec, check=False)
+        ok = ok and again.returncode == 0
+        if ok:
+            ok = wait_http(f"http://127.0.0.1:{port}/status") is not None
+        tally("disk full", ok)
+        assert ok, f"full: {full.returncode} {text[-600:]}\nagain: {again.returncode} {again.stdout[-600:]}{again.stderr[-600:]}"
+    finally:
+        roost(lab, "down", name, "--purge", "--yes", check=False)
+        lab.exec(["umount", "/srv/small"], check=False)
