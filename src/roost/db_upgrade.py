@@ -56,8 +56,9 @@ def upgrade(app: App, container: str, to: int, apply_spec, say=print) -> dict:
     say(f"counting rows in {db} (PostgreSQL {on_disk})")
     before = row_counts(app, container, user, db)
     say("dumping")
+    # --clean: the app may create its (empty) tables in the new cluster before the restore runs
     dump = app.podman("exec", app.container_name(container), "pg_dump", "-U", user, "-d", db, "--no-owner",
-                      timeout=3600).stdout
+                      "--clean", "--if-exists", timeout=3600).stdout
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     dump_path = posixpath.join(app.layout.backups_dir, f"pg{on_disk}-to-{to}-{container}-{stamp}.sql")
     app.host.run(["mkdir", "-p", "-m", "0700", app.layout.backups_dir], user=app.user, mutates=True)
@@ -76,8 +77,13 @@ def upgrade(app: App, container: str, to: int, apply_spec, say=print) -> dict:
                    "-d", db, mutates=True, stdin=dump, timeout=3600)
         after = row_counts(app, container, user, db)
     except Exception:
-        say(f"[red]upgrade failed[/]: the spec is set back to {old_image}; the old data is in {kept}")
+        # put everything back as it was: old spec, old data directory, app running on it
+        say(f"[red]upgrade failed[/]: putting back PostgreSQL {on_disk} and its data")
         Path(spec_path).write_text(text)
+        app.systemctl("stop", app.layout.pod_service, mutates=True, check=False, timeout=300)
+        app.host.run(["mv", "--", volume, f"{volume}.failed-pg{to}-{stamp}"], mutates=True, check=False)
+        app.host.run(["mv", "--", kept, volume], mutates=True)
+        apply_spec(spec_path)
         raise
     if after != before:
         diff = {t: (before.get(t), after.get(t)) for t in set(before) | set(after) if before.get(t) != after.get(t)}

@@ -1,0 +1,77 @@
+"""roost doctor's checks on a faked host: each check fails on the fault it looks for, and says the fix."""
+
+from __future__ import annotations
+
+from roost import doctor
+from roost.host.runner import AppUser, FileStat
+from roost.host.state import gather_system
+from tests.unit.fakehost import bare_host
+
+APP = {"name": "wiki", "uid": 2000, "gid": 2000, "home": "/srv/roost/wiki", "subid_start": 200000000,
+       "publish": ["127.0.0.1:8080:80"]}
+
+
+def test_tun_unusable_by_users_is_a_fixable_failure():
+    host = bare_host()
+    host.stats["/dev/net/tun"] = FileStat(0o600, 0, 0, False)
+    c = doctor.check_tun(host)
+    assert c.status == doctor.FAIL and c.repair and "chmod 0666" in c.fix
+    host.stats["/dev/net/tun"] = FileStat(0o666, 0, 0, False)
+    assert doctor.check_tun(host).status == doctor.OK
+
+
+def test_overlapping_or_small_ranges_fail():
+    host = bare_host()
+    host.files["/etc/subuid"] = "wiki:200000000:65536\nother:200000100:65536\n"
+    host.files["/etc/subgid"] = "wiki:200000000:1000\n"
+    results = {c.name: c for c in doctor.check_subids(gather_system(host), {"wiki": APP})}
+    assert results["subuid wiki"].status == doctor.FAIL and "overlaps the range of other" in results["subuid wiki"].detail
+    assert results["subgid wiki"].status == doctor.FAIL and "only 1000 IDs" in results["subgid wiki"].detail
+
+
+def test_range_with_a_real_uid_fails():
+    host = bare_host()
+    host.files["/etc/passwd"] += "odd:x:200000005:200000005::/:/bin/sh\n"
+    host.files["/etc/subuid"] = "wiki:200000000:65536\n"
+    host.files["/etc/subgid"] = "wiki:200000000:65536\n"
+    results = {c.name: c for c in doctor.check_subids(gather_system(host), {"wiki": APP})}
+    assert "contains a real UID" in results["subuid wiki"].detail
+
+
+def test_linger_off_is_fixable_and_on_with_a_manager_is_ok():
+    host = bare_host()
+    user = AppUser("wiki", 2000, "/srv/roost/wiki")
+    [c] = doctor.check_linger(host, gather_system(host), [user])
+    assert c.status == doctor.FAIL and c.fix == "loginctl enable-linger wiki" and c.repair
+    host.on("ls", answer="wiki\n")
+    host.on("systemctl", "is-active", answer="active\n")
+    host.files["/run/user/2000/bus"] = ""
+    [c] = doctor.check_linger(host, gather_system(host), [user])
+    assert c.status == doctor.OK
+
+
+def test_network_online_not_reached_fails_with_add_wants():
+    host = bare_host()
+    host.on("systemctl", "is-active", answer="inactive\n", code=3)
+    c = doctor.check_network_online(host)
+    assert c.status == doctor.FAIL and "add-wants multi-user.target network-online.target" in c.fix
+    c.repair[0](host)
+    assert host.record[-1] == "systemctl add-wants multi-user.target network-online.target"
+
+
+def test_privileged_port_in_a_spec_fails():
+    host = bare_host()
+    host.files["/proc/sys/net/ipv4/ip_unprivileged_port_start"] = "1024\n"
+    low = {**APP, "publish": ["127.0.0.1:80:80"]}
+    c = doctor.check_ports(host, {"wiki": low})
+    assert c.status == doctor.FAIL and "ip_unprivileged_port_start=80" in c.fix
+    assert doctor.check_ports(host, {"wiki": APP}).status == doctor.OK
+
+
+def test_secret_file_with_loose_mode_fails_and_repairs():
+    host = bare_host()
+    path = "/srv/roost/wiki/.config/roost/secrets/db"
+    host.stats[path] = FileStat(0o644, 2000, 2000, False)
+    host.on("find", answer=path + "\n")
+    [c] = doctor.check_app_files(host, APP)
+    assert c.status == doctor.FAIL and path in c.detail and len(c.repair) == 2
