@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import time
 from dataclasses import dataclass
 
@@ -117,16 +116,3 @@ class App:
     def history(self) -> list[dict]:
         text = self.host.read_file(self.layout.history_file) or ""
         return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-    def host_path(self, container: str, container_path: str) -> str | None:
-        """Where a path inside a container lives on the host, through its volumes."""
-        best = None
-        for vol in self.spec.containers[container].mounts:
-            if container_path == vol.target or container_path.startswith(vol.target.rstrip("/") + "/"):
-                if best is None or len(vol.target) > len(best.target):
-                    best = vol
-        if best is None:
-            return None
-        rest = posixpath.relpath(container_path, best.target)
-        base = self.spec.host_path(best.source)
-        return base if rest == "." else posixpath.join(base, rest)

@@ -84,8 +84,8 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
     pg_guard(spec, {p: c for p, (c, _) in app.files.items()})
     for value in app.secrets.values():
         host.add_secret(value)
-    for _, c in spec.containers.items():
-        for v in env_files.get(_, {}).values():
+    for values in env_files.values():  # a user's env file may hold credentials of its own
+        for v in values.values():
             if len(v) >= 8:
                 host.add_secret(v)
     return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app)))

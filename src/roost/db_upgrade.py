@@ -6,14 +6,13 @@ The old data directory is renamed, never deleted: the user removes it once satis
 from __future__ import annotations
 
 import posixpath
-import re
 import time
 from pathlib import Path
 
 from roost.app import App
 from roost.backup import pg_credentials
 from roost.errors import RoostError, UsageError
-from roost.pgmajor import image_major, pgdata_host_path, with_major
+from roost.pgmajor import pgdata_host_path, pgdata_volume, with_major
 
 COUNT_SQL = (
     "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables ORDER BY 1"
@@ -36,9 +35,7 @@ def upgrade(app: App, container: str, to: int, apply_spec, say=print) -> dict:
     c = app.spec.containers.get(container)
     if c is None or not c.is_postgres:
         raise UsageError(f"{container!r} is not a PostgreSQL container of {app.spec.name}")
-    data = pgdata_host_path(app.spec, container)
-    volume = next((app.spec.host_path(v.source) for v in c.mounts
-                   if data and (data == app.spec.host_path(v.source) or data.startswith(app.spec.host_path(v.source) + "/"))), None)
+    data, volume = pgdata_host_path(app.spec, container), pgdata_volume(app.spec, container)
     if not data or not volume:
         raise UsageError(f"{container}'s PGDATA is not on a volume: nothing to migrate")
     on_disk = (app.host.read_file(posixpath.join(data, "PG_VERSION")) or "").strip()

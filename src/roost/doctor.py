@@ -136,7 +136,7 @@ def check_subids(system, apps: dict[str, dict]) -> list[Check]:
         for name in sorted(apps):
             own = [r for r in ranges if r.owner == name]
             if not own:
-                out.append(Check(f"{kind} {name}", FAIL, f"{name} has no /etc/{kind} range", f"roost apply the app's spec again"))
+                out.append(Check(f"{kind} {name}", FAIL, f"{name} has no /etc/{kind} range", "roost apply the app's spec again"))
                 continue
             r = own[0]
             problems = []

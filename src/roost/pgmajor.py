@@ -35,18 +35,14 @@ def with_major(image: str, major: int) -> str:
 
 
 def pgdata_host_path(spec: Spec, container: str) -> str | None:
-    c = spec.containers[container]
-    inside = c.env.get("PGDATA", DEFAULT_PGDATA)
-    best = None
-    for vol in c.mounts:
-        if inside == vol.target or inside.startswith(vol.target.rstrip("/") + "/"):
-            if best is None or len(vol.target) > len(best.target):
-                best = vol
-    if best is None:
-        return None
-    rest = posixpath.relpath(inside, best.target)
-    base = spec.host_path(best.source)
-    return base if rest == "." else posixpath.join(base, rest)
+    found = spec.volume_holding(container, spec.containers[container].env.get("PGDATA", DEFAULT_PGDATA))
+    return found[1] if found else None
+
+
+def pgdata_volume(spec: Spec, container: str) -> str | None:
+    """The host directory of the volume that holds PGDATA (what an upgrade moves aside)."""
+    found = spec.volume_holding(container, spec.containers[container].env.get("PGDATA", DEFAULT_PGDATA))
+    return spec.host_path(found[0].source) if found else None
 
 
 def pg_version_files(spec: Spec) -> dict[str, str]:

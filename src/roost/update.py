@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from roost import backup
 from roost.app import App
 from roost.errors import RoostError, UsageError
-from roost.pgmajor import image_major, pg_version_files
+from roost.pgmajor import pg_version_files
 from roost.spec.model import parse_duration
 
 KEEP_REPO = "localhost/roost-keep"  # tags that stop earlier images from being pruned

@@ -10,7 +10,6 @@ import json
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 

@@ -16,7 +16,7 @@ def logs(app: str, container: str | None, follow: bool, lines: int) -> None:
       roost logs hedgedoc
       roost logs hedgedoc database -f
     """
-    from roost.cli.common import app_user, load_app, require_root, runner
+    from roost.cli.common import load_app, require_root, runner
     from roost.errors import UsageError
 
     require_root()

@@ -358,6 +358,19 @@ class Spec(Model):
     def home(self) -> str:
         return self.app.home or f"/srv/roost/{self.app.name}"
 
+    def volume_holding(self, container: str, inside: str) -> tuple[Volume, str] | None:
+        """The volume under which `inside` (a path in the container) lives, and its host path."""
+        best = None
+        for vol in self.containers[container].mounts:
+            if inside == vol.target or inside.startswith(vol.target.rstrip("/") + "/"):
+                if best is None or len(vol.target) > len(best.target):
+                    best = vol
+        if best is None:
+            return None
+        rest = posixpath.relpath(inside, best.target)
+        base = self.host_path(best.source)
+        return best, base if rest == "." else posixpath.join(base, rest)
+
     def host_path(self, source: str) -> str:
         return source if source.startswith("/") else posixpath.join(self.home, posixpath.normpath(source))
 
