@@ -6,7 +6,6 @@ import json
 import os
 
 import click
-from rich.syntax import Syntax
 
 from roost.errors import RoostError, UsageError
 from roost.host.runner import AppUser, Runner
@@ -37,6 +36,8 @@ def print_plan(plan: Plan, show_diffs: bool = True) -> None:
         console.print(f"  [cyan]{i:>2}.[/] {action.describe()}", highlight=False)
         detail = action.detail() if show_diffs else None
         if detail:
+            from rich.syntax import Syntax  # pygments: ~60 ms to import, needed only for diffs
+
             console.print(Syntax(detail.rstrip("\n"), "diff", theme="ansi_dark", background_color="default"))
     for n in plan.notes:
         console.print(f"  [dim]· unchanged: {n}[/]")
