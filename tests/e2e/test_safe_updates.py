@@ -157,3 +157,14 @@ def test_deleted_volume_directory_is_restored(upd):
     roost(lab, "restore", NAME, newest["name"], "--yes")
     assert wait_http(f"{URL}/") == before
     assert lab.exec(["test", "-d", f"/srv/roost/{NAME}/uploads"], check=False).returncode == 0
+
+
+def test_rollback_returns_to_the_first_applied_images(upd):
+    lab = upd
+    before = wait_http(f"{URL}/")
+    assert version() == "2"
+    report = json.loads(roost(lab, "rollback", NAME, "--json").stdout)
+    assert report["result"] == "rolled-back" and report["changed"] == ["app"], report
+    assert version() == "1" and wait_http(f"{URL}/") == before
+    history = json.loads(roost(lab, "history", NAME, "--json").stdout)
+    assert history[-1]["action"] == "rollback"

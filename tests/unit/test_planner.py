@@ -126,3 +126,28 @@ def test_plan_diffs_mask_secret_values(tmp_path):
     plan = prepare(tmp_path / "hedgedoc.toml", host).plan
     text = "\n".join(filter(None, (a.detail() for a in plan.actions)))
     assert "API_TOKEN=••••••" in text and "hunter2" not in text
+
+
+def test_required_container_without_health_check_is_warned_about(tmp_path):
+    path = spec_copy(tmp_path, lambda t: t.replace('health = { cmd = "pg_isready -U hedgedoc", interval = "10s" }\n', ""))
+    plan = prepare(path, bare_host()).plan
+    assert any("database has no health check, so application may start before it is ready" in n for n in plan.notes)
+
+
+def test_backup_schedule_renders_a_user_timer_and_enables_it(tmp_path):
+    path = spec_copy(tmp_path, lambda t: t + '\n[backup]\nkeep = 3\nschedule = "*-*-* 03:00"\n')
+    prep = prepare(path, bare_host())
+    timer = prep.desired.file("/srv/hedgedoc/.config/systemd/user/roost-backup.timer").content
+    service = prep.desired.file("/srv/hedgedoc/.config/systemd/user/roost-backup.service").content
+    assert "OnCalendar=*-*-* 03:00" in timer and "WantedBy=timers.target" in timer
+    assert "backup hedgedoc --reason scheduled" in service
+    assert A.EnableTimer("roost-backup.timer") in prep.plan.actions
+
+
+def test_auto_update_points_the_pod_label_at_the_health_gated_restart_unit():
+    prep = prepare(HEDGEDOC, bare_host())
+    dropin = prep.desired.file("/srv/hedgedoc/.config/systemd/user/hedgedoc-pod.service.d/roost-auto-update.conf")
+    assert "Environment=PODMAN_SYSTEMD_UNIT=roost-restart.service" in dropin.content
+    restart = prep.desired.file("/srv/hedgedoc/.config/systemd/user/roost-restart.service").content
+    assert "restart-changed hedgedoc" in restart and "Type=oneshot" in restart
+    assert prep.desired.units["hedgedoc-pod.service"][-1] == dropin.path  # a change recreates the pod

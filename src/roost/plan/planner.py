@@ -56,6 +56,12 @@ def plan(inp: Inputs) -> A.Plan:
     p = A.Plan(spec.name)
     add, note = p.actions.append, p.notes.append
 
+    for name in sorted(spec.required()):
+        if spec.containers[name].health is None:
+            dependants = ", ".join(n for n, c in sorted(spec.containers.items()) if name in c.requires)
+            note(f"warning: {name} has no health check, so {dependants} may start before it is ready "
+                 f"(add `health` to containers.{name})")
+
     # 1. host prerequisites
     if system.missing_packages:
         if not system.package_manager:

@@ -112,7 +112,6 @@ def _seconds(value: str) -> str:
 
 
 def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool) -> str:
-    needed_by_other = name in spec.required()
     timeout = int(parse_duration(spec.app.health_timeout))
     unit = [("Description", f"roost app {spec.name}: {name}")]
     for dep in c.requires:
@@ -150,8 +149,12 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
             # readiness = healthy: dependants start only then, and podman auto-update can roll back
             ("Notify", "healthy"),
         ]
-    elif needed_by_other:
-        pass  # the spec layer warns: a required container without a health check is only "started"
+    if c.no_new_privileges:
+        ctr.append(("NoNewPrivileges", "true"))
+    if (caps := c.capabilities) is not None:
+        ctr += [("DropCapability", "all"), ("AddCapability", " ".join(caps))]
+    if c.read_only:
+        ctr.append(("ReadOnly", "true"))
     if c.command:
         ctr.append(("Exec", tuple(c.command)))
     service = [("Restart", "always"), ("TimeoutStartSec", str(timeout))]

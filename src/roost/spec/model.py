@@ -35,6 +35,10 @@ RESERVED_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", 
                   "www-data", "backup", "list", "irc", "nobody", "systemd-network", "systemd-timesync", "messagebus",
                   "sshd", "postgres", "lab", "roost", "admin", "sudo", "users", "staff"}
 
+# What a typical image needs to start: an entrypoint that fixes ownership of its data and
+# drops to its own user. Everything else podman grants by default is dropped.
+DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID")
+
 MIN_APP_ID = 2000  # above the distributions' system range, and journald keeps users >= 1000 apart
 MAX_APP_ID = 59999
 
@@ -259,6 +263,30 @@ class Container(Model):
     health: Health | None = None
     command: tuple[Argument, ...] | None = None
     postgres: StrictBool | None = None  # marks a PostgreSQL container; None = detect from the image name
+    # hardened defaults, each with its opt-out
+    no_new_privileges: StrictBool = True
+    cap_add: tuple[str, ...] = ()  # beyond DEFAULT_CAPS; ["ALL"] keeps podman's own default set
+    read_only: StrictBool = False
+
+    @field_validator("cap_add")
+    @classmethod
+    def _caps(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for cap in v:
+            name = cap.upper().removeprefix("CAP_")
+            if not re.fullmatch(r"[A-Z_]{2,32}", name):
+                raise ValueError(f"{cap!r} is not a capability name like NET_ADMIN or CAP_SYS_PTRACE")
+            out.append(name)
+        if "ALL" in out and len(out) > 1:
+            raise ValueError('"ALL" stands alone: it keeps podman\'s default capabilities')
+        return tuple(out)
+
+    @property
+    def capabilities(self) -> tuple[str, ...] | None:
+        """What the container may use, or None for podman's default set (cap_add = ["ALL"])."""
+        if self.cap_add == ("ALL",):
+            return None
+        return tuple(sorted(set(DEFAULT_CAPS) | set(self.cap_add)))
 
     @field_validator("image")
     @classmethod
