@@ -151,3 +151,21 @@ def test_disk_full_in_the_app_home_then_converges(lab):
     finally:
         roost(lab, "down", name, "--purge", "--yes", check=False)
         lab.exec(["umount", "/srv/small"], check=False)
+
+
+def test_a_volume_linked_out_of_the_home_is_refused_and_nothing_changes(lab):
+    name = "linky"
+    spec = f"/var/tmp/specs/{name}.toml"
+    put(lab, spec, variant(name, 3100, 8399))
+    lab.exec(["mkdir", "-p", f"/srv/roost/{name}"])
+    lab.exec(["ln", "-s", "/etc", f"/srv/roost/{name}/uploads"])
+    before = lab.exec(["stat", "-c", "%a %u", "/etc"]).stdout
+    try:
+        out = roost(lab, "apply", spec, check=False)
+        ok = out.returncode == 2 and "is a symbolic link" in out.stderr and "Traceback" not in out.stderr
+        ok = ok and lab.exec(["getent", "passwd", name], check=False).returncode == 2
+        ok = ok and lab.exec(["stat", "-c", "%a %u", "/etc"]).stdout == before
+        tally("links out of the home", ok)
+        assert ok, f"{out.returncode} {out.stdout[-300:]} {out.stderr[-300:]}"
+    finally:
+        lab.exec(["rm", "-rf", f"/srv/roost/{name}"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.test_golden_path import as_app, put, roost, wait_http
@@ -38,6 +40,7 @@ health = {{ cmd = "pg_isready -h 127.0.0.1 -U odd" }}
 [containers.web]
 image = "127.0.0.1:5000/roost-lab/notes:latest"
 requires = ["db"]
+command = ["python3", "/srv/notes/app.py", "$HOME", "${{X}}", "$$", "100%", "a b", "it's"]
 env = {{ {env}, DATABASE_URL = "postgres://odd:${{secrets.token}}@127.0.0.1:5432/odd", SECRET_MIX = "pre %% ${{secrets.token}} $x" }}
 health = {{ http = "http://127.0.0.1:3000/status" }}
 """
@@ -61,6 +64,8 @@ def test_odd_values_reach_the_container_unchanged(lab):
         values = dict(line.split("=", 1) for line in inside.splitlines() if "=" in line)
         for key, value in ODD.items():
             assert values.get(key) == value, key
+        cmd = as_app(lab, "podman", "inspect", "--format", "{{json .Config.Cmd}}", "odd-web", uid=2300, name="odd").stdout
+        assert json.loads(cmd) == ["python3", "/srv/notes/app.py", "$HOME", "${X}", "$$", "100%", "a b", "it's"]
         token = lab.exec(["cat", "/srv/roost/odd/.config/roost/secrets/token"]).stdout.strip()
         assert values["SECRET_MIX"] == f"pre %% {token} $x"
     finally:

@@ -151,3 +151,14 @@ def test_auto_update_points_the_pod_label_at_the_health_gated_restart_unit():
     restart = prep.desired.file("/srv/hedgedoc/.config/systemd/user/roost-restart.service").content
     assert "restart-changed hedgedoc" in restart and "Type=oneshot" in restart
     assert prep.desired.units["hedgedoc-pod.service"][-1] == dropin.path  # a change recreates the pod
+
+
+def test_a_link_planted_in_the_home_is_refused(tmp_path):
+    from roost.host.runner import FileStat
+
+    host = bare_host()
+    prep = prepare(spec_copy(tmp_path), host)
+    converge(host, prep)
+    host.dirs["/srv/hedgedoc/database"] = FileStat(0o777, 2000, 2000, False, is_link=True)
+    with pytest.raises(UsageError, match="/srv/hedgedoc/database is a symbolic link"):
+        prepare(spec_copy(tmp_path), host)

@@ -11,6 +11,9 @@ round trip through it checks what a rendered file *means*:
 - Quadlet's Lookup() (Image=, HealthCmd=, ...) also strips one pair of double quotes around the
   whole value (`"a" && "b"` is read as `a" && "b`): `lookup()` does the same.
 - specifiers: `%%` is a literal `%`; any other `%x` would be expanded by systemd, so it is an error.
+- dollars: Quadlet copies [Container] and [Pod] values into ExecStart= as they are, and systemd
+  expands `$NAME`/`${NAME}` there and reads `$$` as `$` (systemd.service(5)); so do Exec*= keys.
+  In those places `$$` is a literal `$` and any other `$` that starts a variable is an error.
 - word lists (Exec=, Label=, PodmanArgs=, ExecStart=): systemd's extract_first_word with
   unquoting and C-style unescaping, as Quadlet's Go port of it does (split.go, flags
   SplitRelax|SplitUnquote|SplitCUnescape). That port stops at the first empty word (`""`): it
@@ -85,9 +88,34 @@ def unspecify(value: str) -> str:
     return "".join(out)
 
 
+COMMAND_LINE_SECTIONS = ("Container", "Pod")
+
+
+def on_command_line(section: str, key: str) -> bool:
+    return section in COMMAND_LINE_SECTIONS or key.startswith("Exec")
+
+
+def undollar(value: str) -> str:
+    """systemd's ExecStart= variable syntax: `$$` -> `$`; `$NAME`/`${NAME}` would expand: an error."""
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "$":
+            nxt = value[i + 1:i + 2]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt == "{" or nxt.isalpha() or nxt == "_":
+                raise UnitSyntaxError(f"{value[i:i + 8]!r} would be expanded by systemd in {value!r}")
+        out.append(value[i])
+        i += 1
+    return "".join(out)
+
+
 def raw_value(unit: Unit, section: str, key: str) -> str:
     """A value read as one string (Image=, Volume=, HealthCmd=, OnCalendar=...)."""
-    return unspecify(one(unit, section, key))
+    value = unspecify(one(unit, section, key))
+    return undollar(value) if on_command_line(section, key) else value
 
 
 def lookup(unit: Unit, section: str, key: str) -> str:
@@ -95,7 +123,8 @@ def lookup(unit: Unit, section: str, key: str) -> str:
     value = one(unit, section, key)
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
-    return unspecify(value)
+    value = unspecify(value)
+    return undollar(value) if on_command_line(section, key) else value
 
 
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
@@ -169,7 +198,8 @@ def split_words(value: str) -> list[str]:
 
 
 def word_value(unit: Unit, section: str, key: str) -> list[str]:
-    return split_words(one(unit, section, key))
+    words = split_words(one(unit, section, key))
+    return [undollar(w) for w in words] if on_command_line(section, key) else words
 
 
 def parse_env_file(text: str) -> dict[str, str]:

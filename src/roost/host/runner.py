@@ -66,6 +66,7 @@ class FileStat:
     uid: int
     gid: int
     is_dir: bool
+    is_link: bool = False
 
 
 class CommandFailed(RoostError):
@@ -193,7 +194,7 @@ class Runner:
             return None
         import stat as st_mod
 
-        return FileStat(st.st_mode & 0o7777, st.st_uid, st.st_gid, st_mod.S_ISDIR(st.st_mode))
+        return FileStat(st.st_mode & 0o7777, st.st_uid, st.st_gid, st_mod.S_ISDIR(st.st_mode), st_mod.S_ISLNK(st.st_mode))
 
     def exists(self, path: str) -> bool:
         return os.path.lexists(path)
@@ -210,6 +211,8 @@ class Runner:
 
     def make_dir(self, path: str, *, mode: int, uid: int, gid: int) -> None:
         self._mutation(f"mkdir {path} (mode {mode:04o}, owner {uid}:{gid})")
+        if os.path.islink(path):  # never chmod/chown through a link planted in the app's home
+            raise RoostError(f"{path} is a symbolic link: roost does not follow links in an app's home")
         os.makedirs(path, exist_ok=True)
         os.chown(path, uid, gid, follow_symlinks=False)
         os.chmod(path, mode)

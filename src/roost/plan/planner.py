@@ -93,6 +93,10 @@ def plan(inp: Inputs) -> A.Plan:
 
     # 3. directories (volume directories are only created: the container may chown them later)
     volume_dirs = {spec.host_path(v.source) for c in spec.containers.values() for v in c.mounts}
+    for path, st in [*app.dirs.items(), *((p, st) for p, (_, st) in app.files.items())]:
+        if st is not None and st.is_link:
+            raise UsageError(f"{path} is a symbolic link: roost will not follow it (a volume or file of the app "
+                             "could be pointed outside its home)", hint=f"remove the link ({path}) and apply again")
     make, fix = [], []
     for d in desired.dirs:
         st = app.dirs.get(d.path)

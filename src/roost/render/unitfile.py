@@ -2,13 +2,19 @@
 
 Values that systemd/Quadlet read as one string are written raw with `%` doubled (a
 literal `%` would otherwise be a specifier). Values that are read as a list of words
-(Exec=, Label=) are quoted word by word. The spec layer has already refused newlines and
-control characters, and the serializer refuses them again: a unit must mean its input.
+(Exec=, Label=) are quoted word by word. Quadlet copies [Container] and [Pod] values into
+ExecStart= without escaping `$`, where systemd would expand `$VAR`: there `$` is doubled.
+The spec layer has already refused newlines and control characters, and the serializer
+refuses them again: a unit must mean its input.
 """
+
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# sections whose values end up on a command line that systemd expands
+COMMAND_LINE_SECTIONS = ("Container", "Pod")
 
 
 class UnsafeValue(ValueError):
@@ -44,10 +50,14 @@ class Entry:
     key: str
     value: str | tuple[str, ...]  # a tuple is written as quoted words
 
-    def render(self) -> str:
+    def render(self, dollars: bool = False) -> str:
+        """dollars: the value reaches a command line, so a literal `$` is written `$$`."""
+        def d(text: str) -> str:
+            return text.replace("$", "$$") if dollars else text
+
         if isinstance(self.value, tuple):
-            return f"{self.key}={' '.join(quote_word(w) for w in self.value)}"
-        return f"{self.key}={escape_raw(self.value)}"
+            return f"{self.key}={' '.join(quote_word(d(w)) for w in self.value)}"
+        return f"{self.key}={escape_raw(d(self.value))}"
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,9 @@ class UnitFile:
         for section in self.sections:
             if not section.entries:
                 continue
-            lines = [f"[{section.name}]", *(e.render() for e in section.entries)]
+            on_command_line = section.name in COMMAND_LINE_SECTIONS
+            lines = [f"[{section.name}]",
+                     *(e.render(dollars=on_command_line or e.key.startswith("Exec")) for e in section.entries)]
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks) + "\n"
 
