@@ -39,7 +39,15 @@ def test_healthy_host_passes(doc):
         assert found[name]["status"] == "ok", (name, found[name])
 
 
-@pytest.mark.parametrize("case", ["linger", "secret-mode", "tun", "subuid-overlap"])
+MOVE = "/var/tmp/doctor-moved"
+
+
+def hide(path: str) -> tuple[list[str], list[str]]:
+    return ["mv", path, MOVE], ["mv", MOVE, path]
+
+
+@pytest.mark.parametrize("case", ["linger", "secret-mode", "tun", "subuid-overlap", "newuidmap", "catatonit",
+                                  "pasta", "quadlet", "unit-warning"])
 def test_break_then_fix(doc, case):
     lab = doc
     check, breaker, undo = {
@@ -48,6 +56,13 @@ def test_break_then_fix(doc, case):
         "tun": ("/dev/net/tun", ["chmod", "0600", "/dev/net/tun"], None),
         "subuid-overlap": (f"subuid {NAME}", ["sh", "-c", f"echo intruder:{UID * 100000 + 10}:100 >> /etc/subuid"],
                            ["sed", "-i", "/^intruder:/d", "/etc/subuid"]),
+        "newuidmap": ("newuidmap", ["chmod", "u-s", "/usr/bin/newuidmap"], None),
+        "catatonit": ("catatonit", *hide("/usr/libexec/podman/catatonit")),
+        "pasta": ("pasta or slirp4netns", *hide("/usr/bin/pasta")),
+        "quadlet": ("quadlet", *hide("/usr/libexec/podman/quadlet")),
+        "unit-warning": (f"units {NAME}", ["sed", "-i", "s/^\\[Container\\]$/[Container]\\nBogus=1/",
+                                           f"/srv/roost/{NAME}/.config/containers/systemd/app.container"],
+                         ["roost", "apply", "-q", SPEC]),
     }[case]
     lab.exec(breaker)
     found = checks(lab)[check]
@@ -57,7 +72,7 @@ def test_break_then_fix(doc, case):
         assert found["fixable"]
         lab.exec(["roost", "doctor", NAME, "--fix", "--yes"], check=False)
     else:
-        lab.exec(undo)  # an overlapping range is for a person to sort out: doctor says how, not does
+        lab.exec(undo)  # missing packages, ranges, edited units: doctor says how, a person (or apply) does
     assert checks(lab)[check]["status"] == "ok"
     if case == "linger":
         roost(lab, "apply", SPEC)
