@@ -35,7 +35,7 @@ RESULTS = HERE / "results" / "latest.json"
 IN_LAB = "/var/tmp/bench"  # on the lab's disk (not a tmpfs), so files can be dropped in from here
 TINY_REF = f"{images.config.REGISTRY}/bench/tiny:1"
 EXAMPLE = (ROOT / "examples" / "lab-notes.toml").read_text()
-ALL = ("startup", "cold", "compose", "converged", "many", "update", "profile")
+ALL = ("startup", "converged", "many", "profile", "update", "cold", "compose")
 ROOST = "/usr/local/bin/roost"
 PY = "/opt/roost/venv/bin/python"
 

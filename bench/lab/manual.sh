@@ -131,7 +131,9 @@ services:
     ports: ['127.0.0.1:$PORT:3000']
     depends_on: [database]
 E
-/opt/bench-compose/bin/podman-compose --in-pod true -p $NAME up -d >/dev/null 2>compose.err || { cat compose.err >&2; exit 1; }
+timeout 180 /opt/bench-compose/bin/podman-compose --in-pod true -p $NAME up -d >/dev/null 2>compose.err || { cat compose.err >&2; exit 1; }
+# podman-compose exits 0 (or waits) even when podman failed to start a container
+if grep -q '^Error' compose.err; then grep '^Error' compose.err >&2; exit 1; fi
 "
   ;;
 *) echo "unknown mode $MODE" >&2; exit 2 ;;

@@ -62,7 +62,9 @@ def roost_command() -> tuple[str, ...]:
     """How the app's own units (backup timer, pre-update hook) run this roost."""
     import sys
 
-    return (sys.executable, "-m", "roost")
+    # sys.prefix, not sys.executable: the same interpreter is reached as venv/bin/python via the
+    # console script or as python3 via `python3 -m roost`; the units must not change with that
+    return (os.path.join(sys.prefix, "bin", "python3"), "-m", "roost")
 
 
 def prepare(spec_path: str | Path, host: Host) -> Prepared:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,7 +12,9 @@ from roost.errors import RoostError, UsageError
 from roost.host.runner import AppUser, Runner
 from roost.layout import REGISTRY_DIR
 from roost.output import console
-from roost.plan.actions import Plan
+
+if TYPE_CHECKING:  # the plan machinery imports the spec model (pydantic): ~0.14 s that status, logs, shell
+    from roost.plan.actions import Plan  # and history do not need
 
 spec_argument = click.argument("spec", type=click.Path(dir_okay=False, path_type=str))
 

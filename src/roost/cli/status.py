@@ -19,6 +19,7 @@ def collect(name: str) -> dict:
     """One app's state, from systemd and podman, read as the app user."""
     from roost.cli.common import app_user, load_app, runner
     from roost.host.facts import SHOW_PROPS, parse_containers, parse_images, parse_systemctl_show
+    from roost.host.state import concurrently
 
     record = load_app(name)
     host, user = runner(), app_user(record)
@@ -26,13 +27,16 @@ def collect(name: str) -> dict:
     manager = host.exists(f"{user.runtime_dir}/bus")
     states, containers, digests = {}, {}, {}
     if manager:
-        show = host.run(["systemctl", "--user", "show", "-p", ",".join(SHOW_PROPS), "--", *units], user=user, check=False)
+        show, ps, images = concurrently(
+            lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(SHOW_PROPS), "--", *units], user=user,
+                             check=False),
+            lambda: host.run(["podman", "ps", "-a", "--format", "json"], user=user, check=False),
+            lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
+        )
         states = parse_systemctl_show(show.stdout)
-        ps = host.run(["podman", "ps", "-a", "--format", "json"], user=user, check=False)
         for c in parse_containers(ps.stdout) if ps.ok else []:
             if c["labels"].get("io.roost.app") == name:
                 containers[c["labels"].get("io.roost.container")] = c
-        images = host.run(["podman", "images", "--format", "json"], user=user, check=False)
         digests = {i.id: i.digest for i in parse_images(images.stdout)} if images.ok else {}
     rows = []
     now = time.time()
@@ -90,7 +94,11 @@ def status(app: str | None, as_json: bool) -> None:
     names = [app] if app else list_apps()
     if app:
         load_app(app)  # a clear error for an unknown app
-    data = [collect(n) for n in names]
+    # apps are independent: read them side by side (each read is mostly podman/runuser start-up)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        data = list(pool.map(collect, names))
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

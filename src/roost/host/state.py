@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import posixpath
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable, TypeVar
 
 from roost.host import facts
 from roost.host.facts import ImageInfo, PasswdEntry, SubRange, UnitState
@@ -21,6 +23,19 @@ TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
 
 
 TIMERS = ("podman-auto-update.timer", "roost-backup.timer")  # user timers roost may enable
+
+T = TypeVar("T")
+
+
+def concurrently(*reads: Callable[[], T]) -> list[T]:
+    """Run independent read-only host calls at the same time; results in the given order.
+    Each rootless podman or runuser call spends most of its time starting up, so a handful
+    of them together take about as long as the slowest one (bench/: `roost plan` facts)."""
+    if len(reads) < 2:
+        return [r() for r in reads]
+    with ThreadPoolExecutor(max_workers=len(reads)) as pool:
+        futures = [pool.submit(r) for r in reads]
+    return [f.result() for f in futures]
 
 
 @dataclass(frozen=True)
@@ -78,11 +93,15 @@ def gather_system(host: Host) -> SystemFacts:
     for paths, apt_pkg, dnf_pkg in TOOLS.values():
         if not any(host.exists(p) for p in paths):
             missing.append(dnf_pkg if manager == "dnf" else apt_pkg)
-    version = None
-    if host.exists("/usr/bin/podman"):
-        version = facts.parse_podman_version(host.run(["podman", "--version"], check=False).stdout)
+    has_podman = host.exists("/usr/bin/podman")
+    podman_out, listing, linger_dir, ss = concurrently(
+        lambda: host.run(["podman", "--version"], check=False).stdout if has_podman else None,
+        lambda: host.run(["find", REGISTRY_DIR, "-maxdepth", "1", "-name", "*.json"], check=False),
+        lambda: host.run(["ls", "-1", "/var/lib/systemd/linger"], check=False),
+        lambda: host.run(["ss", "-Hltnu"], check=False),
+    )
+    version = facts.parse_podman_version(podman_out) if podman_out is not None else None
     apps = {}
-    listing = host.run(["find", REGISTRY_DIR, "-maxdepth", "1", "-name", "*.json"], check=False)
     for path in sorted(facts.parse_lines(listing.stdout)):
         text = host.read_file(path)
         try:
@@ -90,7 +109,6 @@ def gather_system(host: Host) -> SystemFacts:
             apps[record["name"]] = record
         except (ValueError, KeyError, TypeError):
             continue
-    linger_dir = host.run(["ls", "-1", "/var/lib/systemd/linger"], check=False)
     return SystemFacts(
         package_manager=manager,
         missing_packages=tuple(missing),
@@ -99,7 +117,7 @@ def gather_system(host: Host) -> SystemFacts:
         groups=facts.parse_group(host.read_file("/etc/group") or ""),
         subuids=tuple(facts.parse_subid(host.read_file("/etc/subuid") or "")),
         subgids=tuple(facts.parse_subid(host.read_file("/etc/subgid") or "")),
-        listeners=tuple(facts.parse_ss(host.run(["ss", "-Hltnu"], check=False).stdout)),
+        listeners=tuple(facts.parse_ss(ss.stdout)),
         apps=apps,
         linger=frozenset(facts.parse_lines(linger_dir.stdout)),
     )
@@ -131,17 +149,21 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         ["systemctl", "is-active", "--quiet", f"user@{user.uid}.service"], check=False).ok
     if not running:
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    show = host.run(["systemctl", "--user", "show", "-p", ",".join(facts.SHOW_PROPS), "--", *units, *TIMERS],
-                    user=user, check=False)
+    show, enabled, psecrets, images = concurrently(
+        lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(facts.SHOW_PROPS), "--", *units, *TIMERS],
+                         user=user, check=False),
+        lambda: host.run(["systemctl", "--user", "is-enabled", *TIMERS], user=user, check=False),
+        # podman secrets only ever carry the spec's secrets: none declared, none to look up
+        lambda: host.run(["podman", "secret", "ls", "--format", "{{.Name}}"], user=user, check=False)
+        if secret_names else None,
+        lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
+    )
     unit_states = facts.parse_systemctl_show(show.stdout)
-    enabled = host.run(["systemctl", "--user", "is-enabled", *TIMERS], user=user, check=False)
-    psecrets = host.run(["podman", "secret", "ls", "--format", "{{.Name}}"], user=user, check=False)
-    images = host.run(["podman", "images", "--format", "json"], user=user, check=False)
     return AppFacts(
         dirs=dir_stats,
         files=file_facts,
         secrets=secrets,
-        podman_secrets=frozenset(facts.parse_lines(psecrets.stdout)),
+        podman_secrets=frozenset(facts.parse_lines(psecrets.stdout)) if psecrets else frozenset(),
         secret_digests=digests,
         manager_running=True,
         units=unit_states,
