@@ -57,7 +57,8 @@ def test_break_then_fix(doc, case):
         "subuid-overlap": (f"subuid {NAME}", ["sh", "-c", f"echo intruder:{UID * 100000 + 10}:100 >> /etc/subuid"],
                            ["sed", "-i", "/^intruder:/d", "/etc/subuid"]),
         "newuidmap": ("newuidmap", ["chmod", "u-s", "/usr/bin/newuidmap"], None),
-        "catatonit": ("catatonit", *hide("/usr/libexec/podman/catatonit")),
+        # Debian: /usr/libexec/podman/catatonit is a link to this; a dangling link is no helper
+        "catatonit": ("catatonit", *hide("/usr/bin/catatonit")),
         "pasta": ("pasta or slirp4netns", *hide("/usr/bin/pasta")),
         "quadlet": ("quadlet", *hide("/usr/libexec/podman/quadlet")),
         "unit-warning": (f"units {NAME}", ["sed", "-i", "s/^\\[Container\\]$/[Container]\\nBogus=1/",

@@ -197,7 +197,7 @@ class Runner:
         return FileStat(st.st_mode & 0o7777, st.st_uid, st.st_gid, st_mod.S_ISDIR(st.st_mode), st_mod.S_ISLNK(st.st_mode))
 
     def exists(self, path: str) -> bool:
-        return os.path.lexists(path)
+        return os.path.exists(path)  # a dangling link (a removed helper binary) does not count
 
     def add_secret(self, value: str) -> None:
         """From now on, `value` is masked in everything shown or logged."""
