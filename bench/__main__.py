@@ -335,12 +335,13 @@ class Bench:
             self.sh([ROOST, "apply", "--quiet", spec], timeout=600)
         deploy = time.monotonic() - started
         pairs = [f"tiny{i:02d}:{3000 + i}" for i in range(1, 21)]
-        apply = self.timer([[ROOST, "apply", s] for s in specs])
+        apply = self.timer([[ROOST, "apply", *specs]])  # one run converging all 20 specs
+        separate = self.timer([[ROOST, "apply", s] for s in specs])
         plan = self.timer([[ROOST, "plan", s] for s in specs])
         reads = self.timer([["bash", f"{IN_LAB}/reads.sh", "facts", *pairs]])
-        self.record("apply20", "converged `roost apply`, 20 apps (20 runs, one per spec)", apply, reads,
+        self.record("apply20", "converged `roost apply` of 20 specs in one run", apply, reads,
                     "the same host reads for 20 apps as one bash script", "< 2 s", statistics.median(apply) < 2,
-                    plan=stats(plan), first_deploy_20_apps_s=round(deploy, 1))
+                    separate_runs=stats(separate), plan=stats(plan), first_deploy_20_apps_s=round(deploy, 1))
         status = self.timer([[ROOST, "status"]])
         status_json = self.timer([[ROOST, "status", "--json"]])
         sreads = self.timer([["bash", f"{IN_LAB}/reads.sh", "status", *pairs, "bnotes:2500"]])

@@ -205,6 +205,9 @@ def test_two_apps_side_by_side(notes):
     assert "jotter's own note" not in wait_http(f"{URL}/")
     subuid = lab.exec(["cat", "/etc/subuid"]).stdout
     assert "notes:210000000:65536" in subuid and "jotter:220000000:65536" in subuid
+    before = audit_lines(lab)
+    both = roost(lab, "apply", SPEC, "/var/tmp/specs/jotter.toml").stdout  # one run, several specs
+    assert both.count("no changes") == 2 and audit_lines(lab) == before
     roost(lab, "down", "jotter", "--purge", "--yes")
 
 

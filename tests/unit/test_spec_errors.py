@@ -171,3 +171,16 @@ def test_cli_refuses_bad_spec_with_exit_2_and_writes_nothing(tmp_path, text, whe
     assert not registry.exists()
     assert sorted(tmp_path.iterdir()) == before
     assert not Path(f"/srv/roost/{name}").exists()
+
+
+def test_the_same_app_twice_in_one_apply_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    spec = tmp_path / "a.toml"
+    spec.write_text('[app]\nname = "twice"\n[containers.web]\nimage = "registry.example.org/web:1"\n')
+    copy = tmp_path / "b.toml"
+    copy.write_text(spec.read_text())
+    r = subprocess.run([sys.executable, "-m", "roost", "apply", str(spec), str(copy)], capture_output=True, text=True)
+    assert r.returncode == 2 and "app twice is named by more than one spec" in r.stderr
+    assert not Path("/etc/roost/apps/twice.json").exists()

@@ -4,60 +4,82 @@ import time
 
 import click
 
-from roost.cli.common import print_plan, require_root, runner, spec_argument
+from roost.cli.common import print_plan, require_root, runner
 from roost.output import console
 
 
 @click.command()
-@spec_argument
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the diffs before applying.")
-def apply(spec: str, quiet: bool) -> None:
-    """Converge the host to the spec: user, ID ranges, linger, secrets, units, images, start.
+def apply(specs: tuple[str, ...], quiet: bool) -> None:
+    """Converge the host to one or more specs: user, ID ranges, linger, secrets, units, images, start.
 
     Every step is idempotent: a second apply on a converged host prints "no changes" and
-    runs no mutating command. A failed apply is finished by the next one.
+    runs no mutating command. A failed apply is finished by the next one. Several specs are
+    checked first (bad input changes nothing), read side by side, then applied in order.
 
     \b
-    Example:
+    Examples:
       roost apply examples/hedgedoc.toml
+      roost apply /etc/roost/specs/*.toml
     """
-    from roost.apply import app_lock, execute, image_digests, prepare, record_history
-    from roost.errors import RoostError
+    from concurrent.futures import ThreadPoolExecutor
+    from contextlib import ExitStack
+
+    from roost.apply import app_lock, prepare
+    from roost.errors import UsageError
     from roost.layout import Layout
     from roost.spec.load import load_spec
 
     require_root()
     host = runner()
-    loaded = load_spec(spec)
-    layout = Layout(loaded.name, loaded.home)
-    with app_lock(layout, say=lambda m: console.print(f"[yellow]{m}[/]")):
-        prep = prepare(spec, host)
-        print_plan(prep.plan, show_diffs=not quiet)
-        if prep.plan.empty:
-            return
-        started = time.monotonic()
-        result, error = "ok", None
+    loaded = [load_spec(s) for s in specs]  # every spec valid before anything is read or changed
+    names = [s.name for s in loaded]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise UsageError(f"app {', '.join(twice)} is named by more than one spec", hint="apply each app once")
+    with ExitStack() as locks:
+        for spec in sorted(loaded, key=lambda s: s.name):  # one order for all: no deadlock between runs
+            locks.enter_context(app_lock(Layout(spec.name, spec.home), say=lambda m: console.print(f"[yellow]{m}[/]")))
+        with ThreadPoolExecutor(max_workers=4) as pool:  # reads only; each spends its time in podman/runuser
+            preps = list(pool.map(lambda s: prepare(s, host), specs))
+        changed = False
+        for path, prep in zip(specs, preps):
+            if changed:  # an earlier app changed the host (users, ranges, ports): look again
+                prep = prepare(path, host)
+            print_plan(prep.plan, show_diffs=not quiet)
+            if not prep.plan.empty:
+                _apply_one(host, prep)
+                changed = True
+
+
+def _apply_one(host, prep) -> None:
+    from roost.apply import execute, image_digests, record_history
+    from roost.errors import RoostError
+
+    started = time.monotonic()
+    result, error = "ok", None
+    try:
+        execute(prep, host, console, on_action=lambda a: console.print(f"[cyan]→[/] {a.describe()}", highlight=False))
+    except RoostError as e:
+        result, error = "failed", e.message
+        raise
+    finally:
+        entry = {"action": "apply", "result": result, "spec": prep.spec_path, "spec_digest": prep.spec.digest(),
+                 "changes": len(prep.plan.actions), "seconds": round(time.monotonic() - started, 2)}
+        if error:
+            entry["error"] = host.mask(error)
         try:
-            execute(prep, host, console, on_action=lambda a: console.print(f"[cyan]→[/] {a.describe()}", highlight=False))
-        except RoostError as e:
-            result, error = "failed", e.message
-            raise
-        finally:
-            entry = {"action": "apply", "result": result, "spec": prep.spec_path, "spec_digest": prep.spec.digest(),
-                     "changes": len(prep.plan.actions), "seconds": round(time.monotonic() - started, 2)}
-            if error:
-                entry["error"] = host.mask(error)
-            try:
-                if _user_exists(prep.spec.name):
-                    entry["images"] = image_digests(host, prep.user, prep.spec)
-                record_history(host, prep, entry)
-            except Exception:  # history must never hide the real outcome
-                pass
-        console.print(f"[bold green]applied[/] {len(prep.plan.actions)} change(s) in {time.monotonic() - started:.1f}s")
-        for port in prep.spec.pod.ports:
-            if port.proto == "tcp":
-                host_ip = "127.0.0.1" if port.ip in ("0.0.0.0",) else port.ip
-                console.print(f"  app {prep.spec.name} answers on [bold]http://{host_ip}:{port.host_port}/[/]")
+            if _user_exists(prep.spec.name):
+                entry["images"] = image_digests(host, prep.user, prep.spec)
+            record_history(host, prep, entry)
+        except Exception:  # history must never hide the real outcome
+            pass
+    console.print(f"[bold green]applied[/] {len(prep.plan.actions)} change(s) in {time.monotonic() - started:.1f}s")
+    for port in prep.spec.pod.ports:
+        if port.proto == "tcp":
+            host_ip = "127.0.0.1" if port.ip in ("0.0.0.0",) else port.ip
+            console.print(f"  app {prep.spec.name} answers on [bold]http://{host_ip}:{port.host_port}/[/]")
 
 
 def _user_exists(name: str) -> bool:
