@@ -75,3 +75,28 @@ def test_secret_file_with_loose_mode_fails_and_repairs():
     host.on("find", answer=path + "\n")
     [c] = doctor.check_app_files(host, APP)
     assert c.status == doctor.FAIL and path in c.detail and len(c.repair) == 2
+
+
+def test_missing_cgroup_delegation_warns_and_full_delegation_is_ok():
+    host = bare_host()
+    user = AppUser("wiki", 2000, "/srv/roost/wiki")
+    host.files["/sys/fs/cgroup/cgroup.controllers"] = "cpuset cpu io memory pids\n"
+    delegated = "/sys/fs/cgroup/user.slice/user-2000.slice/user@2000.service/cgroup.controllers"
+    host.files[delegated] = "memory pids\n"
+    v2, deleg = doctor.check_cgroups(host, [user])
+    assert v2.status == doctor.OK and deleg.status == doctor.WARN and "no cpu controller" in deleg.detail
+    assert "Delegate=cpu memory pids" in deleg.fix
+    host.files[delegated] = "cpu memory pids\n"
+    assert doctor.check_cgroups(host, [user])[1].status == doctor.OK
+    del host.files["/sys/fs/cgroup/cgroup.controllers"]
+    [c] = doctor.check_cgroups(host, [user])
+    assert c.status == doctor.FAIL and "unified_cgroup_hierarchy" in c.fix
+
+
+def test_selinux_enforcing_without_volume_labels_warns():
+    host = bare_host()
+    assert doctor.check_selinux(host, specs_use_z=False).status == doctor.OK  # no SELinux at all
+    host.files["/sys/fs/selinux/enforce"] = "1\n"
+    c = doctor.check_selinux(host, specs_use_z=False)
+    assert c.status == doctor.WARN and ":Z" in c.fix
+    assert doctor.check_selinux(host, specs_use_z=True).status == doctor.OK

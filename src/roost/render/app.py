@@ -286,6 +286,7 @@ def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
         "spec_path": spec_path,
         "spec_digest": spec.digest(),
         "publish": [str(p) for p in spec.pod.ports],
+        "volumes": [v for c in spec.containers.values() for v in c.volumes],  # doctor: SELinux labels
         "containers": spec.start_order(),
         "images": {n: c.image for n, c in spec.containers.items()},
         "pod_service": layout.pod_service,
