@@ -7,15 +7,14 @@ run roost too).
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from dataclasses import dataclass
 
-from roost.errors import RoostError, UsageError
-from roost.host.facts import parse_containers, parse_images, parse_systemctl_show, SHOW_PROPS
+from roost import history
+from roost.errors import RoostError
+from roost.host.facts import SHOW_PROPS, parse_systemctl_show
 from roost.host.runner import AppUser, Result, Runner
-from roost.layout import REGISTRY_DIR, Layout
+from roost.host.state import running_images
+from roost.layout import Layout, read_record
 from roost.spec.load import parse_spec
 from roost.spec.model import Spec
 
@@ -30,13 +29,7 @@ class App:
 
     @classmethod
     def load(cls, name: str, host: Runner) -> App:
-        path = os.path.join(REGISTRY_DIR, f"{name}.json")
-        try:
-            with open(path) as fh:
-                record = json.load(fh)
-        except FileNotFoundError:
-            raise UsageError(f"no roost app named {name!r} on this host",
-                             hint="`roost status` lists apps; `roost apply SPEC` deploys one") from None
+        record = read_record(name)
         layout = Layout(name, record["home"])
         text = host.read_file(layout.spec_copy)
         if text is None:
@@ -68,16 +61,7 @@ class App:
     # -- state --------------------------------------------------------------------------
     def running_images(self) -> dict[str, dict[str, str]]:
         """container -> {image (reference), id, digest} it runs now."""
-        ps = self.podman("ps", "-a", "--format", "json", check=False)
-        imgs = self.podman("images", "--format", "json", check=False)
-        digests = {i.id: i.digest for i in parse_images(imgs.stdout)} if imgs.ok else {}
-        out = {}
-        for c in parse_containers(ps.stdout) if ps.ok else []:
-            name = c["labels"].get("io.roost.container")
-            if c["labels"].get("io.roost.app") == self.spec.name and name in self.spec.containers:
-                out[name] = {"image": self.spec.containers[name].image, "id": c["image_id"],
-                             "digest": digests.get(c["image_id"], "")}
-        return out
+        return running_images(self.host, self.user, self.spec.name, self.spec.images)
 
     def local_image_id(self, ref: str) -> str | None:
         r = self.podman("image", "inspect", "--format", "{{.Id}}", ref, check=False)
@@ -106,13 +90,7 @@ class App:
         return self.systemctl("restart", *services, mutates=True, check=False, timeout=timeout + 30)
 
     def record_history(self, entry: dict) -> None:
-        from roost.apply import who
-
-        line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "who": who(), **entry}, sort_keys=True)
-        old = self.host.read_file(self.layout.history_file) or ""
-        self.host.write_file(self.layout.history_file, old + line + "\n", mode=0o640,
-                             uid=self.record["uid"], gid=self.record["gid"])
+        history.append(self.host, self.layout, self.record["uid"], self.record["gid"], entry)
 
     def history(self) -> list[dict]:
-        text = self.host.read_file(self.layout.history_file) or ""
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return history.read(self.host, self.layout)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import getpass
 import json
 import os
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from roost.errors import RoostError, UsageError
+from roost.history import who
 from roost.host.runner import AppUser, Host
 from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system, secret_digests_path
 from roost.layout import Layout
@@ -144,10 +144,6 @@ def app_lock(layout: Layout, wait: float = 600, say=print) -> Iterator[None]:
             fh.truncate()
 
 
-def who() -> str:
-    return os.environ.get("SUDO_USER") or os.environ.get("USER") or getpass.getuser()
-
-
 def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:
     """Run the plan's actions in order. Stops at the first failure; the next apply finishes the job."""
     ctx = Context(
@@ -184,29 +180,3 @@ def _kill_self_soon(delay: float = 0.5) -> None:
     import threading
 
     threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
-
-
-def image_digests(host: Host, user: AppUser, spec: Spec) -> dict[str, dict[str, str]]:
-    """container -> image, image id and digest it runs now (for history and rollback)."""
-    from roost.host.facts import parse_containers, parse_images
-
-    ps = host.run(["podman", "ps", "-a", "--format", "json"], user=user, check=False)
-    images = host.run(["podman", "images", "--format", "json"], user=user, check=False)
-    by_id = {i.id: i.digest for i in parse_images(images.stdout)} if images.ok else {}
-    out = {}
-    for c in parse_containers(ps.stdout) if ps.ok else []:
-        cname = c["labels"].get("io.roost.container")
-        if c["labels"].get("io.roost.app") == spec.name and cname:
-            out[cname] = {"image": c["image"], "id": c["image_id"], "digest": by_id.get(c["image_id"], "")}
-    return out
-
-
-def record_history(host: Host, prep: Prepared, entry: dict) -> None:
-    """Append one line to the app's history file (in its home: the deployment's logbook)."""
-    layout = prep.desired.layout
-    line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "who": who(), **entry}, sort_keys=True)
-    if not os.path.isdir(layout.home):
-        return
-    old = host.read_file(layout.history_file) or ""
-    host.write_file(layout.history_file, old + line + "\n", mode=0o640,
-                    uid=prep.desired.identity.uid, gid=prep.desired.identity.gid)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from roost.app import App
 from roost.errors import RoostError, UsageError
-from roost.pgmajor import pgdata_host_path
+from roost.pgmajor import pgdata_volume
 
 ARCHIVE_SUFFIX = ".tar.gz"
 
@@ -34,23 +34,17 @@ def pg_credentials(app: App, container: str) -> tuple[str, str]:
     return user, env.get("POSTGRES_DB", user)
 
 
-def volume_plan(app: App) -> tuple[dict[str, str], dict[str, str]]:
-    """(volume key -> host dir to tar, postgres container -> its data dir). A PostgreSQL data
+def volume_plan(app: App) -> tuple[dict[str, str], list[str]]:
+    """(volume key -> host dir to tar, PostgreSQL containers to dump). A PostgreSQL data
     directory is backed up by its logical dump, never by copying live files."""
-    pg_dirs = {n: pgdata_host_path(app.spec, n) for n, c in app.spec.containers.items() if c.is_postgres}
-    skip = set()
-    for name, data in pg_dirs.items():
-        for vol in app.spec.containers[name].mounts:
-            host = app.spec.host_path(vol.source)
-            if data and (data == host or data.startswith(host + "/")):
-                skip.add(host)
+    pg_volumes = {n: v for n, c in app.spec.containers.items() if c.is_postgres and (v := pgdata_volume(app.spec, n))}
     tars = {}
     for name in app.spec.start_order():
         for vol in app.spec.containers[name].mounts:
             host = app.spec.host_path(vol.source)
-            if host not in skip and host.startswith(app.spec.home + "/"):
+            if host not in pg_volumes.values() and host.startswith(app.spec.home + "/"):
                 tars[posixpath.relpath(host, app.spec.home).replace("/", "__")] = host
-    return tars, {n: d for n, d in pg_dirs.items() if d}
+    return tars, list(pg_volumes)
 
 
 def _user_run(app: App, argv: list[str], **kw):
@@ -149,12 +143,10 @@ def restore(app: App, name: str, say=print) -> None:
                 if not app.host.exists(app.layout.secret_file(sname)):
                     _user_run(app, ["cp", "-p", posixpath.join(staging, "secrets", sname), app.layout.secret_file(sname)])
         databases = manifest.get("databases", {})
-        for container in databases:
-            data = pgdata_host_path(app.spec, container)
-            for vol in app.spec.containers[container].mounts:
-                host = app.spec.host_path(vol.source)
-                if data and data.startswith(host) and not app.host.exists(host):
-                    _user_run(app, ["mkdir", "-p", host])
+        for container in databases:  # a deleted data volume comes back empty: the server starts afresh
+            volume = pgdata_volume(app.spec, container)
+            if volume and not app.host.exists(volume):
+                _user_run(app, ["mkdir", "-p", volume])
         if databases:
             # databases first, alone: the apps that need them start after the data is back
             services = [app.service(c) for c in databases]

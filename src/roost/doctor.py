@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 from roost.host import facts
 from roost.host.runner import AppUser, Host
-from roost.host.state import gather_system
+from roost.host.state import TOOLS, gather_system, user_manager_running
 from roost.layout import SUBID_COUNT, Layout
+from roost.spec.model import parse_publish
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 QUADLET = ("/usr/libexec/podman/quadlet", "/usr/lib/podman/quadlet")
@@ -59,9 +60,8 @@ def check_podman(host: Host, system) -> list[Check]:
         out.append(Check("quadlet", OK, "the Quadlet generator is installed"))
     else:
         out.append(Check("quadlet", FAIL, "no Quadlet generator found", "install podman >= 4.4 from your distribution"))
-    for label, paths, pkg in (("pasta or slirp4netns", ("/usr/bin/pasta", "/usr/bin/slirp4netns"), "passt"),
-                              ("catatonit", ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit",
-                                             "/usr/libexec/catatonit/catatonit"), "catatonit")):
+    for label in ("pasta or slirp4netns", "catatonit"):  # the helpers apply installs, where it looks for them
+        paths, pkg, _ = TOOLS[label]
         if any(host.exists(p) for p in paths):
             out.append(Check(label, OK, "present"))
         else:
@@ -163,8 +163,7 @@ def check_linger(host: Host, system, users: list[AppUser]) -> list[Check]:
             out.append(Check(f"linger {u.name}", FAIL, "off: the app stops at logout and does not start at boot",
                              f"loginctl enable-linger {u.name}", [_run(["loginctl", "enable-linger", u.name])]))
             continue
-        running = host.run(["systemctl", "is-active", "--quiet", f"user@{u.uid}.service"], check=False).ok
-        if running and host.exists(f"{u.runtime_dir}/bus"):
+        if user_manager_running(host, u.uid):
             out.append(Check(f"linger {u.name}", OK, f"on; user@{u.uid}.service runs, {u.runtime_dir}/bus exists"))
         else:
             out.append(Check(f"linger {u.name}", FAIL, f"on, but user@{u.uid}.service is not running",
@@ -174,8 +173,8 @@ def check_linger(host: Host, system, users: list[AppUser]) -> list[Check]:
 
 def check_ports(host: Host, apps: dict[str, dict]) -> Check:
     start = int((host.read_file("/proc/sys/net/ipv4/ip_unprivileged_port_start") or "1024").strip() or 1024)
-    low = sorted({(n, int(p.split(":")[-2])) for n, a in apps.items() for p in a.get("publish", [])
-                  if int(p.split(":")[-2]) < start})
+    published = {(n, parse_publish(p).host_port) for n, a in apps.items() for p in a.get("publish", [])}
+    low = sorted((n, port) for n, port in published if port < start)
     if low:
         listed = ", ".join(f"{n}:{p}" for n, p in low)
         return Check("unprivileged ports", FAIL, f"rootless pods cannot bind {listed} (below {start})",

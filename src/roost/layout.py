@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import os
 import posixpath
 from dataclasses import dataclass
 
+from roost.errors import UsageError
+
 REGISTRY_DIR = "/etc/roost/apps"  # one JSON record per applied app: how `status`/`logs` find them
 SUBID_COUNT = 65536
+
+
+def read_record(name: str) -> dict:
+    """The record roost keeps of an applied app (/etc/roost/apps/NAME.json)."""
+    try:
+        with open(posixpath.join(REGISTRY_DIR, f"{name}.json")) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        known = ", ".join(list_apps()) or "none"
+        raise UsageError(f"no roost app named {name!r} on this host (applied apps: {known})",
+                         hint="run `roost status` to list apps, or `roost apply SPEC` first") from None
+
+
+def list_apps() -> list[str]:
+    try:
+        return sorted(f[:-5] for f in os.listdir(REGISTRY_DIR) if f.endswith(".json"))
+    except FileNotFoundError:
+        return []
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from roost import backup
@@ -71,7 +72,7 @@ def update(app: App, say=print, status=None) -> Report:
     say(f"backup taken: {report.backup}")
     new_ids: dict[str, str] = {}
     for image in sorted({c.image for c in app.spec.containers.values()}):
-        ctx = status(f"pulling {image}") if status else _null()
+        ctx = status(f"pulling {image}") if status else nullcontext()
         with ctx:
             r = app.podman("pull", "--quiet", image, mutates=True, check=False, timeout=1800)
         if not r.ok:
@@ -118,7 +119,7 @@ def update(app: App, say=print, status=None) -> Report:
 
 
 def _restart_and_check(app: App, services: list[str], timeout: float, status) -> tuple[bool, str]:
-    ctx = status("waiting until healthy") if status else _null()
+    ctx = status("waiting until healthy") if status else nullcontext()
     with ctx:
         r = app.restart(services, timeout)
     if not r.ok:
@@ -153,7 +154,8 @@ def rollback(app: App, to: int | None, say=print, status=None) -> Report:
     if missing:
         raise RoostError(f"the images of entry {index} for {', '.join(missing)} are no longer on this host")
     for c in changed:
-        _keep(app, c, now[c]["id"]) if c in now else None
+        if c in now:
+            _keep(app, c, now[c]["id"])
         _point(app, c, targets[c])
     services = [app.service(c) for c in changed]
     say(f"rolling back {', '.join(changed)} to history entry {index} and waiting until healthy")
@@ -166,12 +168,7 @@ def rollback(app: App, to: int | None, say=print, status=None) -> Report:
     return report
 
 
-class _null:
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        return False
 
 
 def restart_changed(app: App) -> Report:

@@ -78,9 +78,9 @@ def main() -> None:
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except RoostError as e:
-        from roost.output import console_err
-
         from rich.markup import escape
+
+        from roost.output import console_err
 
         console_err.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
         if e.hint:

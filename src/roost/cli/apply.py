@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -26,7 +27,8 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
     from concurrent.futures import ThreadPoolExecutor
     from contextlib import ExitStack
 
-    from roost.apply import app_lock, prepare
+    from roost.apply import prepare
+    from roost.cli.common import locked
     from roost.errors import UsageError
     from roost.layout import Layout
     from roost.spec.load import load_spec
@@ -40,7 +42,7 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
         raise UsageError(f"app {', '.join(twice)} is named by more than one spec", hint="apply each app once")
     with ExitStack() as locks:
         for spec in sorted(loaded, key=lambda s: s.name):  # one order for all: no deadlock between runs
-            locks.enter_context(app_lock(Layout(spec.name, spec.home), say=lambda m: console.print(f"[yellow]{m}[/]")))
+            locks.enter_context(locked(Layout(spec.name, spec.home)))
         with ThreadPoolExecutor(max_workers=4) as pool:  # reads only; each spends its time in podman/runuser
             preps = list(pool.map(lambda s: prepare(s, host), specs))
         changed = False
@@ -54,8 +56,10 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
 
 
 def _apply_one(host, prep) -> None:
-    from roost.apply import execute, image_digests, record_history
+    from roost import history
+    from roost.apply import execute
     from roost.errors import RoostError
+    from roost.host.state import running_images
 
     started = time.monotonic()
     result, error = "ok", None
@@ -71,8 +75,10 @@ def _apply_one(host, prep) -> None:
             entry["error"] = host.mask(error)
         try:
             if _user_exists(prep.spec.name):
-                entry["images"] = image_digests(host, prep.user, prep.spec)
-            record_history(host, prep, entry)
+                entry["images"] = running_images(host, prep.user, prep.spec.name, prep.spec.images)
+            if os.path.isdir(prep.spec.home):
+                ident = prep.desired.identity
+                history.append(host, prep.desired.layout, ident.uid, ident.gid, entry)
         except Exception:  # history must never hide the real outcome
             pass
     console.print(f"[bold green]applied[/] {len(prep.plan.actions)} change(s) in {time.monotonic() - started:.1f}s")

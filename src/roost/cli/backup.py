@@ -28,10 +28,10 @@ def backup(app: str, reason: str) -> None:
       roost backup hedgedoc
     """
     from roost import backup as bk
-    from roost.apply import app_lock
+    from roost.cli.common import locked
 
     a = _load(app)
-    with app_lock(a.layout, say=lambda m: console.print(f"[yellow]{m}[/]")):
+    with locked(a.layout):
         with console.status(f"backing up {app}"):
             path = bk.take(a, reason)
         a.record_history({"action": "backup", "result": "ok", "reason": reason, "backup": path,
@@ -77,15 +77,14 @@ def restore(app: str, name: str, yes: bool) -> None:
       roost restore hedgedoc hedgedoc-20261129T030000Z
     """
     from roost import backup as bk
-    from roost.apply import app_lock
-    from roost.cli.common import require_root
+    from roost.cli.common import locked, require_root
 
     require_root()
     a = _load(app)
     bk.find(a, name)
     if not yes:
         click.confirm(f"Replace the data of {app} with backup {name}?", abort=True)
-    with app_lock(a.layout, say=lambda m: console.print(f"[yellow]{m}[/]")):
+    with locked(a.layout):
         result = "failed"
         try:
             bk.restore(a, name, say=lambda m: console.print(f"→ {m}"))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING
 
 import click
 
-from roost.errors import RoostError, UsageError
+from roost.errors import RoostError
 from roost.host.runner import AppUser, Runner
-from roost.layout import REGISTRY_DIR
+from roost.layout import list_apps as list_apps  # re-exported for the verbs
+from roost.layout import read_record
 from roost.output import console
+
+load_app = read_record  # the verbs' name for it
 
 if TYPE_CHECKING:  # the plan machinery imports the spec model (pydantic): ~0.14 s that status, logs, shell
     from roost.plan.actions import Plan  # and history do not need
@@ -39,30 +41,20 @@ def print_plan(plan: Plan, show_diffs: bool = True) -> None:
         console.print(f"  [cyan]{i:>2}.[/] {action.describe()}", highlight=False)
         detail = action.detail() if show_diffs else None
         if detail:
-            from rich.syntax import Syntax  # pygments: ~60 ms to import, needed only for diffs
+            from rich.syntax import (
+                Syntax,  # pygments: ~60 ms to import, needed only for diffs
+            )
 
             console.print(Syntax(detail.rstrip("\n"), "diff", theme="ansi_dark", background_color="default"))
     for n in plan.notes:
         console.print(f"  [dim]· unchanged: {n}[/]")
 
 
-def load_app(name: str) -> dict:
-    """The record roost keeps of an applied app (/etc/roost/apps/NAME.json)."""
-    path = os.path.join(REGISTRY_DIR, f"{name}.json")
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        known = ", ".join(list_apps()) or "none"
-        raise UsageError(f"no roost app named {name!r} on this host (applied apps: {known})",
-                         hint="run `roost status` to list apps, or `roost apply SPEC` first") from None
+def locked(layout):
+    """The app's lock for a verb; while another roost run holds it, say so and wait."""
+    from roost.apply import app_lock
 
-
-def list_apps() -> list[str]:
-    try:
-        return sorted(f[:-5] for f in os.listdir(REGISTRY_DIR) if f.endswith(".json"))
-    except FileNotFoundError:
-        return []
+    return app_lock(layout, say=lambda m: console.print(f"[yellow]{m}[/]"))
 
 
 def app_user(record: dict) -> AppUser:

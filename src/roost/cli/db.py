@@ -24,8 +24,8 @@ def upgrade(app: str, container: str, to: int) -> None:
     """
     from roost import db_upgrade
     from roost.app import App
-    from roost.apply import app_lock, execute, prepare
-    from roost.cli.common import require_root, runner
+    from roost.apply import execute, prepare
+    from roost.cli.common import locked, require_root, runner
 
     require_root()
     host = runner()
@@ -35,7 +35,7 @@ def upgrade(app: str, container: str, to: int) -> None:
         prep = prepare(path, host)
         execute(prep, host, console, on_action=lambda act: console.print(f"[cyan]→[/] {act.describe()}"))
 
-    with app_lock(a.layout, say=lambda m: console.print(f"[yellow]{m}[/]")):
+    with locked(a.layout):
         result = "failed"
         try:
             info = db_upgrade.upgrade(a, container, to, apply_spec, say=lambda m: console.print(f"→ {m}"))

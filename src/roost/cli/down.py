@@ -19,8 +19,7 @@ def down(app: str, purge: bool, yes: bool) -> None:
       roost down hedgedoc
       roost down hedgedoc --purge --yes
     """
-    from roost.apply import app_lock
-    from roost.cli.common import app_user, load_app, require_root, runner
+    from roost.cli.common import app_user, load_app, locked, require_root, runner
     from roost.layout import Layout
 
     require_root()
@@ -29,7 +28,7 @@ def down(app: str, purge: bool, yes: bool) -> None:
     if purge and not yes:
         click.confirm(f"Delete app {app} for good, with everything in {record['home']} (data and secrets)?", abort=True)
     host, user = runner(), app_user(record)
-    with app_lock(layout):
+    with locked(layout):
         manager = host.exists(f"{user.runtime_dir}/bus")
         if manager:
             console.print(f"→ stopping {record['pod_service']}")

@@ -18,17 +18,16 @@ def history(app: str, as_json: bool, lines: int) -> None:
     """
     from rich.table import Table
 
-    from roost.cli.common import load_app, require_root
+    from roost.cli.common import load_app, require_root, runner
+    from roost.history import read
     from roost.layout import Layout
     from roost.output import console
 
     require_root()
     record = load_app(app)
-    path = Layout(app, record["home"]).history_file
-    try:
-        entries = [json.loads(line) for line in open(path) if line.strip()][-lines:]
-    except FileNotFoundError:
-        entries = []
+    layout = Layout(app, record["home"])
+    path = layout.history_file
+    entries = read(runner(), layout)[-lines:]
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return

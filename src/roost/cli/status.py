@@ -18,7 +18,12 @@ def _health(status: str) -> str:
 def collect(name: str) -> dict:
     """One app's state, from systemd and podman, read as the app user."""
     from roost.cli.common import app_user, load_app, runner
-    from roost.host.facts import SHOW_PROPS, parse_containers, parse_images, parse_systemctl_show
+    from roost.host.facts import (
+        SHOW_PROPS,
+        parse_containers,
+        parse_images,
+        parse_systemctl_show,
+    )
     from roost.host.state import concurrently
 
     record = load_app(name)

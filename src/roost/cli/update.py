@@ -9,11 +9,10 @@ from roost.output import console
 
 def _run_locked(app_name: str, fn):
     from roost.app import App
-    from roost.apply import app_lock
-    from roost.cli.common import runner
+    from roost.cli.common import locked, runner
 
     app = App.load(app_name, runner())
-    with app_lock(app.layout, say=lambda m: console.print(f"[yellow]{m}[/]")):
+    with locked(app.layout):
         return app, fn(app)
 
 

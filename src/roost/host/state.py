@@ -87,6 +87,12 @@ class AppFacts:
     pending: Pending = Pending()
 
 
+def user_manager_running(host: Host, uid: int) -> bool:
+    """The user's systemd instance runs and its bus is there: `systemctl --user` will work."""
+    return host.exists(f"/run/user/{uid}/bus") and host.run(
+        ["systemctl", "is-active", "--quiet", f"user@{uid}.service"], check=False).ok
+
+
 def gather_system(host: Host) -> SystemFacts:
     manager = next((m for m in ("apt-get", "dnf") if host.exists(f"/usr/bin/{m}")), None)
     missing = []
@@ -145,9 +151,7 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
     pending = Pending.parse(host.read_file(layout.pending_file))
     if user is None:
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    running = host.exists(f"{user.runtime_dir}/bus") and host.run(
-        ["systemctl", "is-active", "--quiet", f"user@{user.uid}.service"], check=False).ok
-    if not running:
+    if not user_manager_running(host, user.uid):
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
     show, enabled, psecrets, images = concurrently(
         lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(facts.SHOW_PROPS), "--", *units, *TIMERS],
@@ -171,3 +175,19 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         enabled_timers=frozenset(t for t, state in zip(TIMERS, enabled.stdout.split()) if state == "enabled"),
         pending=pending,
     )
+
+
+def running_images(host: Host, user: AppUser, app: str, images: dict[str, str]) -> dict[str, dict[str, str]]:
+    """container -> {image (its reference in the spec), id, digest} the app's containers run now.
+    `images`: container -> image reference, from the spec."""
+    ps, listing = concurrently(
+        lambda: host.run(["podman", "ps", "-a", "--format", "json"], user=user, check=False),
+        lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
+    )
+    digests = {i.id: i.digest for i in facts.parse_images(listing.stdout)} if listing.ok else {}
+    out = {}
+    for c in facts.parse_containers(ps.stdout) if ps.ok else []:
+        name = c["labels"].get("io.roost.container")
+        if c["labels"].get("io.roost.app") == app and name in images:
+            out[name] = {"image": images[name], "id": c["image_id"], "digest": digests.get(c["image_id"], "")}
+    return out

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from roost.errors import RoostError
+from roost.host.state import user_manager_running
 from roost.render.app import DirWant, FileWant, SecretEnvWant, secret_digest
 
 if TYPE_CHECKING:
@@ -163,9 +164,7 @@ class StartUserManager(Action):
 def wait_user_manager(ctx: Context, uid: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if ctx.host.exists(f"/run/user/{uid}/bus") and ctx.host.run(
-            ["systemctl", "is-active", "--quiet", f"user@{uid}.service"], check=False
-        ).ok:
+        if user_manager_running(ctx.host, uid):
             return
         time.sleep(0.2)
     raise RoostError(f"user@{uid}.service did not start within {timeout:.0f}s",

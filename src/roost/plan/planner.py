@@ -10,7 +10,7 @@ from roost.host.state import AppFacts, SystemFacts
 from roost.layout import SUBID_COUNT
 from roost.plan import actions as A
 from roost.render.app import Desired, secret_digest
-from roost.spec.model import Spec
+from roost.spec.model import Spec, parse_publish
 
 MIN_PODMAN = (5, 0)
 
@@ -31,9 +31,9 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
             continue
         if record.get("uid") == identity_uid:
             raise UsageError(f"UID {identity_uid} is already used by roost app {other}", hint="pick another app.uid")
-        theirs = {p.split(":")[-2] + "/" + ("udp" if p.endswith("/udp") else "tcp") for p in record.get("publish", [])}
+        theirs = {(q.host_port, q.proto) for q in map(parse_publish, record.get("publish", []))}
         for p in spec.pod.ports:
-            if f"{p.host_port}/{p.proto}" in theirs:
+            if (p.host_port, p.proto) in theirs:
                 raise UsageError(f"pod.publish: host port {p.host_port} is already published by roost app {other}",
                                  hint="choose another host port")
     my_ports = {str(p) for p in [*mine.get("publish", [])]}

@@ -288,7 +288,7 @@ def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
         "publish": [str(p) for p in spec.pod.ports],
         "volumes": [v for c in spec.containers.values() for v in c.volumes],  # doctor: SELinux labels
         "containers": spec.start_order(),
-        "images": {n: c.image for n, c in spec.containers.items()},
+        "images": spec.images,
         "pod_service": layout.pod_service,
     }
     return json.dumps(record, indent=2, sort_keys=True) + "\n"

@@ -417,6 +417,11 @@ class Spec(Model):
             visit(name)
         return done
 
+    @property
+    def images(self) -> dict[str, str]:
+        """container -> image reference."""
+        return {n: c.image for n, c in self.containers.items()}
+
     def required(self) -> set[str]:
         return {dep for c in self.containers.values() for dep in c.requires}
 
