@@ -184,3 +184,15 @@ def test_the_same_app_twice_in_one_apply_is_refused(tmp_path):
     r = subprocess.run([sys.executable, "-m", "roost", "apply", str(spec), str(copy)], capture_output=True, text=True)
     assert r.returncode == 2 and "app twice is named by more than one spec" in r.stderr
     assert not Path("/etc/roost/apps/twice.json").exists()
+
+
+def test_lab_try_reports_a_bad_spec_before_booting_anything(tmp_path):
+    import subprocess
+    import sys
+
+    spec = tmp_path / "bad.toml"
+    spec.write_text('[app]\nname = "x"\nbogus = 1\n[containers.w]\nimage = "registry.example.org/w:1"\n')
+    r = subprocess.run([sys.executable, "-m", "roost", "lab", "try", str(spec), "--name", "never-booted"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and f"{spec}:3: app.bogus: unknown key" in r.stderr
+    assert not Path("/var/lib/roost/lab/never-booted").exists()

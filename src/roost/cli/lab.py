@@ -78,10 +78,10 @@ def try_(spec: Path, name: str) -> None:
     from roost.lab.up import up as lab_up
     from roost.output import console
 
-    try:
-        data = tomllib.loads(spec.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{spec}: not valid TOML: {e}") from e
+    from roost.spec.load import load_spec
+
+    load_spec(spec)  # a bad spec is reported here, located, before a lab is built or booted
+    data = tomllib.loads(spec.read_text())
     machine = lab_up(name)
     spec = spec.resolve()
     inside = f"/root/roost-try/{spec.parent.name}"
