@@ -15,7 +15,7 @@ from typing import Iterator
 from roost.errors import RoostError, UsageError
 from roost.history import who
 from roost.host.runner import AppUser, Host
-from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system, secret_digests_path
+from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system
 from roost.layout import Layout
 from roost.pgmajor import guard as pg_guard
 from roost.pgmajor import pg_version_files
@@ -78,8 +78,9 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
     user = AppUser(spec.name, identity.uid, spec.home) if spec.name in system.users else None
     app = gather_app(
         host, desired.layout, user,
-        dirs=[d.path for d in desired.dirs] + [spec.home.rsplit("/", 1)[0] or "/"],
-        files=[f.path for f in desired.files] + list(pg_version_files(spec).values()),
+        dirs=[d.path for d in (*desired.state_dirs, *desired.dirs)] + [spec.home.rsplit("/", 1)[0] or "/"],
+        files=[f.path for f in (*desired.state_files, *desired.files)] + list(pg_version_files(spec).values())
+        + [desired.layout.legacy_record],
         secret_names=sorted(spec.secrets),
         units=list(desired.units),
     )
@@ -105,43 +106,8 @@ class Context:
     secret_digests: dict[str, str] = field(default_factory=dict)
 
     def save_secret_digests(self) -> None:
-        self.host.write_file(secret_digests_path(self.layout), json.dumps(self.secret_digests, sort_keys=True) + "\n",
-                             mode=0o600, uid=self.identity.uid, gid=self.identity.gid)
-
-
-@contextlib.contextmanager
-def app_lock(layout: Layout, wait: float = 600, say=print) -> Iterator[None]:
-    """One mutating roost run per app at a time; a second one waits, then gives up clearly."""
-    os.makedirs(os.path.dirname(layout.lock_file), exist_ok=True)
-    fd = os.open(layout.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
-    if os.geteuid() == 0:
-        os.fchmod(fd, 0o666)  # the app user's own timers (backups) take the same lock
-    with os.fdopen(fd, "r+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another roost run"
-            say(f"waiting for {holder} to finish with app {layout.name} ...")
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise RoostError(f"app {layout.name} is locked by {holder}",
-                                         hint=f"wait for it to finish, or remove {layout.lock_file} if it is stale") from None
-                    time.sleep(0.5)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"roost pid {os.getpid()} ({who()})\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
+        self.host.write_file(self.layout.secret_digests_file, json.dumps(self.secret_digests, sort_keys=True) + "\n",
+                             mode=0o600, uid=0, gid=0)
 
 
 def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:

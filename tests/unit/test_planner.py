@@ -29,9 +29,11 @@ def spec_copy(tmp_path: Path, edit=lambda text: text) -> Path:
 def test_fresh_host_plans_the_whole_golden_path():
     prep = prepare(HEDGEDOC, bare_host())
     k = kinds(prep.plan)
-    # order matters: identity first, then files, then systemd
-    assert k[:4] == ["CreateGroup", "MakeDir", "CreateUser", "AddSubIds"]
-    assert k.index("AddSubIds") < k.index("MakeDirs") < k.index("EnableLinger") < k.index("GenerateSecret")
+    # order matters: root's record (it claims the identity), identity, then files, then systemd
+    assert k[:7] == ["MakeDirs", "WriteFile", "WriteFile", "CreateGroup", "MakeDir", "CreateUser", "AddSubIds"]
+    assert [a.want.path for a in prep.plan.actions[1:3]] == ["/var/lib/roost/apps/hedgedoc/record.json",
+                                                             "/var/lib/roost/apps/hedgedoc/spec.toml"]
+    assert k.index("AddSubIds") < k.index("MakeDirs", 1) < k.index("EnableLinger") < k.index("GenerateSecret")
     assert k.index("GenerateSecret") < k.index("PutPodmanSecret") < k.index("DaemonReload") < k.index("PullImage")
     assert k[-3:] == ["StartUnits", "ClearPending", "EnableTimer"]
     sub = next(a for a in prep.plan.actions if isinstance(a, A.AddSubIds))
@@ -58,8 +60,8 @@ def test_env_change_restarts_only_that_container(tmp_path):
     starts = [a for a in prep.plan.actions if isinstance(a, A.StartUnits)]
     assert len(starts) == 1 and starts[0].restart and starts[0].units == ("application.service",)
     writes = [a.want.path for a in prep.plan.actions if isinstance(a, A.WriteFile)]
-    assert writes == ["/srv/hedgedoc/env/application.env", "/srv/hedgedoc/.config/roost/spec.toml",
-                      "/etc/roost/apps/hedgedoc.json"]
+    assert writes == ["/var/lib/roost/apps/hedgedoc/record.json", "/var/lib/roost/apps/hedgedoc/spec.toml",
+                      "/srv/hedgedoc/env/application.env", "/srv/hedgedoc/.config/roost/spec.toml"]
     assert "DaemonReload" not in kinds(prep.plan)  # env files are not units
 
 

@@ -50,6 +50,11 @@ def purge_app(host, record: dict, layout, user, manager: bool) -> None:
     if manager:
         console.print("→ removing containers, images and podman secrets")
         host.run(["podman", "system", "reset", "--force"], user=user, mutates=True, check=False, timeout=300)
+    console.print(f"→ deleting everything in {record['home']} (as {name})")
+    # the home is emptied by its own user (in its user namespace: volume files belong to its
+    # subordinate IDs); root only removes the then empty folder, whose parent is root's
+    host.run(["podman", "unshare", "rm", "-rf", "--one-file-system", "--", record["home"]], user=user,
+             mutates=True, check=False, timeout=600)
     console.print("→ disabling linger and stopping the user manager")
     host.run(["loginctl", "disable-linger", name], mutates=True, check=False)
     host.run(["systemctl", "stop", f"user@{uid}.service"], mutates=True, check=False)
@@ -62,7 +67,8 @@ def purge_app(host, record: dict, layout, user, manager: bool) -> None:
     console.print(f"→ deleting user {name} and {record['home']}")
     host.run(["userdel", name], mutates=True, check=False)
     host.run(["groupdel", name], mutates=True, check=False)
-    home = record["home"]
-    if home.count("/") >= 2 and home not in ("/home", "/srv", "/var", "/usr", "/etc", "/root"):
-        host.run(["rm", "-rf", "--one-file-system", "--", home], mutates=True)
-    host.remove_file(layout.registry_file)
+    host.run(["rmdir", "--", record["home"]], mutates=True, check=False)
+    for path in (layout.record_file, layout.applied_spec, layout.history_file, layout.pending_file,
+                 layout.secret_digests_file, layout.legacy_record):
+        host.remove_file(path)
+    host.run(["rmdir", "--", layout.root_dir], mutates=True, check=False)

@@ -258,7 +258,7 @@ class MarkPending(Action):
         from roost.host.state import Pending
 
         ctx.host.write_file(ctx.layout.pending_file, Pending(self.daemon_reload, self.restart).dump(),
-                            mode=0o600, uid=ctx.identity.uid, gid=ctx.identity.gid)
+                            mode=0o600, uid=0, gid=0)
 
 
 @dataclass(frozen=True)
@@ -311,6 +311,18 @@ class StartUnits(Action):
                 f"{', '.join(self.units)} did not become ready: {result.stderr.strip()}",
                 hint=f"see `roost logs {ctx.layout.name}` and `roost status {ctx.layout.name}`",
             )
+
+
+@dataclass(frozen=True)
+class RemoveFile(Action):
+    path: str
+    why: str
+
+    def describe(self) -> str:
+        return f"remove {self.path} ({self.why})"
+
+    def execute(self, ctx: Context) -> None:
+        ctx.host.remove_file(self.path)
 
 
 @dataclass(frozen=True)
