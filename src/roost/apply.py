@@ -19,9 +19,10 @@ from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system
 from roost.layout import Layout
 from roost.pgmajor import guard as pg_guard
 from roost.pgmajor import pg_version_files
-from roost.plan.actions import Action, Plan
+from roost.host.safefs import UnsafePath
+from roost.plan.actions import Action, DaemonReload, Plan, StartUnits
 from roost.plan.identity import resolve
-from roost.plan.planner import Inputs, check_conflicts, plan
+from roost.plan.planner import Inputs, check_conflicts, check_home, plan
 from roost.render.app import Desired, Identity, render
 from roost.render.envfile import parse_env
 from roost.spec.load import load_spec
@@ -58,6 +59,24 @@ def read_env_files(spec: Spec, spec_path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+def check_host_paths(spec: Spec, host: Host) -> None:
+    """What a container mounts must be what the spec names: a host path outside the home
+    passes through no link at all; one inside passes through none the app user could plant
+    (the safe walk refuses those). Checked at plan time and again just before units start."""
+    for cname, c in sorted(spec.containers.items()):
+        for vol in c.mounts:
+            path = spec.host_path(vol.source)
+            try:
+                if path.startswith(spec.home + "/"):
+                    st = host.stat(path)
+                    if st is not None and st.is_link:
+                        raise UnsafePath(path, "is a symbolic link")
+                else:
+                    host.check_no_links(path)
+            except UnsafePath as e:
+                raise UsageError(f"containers.{cname}.volumes: {e.message}", hint=e.hint) from None
+
+
 def roost_command() -> tuple[str, ...]:
     """How the app's own units (backup timer, pre-update hook) run this roost."""
     import sys
@@ -74,6 +93,13 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
     system = gather_system(host)
     identity = resolve(spec, system)
     check_conflicts(spec, system, identity.uid)
+    try:
+        home = host.stat(spec.home)
+        entries = host.list_dir(spec.home) if home is not None and home.is_dir else None
+        check_host_paths(spec, host)
+    except UnsafePath as e:
+        raise UsageError(e.message, hint=e.hint) from None
+    check_home(spec, system, identity.uid, home, entries)
     desired = render(spec, identity, env_files, str(spec_path), spec_path.read_text(), roost_command())
     user = AppUser(spec.name, identity.uid, spec.home) if spec.name in system.users else None
     app = gather_app(
@@ -120,6 +146,8 @@ def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:
     done = []
     fault = fault_point()
     for action in prep.plan.actions:
+        if isinstance(action, (DaemonReload, StartUnits)):
+            check_host_paths(prep.spec, host)  # again: links may have appeared since the plan
         if on_action:
             on_action(action)
         name = type(action).__name__

@@ -31,6 +31,7 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
     from roost.cli.common import locked
     from roost.errors import UsageError
     from roost.layout import Layout
+    from roost.lock import global_lock
     from roost.spec.load import load_spec
 
     require_root()
@@ -41,6 +42,8 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
         twice = sorted({n for n in names if names.count(n) > 1})
         raise UsageError(f"app {', '.join(twice)} is named by more than one spec", hint="apply each app once")
     with ExitStack() as locks:
+        # one apply at a time on the host: two new apps must not be given the same UID or range
+        locks.enter_context(global_lock(say=lambda m: console.print(m, style="yellow", markup=False)))
         for spec in sorted(loaded, key=lambda s: s.name):  # one order for all: no deadlock between runs
             locks.enter_context(locked(Layout(spec.name, spec.home)))
         with ThreadPoolExecutor(max_workers=4) as pool:  # reads only; each spends its time in podman/runuser

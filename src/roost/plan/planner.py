@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from roost.errors import UsageError
 from roost.host.facts import normalize_image
+from roost.host.runner import FileStat
 from roost.host.state import AppFacts, SystemFacts
 from roost.layout import SUBID_COUNT
 from roost.plan import actions as A
@@ -61,6 +62,30 @@ def _write_files(p: A.Plan, wants: tuple[FileWant, ...], app: AppFacts) -> set[s
         elif st is None or st.mode != f.mode or st.uid != f.uid or st.gid != f.gid:
             p.actions.append(A.WriteFile(f, old, content_changed=False))
     return changed
+
+
+def _within(a: str, b: str) -> bool:
+    return a == b or a.startswith(b.rstrip("/") + "/")
+
+
+def check_home(spec: Spec, system: SystemFacts, uid: int, home: FileStat | None,
+               entries: list[tuple[str, FileStat]] | None) -> None:
+    """The app's home becomes its user's: it must be a folder of its own (exit 2, nothing changed).
+    `home`, `entries`: the home's lstat and listing as they are now (None: not there)."""
+    for other, record in system.apps.items():
+        theirs = record.get("home")
+        if other != spec.name and isinstance(theirs, str) and (_within(spec.home, theirs) or _within(theirs, spec.home)):
+            raise UsageError(f"app.home: {spec.home} overlaps the home of roost app {other} ({theirs})",
+                             hint="give each app a folder of its own, e.g. /srv/roost/NAME")
+    if home is None:
+        return
+    if home.is_link or not home.is_dir:
+        raise UsageError(f"app.home: {spec.home} exists and is not a directory" + (" (a symbolic link)" if home.is_link else ""),
+                         hint="choose another app.home, or remove what is there")
+    empty_roots = home.uid == 0 and not entries
+    if home.uid != uid and not empty_roots:
+        raise UsageError(f"app.home: {spec.home} already exists, belongs to UID {home.uid} and is not empty; roost "
+                         f"would hand it to the app's user", hint="choose a new folder for app.home (roost creates it)")
 
 
 def plan(inp: Inputs) -> A.Plan:
