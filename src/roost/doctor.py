@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from roost.errors import RoostError
-from roost.host import facts
 from roost.host.runner import AppUser, Host
 from roost.host.state import TOOLS, gather_system, user_manager_running
 from roost.layout import SUBID_COUNT, Layout

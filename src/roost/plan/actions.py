@@ -20,13 +20,12 @@ from roost.host.state import user_manager_running
 from roost.render.app import DirWant, FileWant, SecretEnvWant, secret_digest
 
 if TYPE_CHECKING:
-    from roost.apply import Context
+    from roost.plan.context import Context
 
 SECRET_ALPHABET = string.ascii_letters + string.digits  # safe inside URLs and env files
 
 
 class Action:
-    phase = "host"
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -227,8 +226,6 @@ class PutPodmanSecret(Action):
     want: SecretEnvWant
     replace: bool = False
 
-    phase = "user"
-
     def describe(self) -> str:
         verb = "update" if self.replace else "create"
         return f"{verb} podman secret {self.want.name} ({self.want.var} of {self.want.container}, value hidden)"
@@ -263,8 +260,6 @@ class MarkPending(Action):
 
 @dataclass(frozen=True)
 class DaemonReload(Action):
-    phase = "user"
-
     def describe(self) -> str:
         return "systemctl --user daemon-reload (Quadlet turns the unit files into services)"
 
@@ -275,8 +270,6 @@ class DaemonReload(Action):
 @dataclass(frozen=True)
 class PullImage(Action):
     image: str
-
-    phase = "user"
 
     def describe(self) -> str:
         return f"pull {self.image}"
@@ -291,8 +284,6 @@ class StartUnits(Action):
     units: tuple[str, ...]
     restart: bool = False
     reason: str = ""
-
-    phase = "user"
 
     def describe(self) -> str:
         verb = "restart" if self.restart else "start"
@@ -337,7 +328,6 @@ class ClearPending(Action):
 @dataclass(frozen=True)
 class EnableTimer(Action):
     unit: str = "podman-auto-update.timer"
-    phase = "user"
 
     def describe(self) -> str:
         what = "nightly image updates" if self.unit == "podman-auto-update.timer" else "scheduled backups"
