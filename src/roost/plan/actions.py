@@ -317,6 +317,25 @@ class RemoveFile(Action):
 
 
 @dataclass(frozen=True)
+class RunCommand(Action):
+    """One described command, as root or as the app user. A teardown step: its failure (a
+    unit already gone) does not stop the steps after it unless `must_succeed`."""
+
+    what: str
+    argv: tuple[str, ...]
+    as_user: bool = False
+    must_succeed: bool = False
+    timeout: float | None = None
+
+    def describe(self) -> str:
+        return self.what
+
+    def execute(self, ctx: Context) -> None:
+        ctx.host.run(list(self.argv), user=ctx.user if self.as_user else None, mutates=True,
+                     check=self.must_succeed, timeout=self.timeout)
+
+
+@dataclass(frozen=True)
 class ClearPending(Action):
     def describe(self) -> str:
         return "clear the note of pending restarts"
