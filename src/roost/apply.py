@@ -23,7 +23,7 @@ from roost.plan.planner import Inputs, check_conflicts, check_home, plan
 from roost.render.app import Desired, render
 from roost.spec.envfiles import read_env_files
 from roost.spec.load import load_spec
-from roost.spec.model import Spec, parse_duration
+from roost.spec.model import Spec
 
 
 @dataclass
@@ -96,7 +96,7 @@ def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:
     """Run the plan's actions in order. Stops at the first failure; the next apply finishes the job."""
     ctx = Context(
         host=host, layout=prep.desired.layout, identity=prep.desired.identity, user=prep.user, ui=ui,
-        health_timeout=parse_duration(prep.spec.app.health_timeout),
+        health_timeout=prep.spec.app.health_timeout_s,
         secrets=dict(prep.app.secrets), secret_digests=dict(prep.app.secret_digests),
     )
     done = []

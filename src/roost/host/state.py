@@ -6,7 +6,8 @@ import json
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from roost.host import facts
 from roost.host.facts import ImageInfo, PasswdEntry, SubRange, UnitState
@@ -24,10 +25,7 @@ TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
 
 TIMERS = ("podman-auto-update.timer", "roost-backup.timer")  # user timers roost may enable
 
-T = TypeVar("T")
-
-
-def concurrently(*reads: Callable[[], T]) -> list[T]:
+def concurrently(*reads: Callable[[], Any]) -> list[Any]:
     """Run independent read-only host calls at the same time; results in the given order.
     Each rootless podman or runuser call spends most of its time starting up, so a handful
     of them together take about as long as the slowest one (bench/: `roost plan` facts)."""

@@ -191,7 +191,7 @@ def plan(inp: Inputs) -> A.Plan:
             restart.add(service)
     pod_restart = layout.pod_service in restart
     state = {u: app.units.get(u) for u in desired.units}
-    pod_active = (s := state[layout.pod_service]) is not None and s.active == "active"
+    pod_active = (u := state[layout.pod_service]) is not None and u.active == "active"
     if not pod_active:
         restart.clear()  # a start runs everything with the new inputs
 
@@ -214,7 +214,7 @@ def plan(inp: Inputs) -> A.Plan:
         add(A.StartUnits(every, restart=True, reason="the pod's unit changed: every container restarts"))
     else:
         inactive = [layout.container_service(c) for c in spec.start_order()
-                    if (s := state[layout.container_service(c)]) is None or s.active != "active"]
+                    if (u := state[layout.container_service(c)]) is None or u.active != "active"]
         again = [layout.container_service(c) for c in spec.start_order() if layout.container_service(c) in restart]
         if again:
             add(A.StartUnits(tuple(again), restart=True, reason="their inputs changed"))
@@ -232,7 +232,7 @@ def plan(inp: Inputs) -> A.Plan:
     if spec.backup.schedule:
         timers.append("roost-backup.timer")
     for timer in timers:
-        st = app.units.get(timer)
-        if timer not in app.enabled_timers or st is None or st.active != "active":
+        unit = app.units.get(timer)
+        if timer not in app.enabled_timers or unit is None or unit.active != "active":
             add(A.EnableTimer(timer))
     return p

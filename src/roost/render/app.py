@@ -116,7 +116,7 @@ def _seconds(value: str) -> str:
 
 
 def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool) -> str:
-    timeout = int(parse_duration(spec.app.health_timeout))
+    timeout = int(spec.app.health_timeout_s)
     unit = [("Description", f"roost app {spec.name}: {name}")]
     for dep in c.requires:
         unit += [("Requires", layout.container_service(dep)), ("After", layout.container_service(dep))]
@@ -182,7 +182,7 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
         # containers in a pod, and rolls back when that restart fails. The pod's own unit is
         # ready before any container is, so point the label at a unit that restarts the
         # containers whose image changed and succeeds only once they are healthy.
-        timeout = int(parse_duration(spec.app.health_timeout))
+        timeout = int(spec.app.health_timeout_s)
         out[layout.user_unit(RESTART_UNIT)] = UnitFile((
             section("Unit", ("Description", f"roost: restart the updated containers of {spec.name}, wait until healthy")),
             section("Service", ("Type", "oneshot"), ("ExecStart", (*roost_cmd, "restart-changed", spec.name)),

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import posixpath
 import re
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -160,6 +161,10 @@ class App(Model):
             raise ValueError(f"{v!r} clashes with a system account name; pick another")
         return v
 
+    @cached_property
+    def health_timeout_s(self) -> float:
+        return parse_duration(self.health_timeout)
+
     @field_validator("health_timeout")
     @classmethod
     def _timeout(cls, v: str) -> str:
@@ -205,7 +210,7 @@ def parse_publish(value: str) -> Publish:
         ipaddress.IPv6Address(address) if version == 6 else ipaddress.IPv4Address(address)
     except ValueError:
         raise ValueError(f"{ip!r} in {value!r} is not an IPv{version} address") from None
-    return Publish(ip=ip, host_port=host, container_port=ctr, proto=m["proto"] or "tcp")
+    return Publish(ip=ip, host_port=host, container_port=ctr, proto="udp" if m["proto"] == "udp" else "tcp")
 
 
 class Pod(Model):
@@ -222,8 +227,9 @@ class Pod(Model):
             seen.add((p.host_port, p.proto))
         return v
 
-    @property
+    @cached_property
     def ports(self) -> list[Publish]:
+        """`publish`, parsed once."""
         return [parse_publish(p) for p in self.publish]
 
 
@@ -236,7 +242,7 @@ class Health(Model):
     http: Text | None = None
     interval: Duration = "10s"
     timeout: Duration = "5s"
-    retries: StrictInt = Field(3, ge=1, le=100)
+    retries: StrictInt = Field(default=3, ge=1, le=100)
     start_period: Duration = "0s"
 
     @model_validator(mode="after")
@@ -350,8 +356,9 @@ class Container(Model):
             raise ValueError(f"{v!r} must be a path relative to the spec's folder, inside it")
         return v
 
-    @property
+    @cached_property
     def mounts(self) -> list[Volume]:
+        """`volumes`, parsed once."""
         return [parse_volume(v) for v in self.volumes]
 
     @property
@@ -379,7 +386,7 @@ SecretName = Annotated[str, AfterValidator(_secret_name)]
 
 
 class Backup(Model):
-    keep: StrictInt = Field(7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
+    keep: StrictInt = Field(default=7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
     schedule: str | None = None  # a systemd OnCalendar= expression, e.g. "daily" or "*-*-* 03:00"
 
     @field_validator("schedule")
