@@ -126,7 +126,6 @@ def bare_host() -> FakeHost:
     h.on("podman", "--version", answer="podman version 5.4.2\n")
     h.on("ss", answer="")
     h.on("find", answer="")
-    h.on("ls", answer="")
     return h
 
 
@@ -138,7 +137,8 @@ def converge(host: FakeHost, prep) -> None:
     host.files["/etc/group"] += f"{name}:x:{gid}:\n"
     host.files["/etc/subuid"] += f"{name}:{d.identity.subid_start}:65536\n"
     host.files["/etc/subgid"] += f"{name}:{d.identity.subid_start}:65536\n"
-    host.on("ls", answer=f"{name}\n")
+    host.dirs["/var/lib/systemd/linger"] = FileStat(0o755, 0, 0, True)
+    host.stats[f"/var/lib/systemd/linger/{name}"] = FileStat(0o644, 0, 0, False, is_file=True)
     parent = prep.spec.home.rsplit("/", 1)[0]
     host.dirs[parent] = FileStat(0o755, 0, 0, True)
     for w in d.dirs:

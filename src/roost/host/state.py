@@ -101,7 +101,7 @@ def gather_system(host: Host) -> SystemFacts:
     podman_out, listing, linger_dir, ss = concurrently(
         lambda: host.run(["podman", "--version"], check=False).stdout if has_podman else None,
         lambda: _records(host),
-        lambda: host.run(["ls", "-1", "/var/lib/systemd/linger"], check=False),
+        lambda: host.list_dir("/var/lib/systemd/linger") or [],
         lambda: host.run(["ss", "-Hltnu"], check=False),
     )
     version = facts.parse_podman_version(podman_out) if podman_out is not None else None
@@ -116,7 +116,7 @@ def gather_system(host: Host) -> SystemFacts:
         subgids=tuple(facts.parse_subid(host.read_file("/etc/subgid") or "")),
         listeners=tuple(facts.parse_ss(ss.stdout)),
         apps=apps,
-        linger=frozenset(facts.parse_lines(linger_dir.stdout)),
+        linger=frozenset(name for name, _ in linger_dir),
     )
 
 
