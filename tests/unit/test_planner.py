@@ -179,6 +179,10 @@ HOME_CASES = [
     ("a-humans-home", ('home = "/srv/hedgedoc"', 'home = "/srv/alice"'),
      {"/srv/alice": FileStat(0o700, 1000, 1000, True)}, "belongs to UID 1000"),
     ("a-link", None, {"/srv/hedgedoc": FileStat(0o777, 0, 0, False, is_link=True)}, "is not a directory"),
+    ("inside-a-humans-folder", ('home = "/srv/hedgedoc"', 'home = "/srv/alice/hedgedoc"'),
+     {"/srv/alice": FileStat(0o755, 1000, 1000, True)}, "inside /srv/alice, which belongs to UID 1000"),
+    ("inside-a-world-writable-folder", ('home = "/srv/hedgedoc"', 'home = "/srv/shared/hedgedoc"'),
+     {"/srv/shared": FileStat(0o1777, 0, 0, True)}, "inside /srv/shared, which others can write"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 
 from roost.errors import UsageError
@@ -69,9 +70,16 @@ def _within(a: str, b: str) -> bool:
 
 
 def check_home(spec: Spec, system: SystemFacts, uid: int, home: FileStat | None,
-               entries: list[tuple[str, FileStat]] | None) -> None:
+               entries: list[tuple[str, FileStat]] | None, parent: FileStat | None = None) -> None:
     """The app's home becomes its user's: it must be a folder of its own (exit 2, nothing changed).
-    `home`, `entries`: the home's lstat and listing as they are now (None: not there)."""
+    `home`, `entries`, `parent`: the home's lstat and listing and its parent's lstat as they are
+    now (None: not there)."""
+    up = posixpath.dirname(spec.home)
+    if parent is not None and (parent.uid != 0 or parent.mode & 0o022 or not parent.is_dir):
+        raise UsageError(f"app.home: {spec.home} would be inside {up}, which " +
+                         ("is not a directory" if not parent.is_dir else f"belongs to UID {parent.uid}" if parent.uid
+                          else "others can write") + ": whoever controls it could move the app's home",
+                         hint=f"choose a home whose parent only root can change, e.g. /srv/roost/{spec.name}")
     for other, record in system.apps.items():
         theirs = record.get("home")
         if other != spec.name and isinstance(theirs, str) and (_within(spec.home, theirs) or _within(theirs, spec.home)):
