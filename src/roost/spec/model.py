@@ -144,7 +144,9 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class App(Model):
+class AppSettings(Model):
+    """The [app] table: who the app runs as and where it lives."""
+
     name: str = Field(description="app name: user, group, pod and directory are named after it")
     uid: StrictInt | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
     gid: StrictInt | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
@@ -398,7 +400,7 @@ class Backup(Model):
 
 
 class Spec(Model):
-    app: App
+    app: AppSettings
     pod: Pod = Pod()
     backup: Backup = Backup()
     # names are checked as dict keys so that an error's location is the offending table
