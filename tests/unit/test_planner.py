@@ -163,7 +163,7 @@ def test_a_link_planted_in_the_home_is_refused(tmp_path):
     prep = prepare(spec_copy(tmp_path), host)
     converge(host, prep)
     host.dirs["/srv/hedgedoc/database"] = FileStat(0o777, 2000, 2000, False, is_link=True)
-    with pytest.raises(UsageError, match="containers.database.volumes: /srv/hedgedoc/database: is a symbolic link"):
+    with pytest.raises(UsageError, match=r"containers\.database\.volumes: /srv/hedgedoc/database: is a symbolic link"):
         prepare(spec_copy(tmp_path), host)
 
 

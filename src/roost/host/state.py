@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from collections.abc import Callable
 from typing import Any
 
 from roost.host import facts
@@ -19,7 +19,8 @@ TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "podman": (("/usr/bin/podman",), "podman", "podman"),
     "pasta or slirp4netns": (("/usr/bin/pasta", "/usr/bin/slirp4netns"), "passt", "passt"),
     "newuidmap": (("/usr/bin/newuidmap",), "uidmap", "shadow-utils"),
-    "catatonit": (("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/libexec/catatonit/catatonit"), "catatonit", "catatonit"),
+    "catatonit": (("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/libexec/catatonit/catatonit"),
+                  "catatonit", "catatonit"),
 }
 
 
@@ -183,7 +184,7 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         manager_running=True,
         units=unit_states,
         images=tuple(facts.parse_images(images.stdout)) if images.ok else (),
-        enabled_timers=frozenset(t for t, state in zip(TIMERS, enabled.stdout.split()) if state == "enabled"),
+        enabled_timers=frozenset(t for t, state in zip(TIMERS, enabled.stdout.split(), strict=False) if state == "enabled"),
         pending=pending,
     )
 

@@ -21,6 +21,7 @@ from roost.lab.machine import Machine, all_machines
 from roost.lab.proc import run
 from roost.output import console
 
+
 class Phases:
     """Shows which phases run (a Rich status line) and prints each one's time when done.
     Phases may run concurrently, from threads."""
