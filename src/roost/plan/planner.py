@@ -27,7 +27,7 @@ class Inputs:
 
 def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
     """Refuse what would collide with another app or a running service (exit 2, nothing changed)."""
-    mine = system.apps.get(spec.name, {})
+    mine = system.apps.get(spec.name)
     for other, record in system.apps.items():
         if other == spec.name:
             continue
@@ -38,7 +38,7 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
             if (p.host_port, p.proto) in theirs:
                 raise UsageError(f"pod.publish: host port {p.host_port} is already published by roost app {other}",
                                  hint="choose another host port")
-    my_ports = {str(p) for p in [*mine.get("publish", [])]}
+    my_ports = set(mine.get("publish", [])) if mine else set()
     for p in spec.pod.ports:
         if str(p) in my_ports:
             continue  # ours, from the previous apply

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import posixpath
 from dataclasses import dataclass, field
 
 from roost.layout import APPS_DIR, STATE_ROOT, Layout
+from roost.record import AppRecord, dump_record
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
 from roost.spec.model import SECRET_REF_RE, Container, Spec, parse_duration
@@ -284,7 +284,7 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
 
 def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
     layout = Layout(spec.name, spec.home)
-    record = {
+    record: AppRecord = {
         "name": spec.name,
         "uid": identity.uid,
         "gid": identity.gid,
@@ -298,4 +298,4 @@ def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
         "images": spec.images,
         "pod_service": layout.pod_service,
     }
-    return json.dumps(record, indent=2, sort_keys=True) + "\n"
+    return dump_record(record)
