@@ -1,0 +1,1008 @@
+"""A compose file (as a located tree) -> a roost spec draft, and a report of everything not carried over as is.
+
+Pure: no files, no host. All services become containers of one pod (one network namespace), so
+service names used as host names become 127.0.0.1, and two services cannot listen on one port."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from roost.compose import secrets as sec
+from roost.compose.load import YMap, YSeq
+from roost.compose.report import Report
+from roost.errors import UsageError
+from roost.spec.model import ENV_KEY_RE, IMAGE_RE, NAME_RE, RESERVED_NAMES, VOLUME_OPTIONS, check_text
+
+LOCALHOST = "127.0.0.1"
+MAX_RANGE = 100  # port ranges are expanded one mapping a port; refuse silly ones
+# names under the app's home that roost itself uses: a volume directory must not take them
+HOME_RESERVED = {"env", "backups", ".config", ".local", ".bashrc", ".bash_profile", "history.jsonl", ".cache"}
+HOST_KEY_RE = re.compile(r"(HOST|SERVER|ADDR|ADDRESS|ENDPOINT|HOSTNAME|SERVERS|HOSTS|NODES?)$", re.I)
+
+# service keys the converter reads; every other key is reported (x- extension fields are skipped)
+HANDLED = {"image", "build", "ports", "expose", "volumes", "environment", "env_file", "healthcheck", "depends_on",
+           "command", "entrypoint", "cap_add", "cap_drop", "read_only", "labels", "restart", "profiles", "networks",
+           "network_mode", "privileged", "devices", "container_name", "hostname", "links", "security_opt", "tmpfs"}
+ADVICE = {
+    "user": "roost runs the image's own user; if the image needs this user, set it in the image",
+    "working_dir": "set it in the image (WORKDIR) or wrap the command",
+    "deploy": "resource limits and replicas are not modelled; one container runs per service",
+    "mem_limit": "memory limits are not modelled",
+    "cpus": "CPU limits are not modelled",
+    "ulimits": "ulimits are not modelled; podman's defaults apply",
+    "sysctls": "sysctls are not modelled (a rootless pod cannot set most of them)",
+    "logging": "logs go to the journal: `roost logs APP`",
+    "stop_grace_period": "systemd's default stop timeout applies",
+    "extra_hosts": "add the host names to the image or use IP addresses",
+    "dns": "the pod uses the host's resolver",
+    "shm_size": "podman's default /dev/shm (64 MB) applies",
+    "init": "use an image with its own init, or add one to the command",
+}
+
+
+@dataclass
+class ContainerDraft:
+    service: str  # the compose service it came from
+    line: int
+    image: str
+    auto_update: str | None = None
+    requires: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    env_file: str | None = None
+    volumes: list[str] = field(default_factory=list)
+    health: dict[str, Any] | None = None
+    command: list[str] | None = None
+    cap_add: list[str] = field(default_factory=list)
+    read_only: bool = False
+    notes: dict[str, str] = field(default_factory=dict)  # spec key -> comment for the TOML
+
+
+@dataclass
+class SpecDraft:
+    source: str
+    name: str
+    publish: list[str] = field(default_factory=list)
+    publish_notes: list[str] = field(default_factory=list)
+    allow_host_paths: list[str] = field(default_factory=list)
+    secrets: dict[str, int] = field(default_factory=dict)
+    containers: dict[str, ContainerDraft] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # services not imported, with why (for the header)
+
+
+@dataclass
+class Options:
+    name: str | None = None
+    profiles: tuple[str, ...] = ()
+    env_file_prefix: str = ""  # how the spec's folder reaches the compose file's folder ("" = the same folder)
+    default_name: str = "app"  # from the compose file's folder when the file has no `name:`
+    env: Mapping[str, str] = field(default_factory=dict)  # where `- KEY` without a value takes its value
+
+
+def _slug(text: str, limit: int = 31) -> str:
+    s = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    s = re.sub(r"-{2,}", "-", s)
+    if not s or not s[0].isalpha():
+        s = "c-" + s if s else "c"
+    return s[:limit].rstrip("-")
+
+
+def _app_name(opts: Options, tree: YMap, report: Report) -> str:
+    raw = opts.name or (tree.get("name") if isinstance(tree.get("name"), str) else None) or opts.default_name
+    if opts.name:
+        if not NAME_RE.match(opts.name) or opts.name in RESERVED_NAMES:
+            raise UsageError(f"--name {opts.name!r} is not a valid app name",
+                             "use 1-31 lower-case letters, digits and '-', starting with a letter, not a system name")
+        return opts.name
+    name = _slug(raw)
+    if name in RESERVED_NAMES:
+        name = f"{name}-app"
+    if name != raw:
+        report.add("info", tree.at("name") if "name" in tree.items else None, "name",
+                   f"app named {name!r} (from {raw!r})", "pass --name to choose another")
+    return name
+
+
+def _duration(value: Any) -> float | None:
+    """Compose durations (`1m30s`, `500ms`, `10s`, or a number of seconds) -> seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|us|µs|ns|h|m|s)", value.strip())
+    if not parts or "".join(a + b for a, b in parts) != value.strip():
+        return None
+    scale = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+    return sum(float(a) * scale[b] for a, b in parts)
+
+
+def _spec_duration(seconds: float) -> str:
+    ms = max(0, round(seconds * 1000))
+    if ms % 3_600_000 == 0 and ms:
+        return f"{ms // 3_600_000}h"
+    if ms % 60_000 == 0 and ms:
+        return f"{ms // 60_000}m"
+    if ms % 1000 == 0:
+        return f"{ms // 1000}s"
+    return f"{ms}ms"
+
+
+def _qualify(image: str) -> str:
+    """What docker means by a short name: docker.io/library/NAME or docker.io/ORG/NAME."""
+    first = image.split("/")[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return image
+    return f"docker.io/{image}" if "/" in image else f"docker.io/library/{image}"
+
+
+class Converter:
+    def __init__(self, tree: YMap, source: str, opts: Options, report: Report) -> None:
+        self.tree = tree
+        self.source = source
+        self.opts = opts
+        self.report = report
+        self.env_lines: dict[tuple[str, str], int] = {}
+        self.hosts: set[str] = set()  # names other services use to reach a service
+        self.listen: dict[tuple[int, str], str] = {}  # (container port, proto) -> container
+        self.volume_users: dict[str, list[str]] = {}  # host dir -> containers mounting it
+        self.no_value: dict[tuple[int, str], list[str]] = {}  # (line, KEY) -> services where it had no value
+
+    # -- helpers --------------------------------------------------------------------------------
+    def add(self, kind: str, line: int | None, where: str, did: str, todo: str = "") -> None:
+        self.report.add(kind, line, where, did, todo)  # type: ignore[arg-type]
+
+    def run(self) -> SpecDraft:
+        tree = self.tree
+        services = tree.get("services")
+        if not isinstance(services, YMap) or not services.items:
+            raise UsageError(f"{self.source}: no `services:` to import", "give a compose file with a services: mapping")
+        draft = SpecDraft(self.source, _app_name(self.opts, tree, self.report))
+        self._top_level(services)
+        names = self._names(services, draft)
+        for svc, body in services.items.items():
+            if svc not in names:
+                continue
+            c = self._service(svc, body, services.at(svc), names, draft)
+            if c is not None:
+                draft.containers[names[svc]] = c
+        if not draft.containers:
+            raise UsageError(f"{self.source}: no service could be imported (see the report)",
+                             "give every service an `image:`; roost does not build images")
+        for (line, key), svcs in self.no_value.items():
+            self.add("dropped", line, f"services.{','.join(svcs)}.environment.{key}",
+                     f"{key} has no value (compose passes it from the environment it runs in; it is not set here)",
+                     f"set {key} in the environment, the .env file or --env-file and import again, or in the spec")
+        self._requires(services, names, draft)
+        self._secrets(draft)
+        self._same_ports()
+        return draft
+
+    def _top_level(self, services: YMap) -> None:
+        tree = self.tree
+        for key in tree.items:
+            if key in ("services", "name", "version") or key.startswith("x-"):
+                continue
+            if key == "volumes":
+                vols = tree.get("volumes")
+                for vname, vbody in (vols.items.items() if isinstance(vols, YMap) else []):
+                    if not isinstance(vbody, YMap):
+                        continue
+                    if vbody.get("external"):
+                        self.add("review", vols.at(vname), f"volumes.{vname}",
+                                 "external volume: roost keeps this data in a directory under the app's home",
+                                 "copy the volume's data there before the first apply")
+                    for k in ("driver", "driver_opts", "labels", "name"):
+                        if k in vbody.items:
+                            self.add("dropped", vbody.at(k), f"volumes.{vname}.{k}",
+                                     "volume options are not modelled: the volume is a directory under the home")
+                continue
+            if key == "networks":
+                nets = tree.get("networks")
+                names = list(nets.items) if isinstance(nets, YMap) else []
+                if len(names) > 1:
+                    self.add("approximated", tree.at("networks"), "networks",
+                             f"{len(names)} networks ({', '.join(names)}) become one: every service shares the pod's "
+                             "network, so services the file kept apart can reach each other",
+                             "split the app into several specs if that isolation matters")
+                for net in names:
+                    body = nets.get(net)
+                    if isinstance(body, YMap) and (body.get("external") or body.get("driver") or body.get("ipam")):
+                        self.add("dropped", nets.at(net), f"networks.{net}",
+                                 "network options (external, driver, ipam) are not modelled",
+                                 "reach other apps through published ports instead")
+                continue
+            self.add("dropped", tree.at(key), key, f"top-level `{key}` is not imported",
+                     {"secrets": "declare generated values in [secrets] or keep files in the home and mount them",
+                      "configs": "keep the files in the app's home and mount them as volumes",
+                      "include": "import each included file and merge the specs by hand"}.get(key, ""))
+
+    def _names(self, services: YMap, draft: SpecDraft) -> dict[str, str]:
+        names: dict[str, str] = {}
+        taken: set[str] = set()
+        for svc, body in services.items.items():
+            line = services.at(svc)
+            if not isinstance(body, YMap):
+                self.add("dropped", line, f"services.{svc}", "not a mapping: service not imported")
+                draft.skipped.append(f"{svc}: not a mapping")
+                continue
+            profiles = body.get("profiles")
+            if isinstance(profiles, YSeq) and profiles.items:
+                wanted = [str(p) for p in profiles.items]
+                if not set(wanted) & set(self.opts.profiles):
+                    self.add("dropped", body.at("profiles"), f"services.{svc}",
+                             f"not imported: only in profile(s) {', '.join(wanted)}",
+                             f"import with --profile {wanted[0]} to include it")
+                    draft.skipped.append(f"{svc}: only in profile(s) {', '.join(wanted)}")
+                    continue
+            name = _slug(svc)
+            base, n = name, 2
+            while name in taken:
+                name, n = f"{base[:28]}-{n}", n + 1
+            taken.add(name)
+            names[svc] = name
+            if name != svc:
+                self.add("info", line, f"services.{svc}", f"container named {name!r} (roost's names: a-z, 0-9, '-')")
+            self.hosts.add(svc)
+            for k in ("container_name", "hostname"):
+                if isinstance(body.get(k), str):
+                    self.hosts.add(body.get(k))
+            nets = body.get("networks")
+            if isinstance(nets, YMap):
+                for nbody in nets.items.values():
+                    if isinstance(nbody, YMap) and isinstance(nbody.get("aliases"), YSeq):
+                        self.hosts.update(str(a) for a in nbody.get("aliases").items)
+            links = body.get("links")
+            if isinstance(links, YSeq):
+                for link in links.items:
+                    self.hosts.update(str(link).split(":"))
+        return names
+
+    # -- one service ----------------------------------------------------------------------------
+    def _service(self, svc: str, body: YMap, line: int, names: dict[str, str], draft: SpecDraft) -> ContainerDraft | None:
+        where = f"services.{svc}"
+        cname = names[svc]
+        image = body.get("image")
+        build = body.get("build")
+        if not isinstance(image, str) or not image.strip():
+            if build is not None:
+                self.add("dropped", body.at("build"), where,
+                         "not imported: `build:` without `image:` (roost runs images, it does not build them)",
+                         f"build and push the image (podman build -t REGISTRY/{cname}:TAG CONTEXT), then add "
+                         f"[containers.{cname}] with image = that reference")
+                draft.skipped.append(f"{svc}: build: without image:")
+            else:
+                self.add("dropped", line, where, "not imported: no `image:`", "add an image reference")
+                draft.skipped.append(f"{svc}: no image")
+            return None
+        ref = image.strip()
+        if ref.endswith(":"):  # ${TAG} unset: compose would fail; the image's default tag is the closest
+            ref = ref[:-1]
+            self.add("approximated", body.at("image"), f"{where}.image", f"empty tag dropped: {ref}",
+                     "set the variable that names the tag, or write the tag in the spec")
+        qualified = _qualify(ref)
+        if not IMAGE_RE.match(qualified):
+            self.add("dropped", body.at("image"), f"{where}.image",
+                     f"not imported: {ref!r} is not an image reference roost accepts",
+                     "write a lower-case reference like registry.example.org/team/app:1.2")
+            draft.skipped.append(f"{svc}: invalid image")
+            return None
+        if qualified != ref:
+            self.add("info", body.at("image"), f"{where}.image", f"short name {ref} written as {qualified}",
+                     "")
+        c = ContainerDraft(svc, line, qualified)
+        if build is not None:
+            self.add("review", body.at("build"), f"{where}.build",
+                     "`build:` ignored: roost pulls the image named by `image:`",
+                     "build and push that image before applying if no registry has it")
+            c.notes["image"] = "the compose file also builds this image (build: ignored)"
+        for key in body.items:
+            if key in HANDLED or key.startswith("x-"):
+                continue
+            self.add("dropped", body.at(key), f"{where}.{key}", f"`{key}` is not modelled",
+                     ADVICE.get(key, "check whether the app needs it"))
+        self._network(svc, body)
+        self._env(svc, cname, body, c)
+        self._ports(svc, cname, body, draft)
+        self._volumes(svc, cname, body, c, draft)
+        self._health(svc, body, c)
+        self._command(svc, body, c)
+        self._privileges(svc, body, c)
+        self._labels(svc, body, c)
+        if "restart" in body.items:
+            policy = body.get("restart")
+            kind = "info" if policy in ("always", "unless-stopped") else "approximated"
+            self.add(kind, body.at("restart"), f"{where}.restart",
+                     f"restart: {policy} -> roost always restarts a container that stops (systemd Restart=always)",
+                     "" if kind == "info" else "a one-shot task (migration, init) needs its own handling")
+        for k in ("container_name", "hostname"):
+            if k in body.items:
+                self.add("info", body.at(k), f"{where}.{k}",
+                         f"dropped: roost names the container APP-{cname}; the name still reaches it as 127.0.0.1")
+        if "links" in body.items:
+            self.add("info", body.at("links"), f"{where}.links", "dropped: all services share the pod's network")
+        return c
+
+    def _network(self, svc: str, body: YMap) -> None:
+        where = f"services.{svc}"
+        mode = body.get("network_mode")
+        if mode is not None:
+            if mode == "host":
+                self.add("approximated", body.at("network_mode"), f"{where}.network_mode",
+                         "network_mode: host dropped: the container runs in the pod's network; it sees only the "
+                         "ports published in pod.publish",
+                         "publish the ports it serves in pod.publish (it cannot see the host's interfaces)")
+            elif isinstance(mode, str) and mode.startswith("service:"):
+                self.add("info", body.at("network_mode"), f"{where}.network_mode",
+                         "dropped: every container shares the pod's network already")
+            else:
+                self.add("approximated", body.at("network_mode"), f"{where}.network_mode",
+                         f"network_mode: {mode} dropped: the container joins the pod's network")
+        nets = body.get("networks")
+        count = len(nets.items) if isinstance(nets, (YMap, YSeq)) else 0
+        if count > 1:
+            self.add("approximated", body.at("networks"), f"{where}.networks",
+                     f"on {count} networks: roost's single pod has one network shared by every container",
+                     "if the app must reach containers of another app, go through that app's published port")
+        if isinstance(nets, YMap):
+            for net, nbody in nets.items.items():
+                if isinstance(nbody, YMap):
+                    for k in nbody.items:
+                        if k != "aliases":
+                            self.add("dropped", nbody.at(k), f"{where}.networks.{net}.{k}",
+                                     f"network setting `{k}` is not modelled")
+
+    # -- environment ----------------------------------------------------------------------------
+    def _env(self, svc: str, cname: str, body: YMap, c: ContainerDraft) -> None:
+        where = f"services.{svc}.environment"
+        env = body.get("environment")
+        pairs: list[tuple[str, Any, int]] = []
+        if isinstance(env, YMap):
+            pairs = [(k, v, env.at(k)) for k, v in env.items.items()]
+        elif isinstance(env, YSeq):
+            for i, item in enumerate(env.items):
+                text = "" if item is None else str(item)
+                key, sep, value = text.partition("=")
+                pairs.append((key, value if sep else None, env.at(i)))
+        elif env is not None:
+            self.add("dropped", body.at("environment"), where, "not a list or a mapping: ignored")
+        for key, value, line in pairs:
+            key = key.strip()
+            if not ENV_KEY_RE.match(key):
+                self.add("dropped", line, where, f"variable {key!r} dropped: not a valid name")
+                continue
+            if value is None:  # `- KEY` / `KEY:`: compose passes the value of its own environment, if set
+                if key in self.opts.env:
+                    value = self.opts.env[key]
+                else:
+                    self.no_value.setdefault((line, key), []).append(svc)
+                    continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            value = str(value)
+            try:
+                check_text(value)
+            except ValueError as e:
+                self.add("dropped", line, f"{where}.{key}", f"{key} dropped: its value {e}",
+                         "put it in a file in the app's home and mount it")
+                continue
+            c.env[key] = value
+            self.env_lines[(cname, key)] = line
+        ef = body.get("env_file")
+        files: list[tuple[str, bool, int]] = []
+        if isinstance(ef, str):
+            files.append((ef, True, body.at("env_file")))
+        elif isinstance(ef, YSeq):
+            for i, item in enumerate(ef.items):
+                if isinstance(item, str):
+                    files.append((item, True, ef.at(i)))
+                elif isinstance(item, YMap) and isinstance(item.get("path"), str):
+                    files.append((item.get("path"), item.get("required", True) is not False, ef.at(i)))
+        for n, (path, required, line) in enumerate(files):
+            if n > 0:
+                self.add("dropped", line, f"services.{svc}.env_file",
+                         f"{path}: a container reads one env file in roost",
+                         f"merge {path} into {files[0][0]}")
+                continue
+            norm = posixpath.normpath(posixpath.join(self.opts.env_file_prefix, path))
+            if path.startswith("/") or norm.startswith(".."):
+                self.add("dropped", line, f"services.{svc}.env_file",
+                         f"{path}: an env file must sit in the spec's folder", "copy it there and set env_file")
+                continue
+            c.env_file = norm
+            c.notes["env_file"] = "read when you plan: it must exist beside the spec"
+            self.add("review", line, f"services.{svc}.env_file",
+                     f"env_file = {norm!r} (relative to the spec's folder)"
+                     + ("" if required else "; compose's `required: false` is not modelled: the file must exist"),
+                     "keep the file beside the spec")
+
+    # -- ports ----------------------------------------------------------------------------------
+    def _ports(self, svc: str, cname: str, body: YMap, draft: SpecDraft) -> None:
+        where = f"services.{svc}.ports"
+        ports = body.get("ports")
+        mappings: list[tuple[str | None, str | None, str, str, int]] = []  # ip, host, container, proto, line
+        if isinstance(ports, YSeq):
+            for i, item in enumerate(ports.items):
+                line = ports.at(i)
+                if isinstance(item, YMap):
+                    target = item.get("target")
+                    published = item.get("published")
+                    mappings.append((item.get("host_ip"), None if published is None else str(published),
+                                     str(target), str(item.get("protocol") or "tcp"), line))
+                    continue
+                parsed = _parse_port(str(item))
+                if parsed is None:
+                    self.add("dropped", line, where, f"{item!r} is not a port mapping")
+                    continue
+                mappings.append((*parsed, line))
+        expose = body.get("expose")
+        if isinstance(expose, YSeq):
+            for i, item in enumerate(expose.items):
+                port = str(item).split("/")[0]
+                if port.isdigit():
+                    self._listens(int(port), str(item).partition("/")[2] or "tcp", cname, expose.at(i), svc)
+            self.add("info", body.at("expose"), f"services.{svc}.expose",
+                     "dropped: containers of one pod reach each other's ports on 127.0.0.1")
+        for ip, host, ctr, proto, line in mappings:
+            if proto not in ("tcp", "udp"):
+                self.add("dropped", line, where, f"protocol {proto} is not supported (tcp, udp)")
+                continue
+            try:
+                ctr_ports = _port_range(ctr)
+                host_ports = _port_range(host) if host else ctr_ports
+            except ValueError as e:
+                self.add("dropped", line, where, f"{e}")
+                continue
+            if len(host_ports) != len(ctr_ports) or len(ctr_ports) > MAX_RANGE:
+                self.add("dropped", line, where, f"port range {host}:{ctr} not imported",
+                         "list the ports one by one in pod.publish")
+                continue
+            if not host:
+                self.add("approximated", line, where,
+                         f"container port {ctr} had no host port (compose picks a random one): published on {ctr}",
+                         "change the host port in pod.publish if it is taken")
+            if ip in (None, ""):
+                addr = LOCALHOST
+                self.add("approximated", line, where,
+                         f"published on 127.0.0.1 only (the compose file listens on every address)",
+                         "put a reverse proxy in front, or write 0.0.0.0:HOST:CONTAINER in pod.publish")
+            else:
+                addr = str(ip)
+                if addr.startswith("[") is False and ":" in addr:
+                    addr = f"[{addr}]"
+                if addr not in (LOCALHOST, "[::1]"):
+                    self.add("review", line, where, f"published on {addr} as the compose file says",
+                             "127.0.0.1 with a reverse proxy in front is safer")
+            for hp, cp in zip(host_ports, ctr_ports):
+                entry = f"{addr}:{hp}:{cp}" + ("" if proto == "tcp" else f"/{proto}")
+                clash = next((p for p in draft.publish if _host_key(p) == (hp, proto)), None)
+                if clash:
+                    self.add("dropped", line, where, f"host port {hp}/{proto} is already published ({clash})",
+                             "pick another host port")
+                    continue
+                if not _valid_ip(addr):
+                    self.add("dropped", line, where, f"{addr} is not an IP address roost can publish on")
+                    continue
+                draft.publish.append(entry)
+                self._listens(cp, proto, cname, line, svc)
+
+    def _listens(self, port: int, proto: str, cname: str, line: int, svc: str) -> None:
+        self.listen_lines = getattr(self, "listen_lines", {})
+        owner = self.listen.setdefault((port, proto), cname)
+        if owner != cname:
+            clash = (port, proto, tuple(sorted((owner, cname))))
+            seen = getattr(self, "clashes", set())
+            if clash not in seen:
+                seen.add(clash)
+                self.clashes = seen
+                self.add("approximated", line, f"services.{svc}.ports",
+                         f"{owner} and {cname} both listen on port {port}/{proto}: in one pod they share one "
+                         "network, so the second to start cannot bind it",
+                         f"configure one of them to listen on another port, then fix pod.publish")
+
+    def _same_ports(self) -> None:
+        pass  # clashes are reported as ports are read (_listens)
+
+    # -- volumes --------------------------------------------------------------------------------
+    def _volumes(self, svc: str, cname: str, body: YMap, c: ContainerDraft, draft: SpecDraft) -> None:
+        where = f"services.{svc}.volumes"
+        vols = body.get("volumes")
+        top = self.tree.get("volumes")
+        named = set(top.items) if isinstance(top, YMap) else set()
+        targets: set[str] = set()
+        if isinstance(body.get("tmpfs"), (str, YSeq)):
+            self.add("dropped", body.at("tmpfs"), f"services.{svc}.tmpfs",
+                     "tmpfs mounts are not modelled (podman mounts tmpfs on /tmp and /run already)")
+        if not isinstance(vols, YSeq):
+            return
+        for i, item in enumerate(vols.items):
+            line = vols.at(i)
+            kind, source, target, opts = "volume", "", "", []
+            if isinstance(item, YMap):
+                kind = str(item.get("type") or "volume")
+                source = str(item.get("source") or "")
+                target = str(item.get("target") or "")
+                if item.get("read_only"):
+                    opts.append("ro")
+                for k in ("bind", "volume", "tmpfs", "consistency", "image"):
+                    if k in item.items and k not in ("bind",):
+                        self.add("dropped", item.at(k), where, f"volume option `{k}` is not modelled")
+                bind = item.get("bind")
+                if isinstance(bind, YMap) and bind.get("selinux") in ("z", "Z"):
+                    opts.append(bind.get("selinux"))
+            else:
+                parts = str(item).split(":")
+                if len(parts) == 1:
+                    target = parts[0]
+                else:
+                    source, target = parts[0], parts[1]
+                    opts = [o for o in ",".join(parts[2:]).split(",") if o]
+                if source and not source.startswith((".", "/", "~")):
+                    kind = "volume"
+                elif source:
+                    kind = "bind"
+            if kind in ("tmpfs", "npipe", "image", "cluster"):
+                self.add("dropped", line, where, f"{kind} mount of {target} is not modelled")
+                continue
+            target = target.strip()
+            if not target.startswith("/") or not check_path(target):
+                self.add("dropped", line, where, f"container path {target!r} is not an absolute path")
+                continue
+            target = posixpath.normpath(target)
+            if target in targets:
+                self.add("dropped", line, where, f"{target} is mounted twice: the second mount dropped")
+                continue
+            kept = []
+            for o in opts:
+                if o in VOLUME_OPTIONS:
+                    kept.append(o)
+                else:
+                    self.add("info", line, where, f"volume option {o!r} dropped (no meaning for podman here)")
+            host: str | None
+            if kind == "volume":
+                if not source:
+                    host = _safe_dir(f"{cname}{target.replace('/', '-')}")
+                    self.add("approximated", line, where,
+                             f"anonymous volume {target} kept in directory {host} under the home (it persists)")
+                else:
+                    host = _safe_dir(source)
+                    if source not in named:
+                        self.add("info", line, where, f"volume {source} is not declared under top-level volumes")
+            else:
+                host = self._bind_source(source, target, line, where, draft)
+                if host is None:
+                    continue
+            if host.startswith("/"):
+                c.notes["volumes"] = "host paths outside the home are listed in app.allow_host_paths: review them"
+            else:
+                self.volume_users.setdefault(host, []).append(cname)
+            targets.add(target)
+            c.volumes.append(_join_volume(host, target, kept))
+        # private SELinux label unless another container mounts the same directory (then shared)
+        # (fixed up in _relabel once every service is read)
+
+    def _bind_source(self, source: str, target: str, line: int, where: str, draft: SpecDraft) -> str | None:
+        if source.startswith("~"):
+            rel = posixpath.normpath(source[1:].lstrip("/")) or "home"
+            self.add("approximated", line, where,
+                     f"{source} (the home of whoever runs compose) -> {rel} under the app's home",
+                     f"copy what {source} holds into the app's home before applying")
+            return _safe_dir(rel)
+        if source.startswith("/"):
+            path = posixpath.normpath(source)
+            if path.startswith("//"):
+                path = "/" + path.lstrip("/")
+            if path in ("/var/run/docker.sock", "/run/docker.sock", "/var/run/docker.sock.raw"):
+                self.add("dropped", line, where,
+                         f"{source} dropped: there is no Docker socket under rootless Podman",
+                         "if the app must manage containers, mount the app user's podman socket "
+                         "(/run/user/UID/podman/podman.sock, after `systemctl --user enable --now podman.socket`)")
+                return None
+            if path == "/":
+                self.add("dropped", line, where, "the host's / is not mounted into a container")
+                return None
+            if path not in draft.allow_host_paths:
+                draft.allow_host_paths.append(path)
+            self.add("review", line, where, f"host path {path} -> listed in app.allow_host_paths",
+                     "check the app's user may read it and that the app should see it")
+            return path
+        rel = posixpath.normpath(source)
+        if rel.startswith(".."):
+            new = _safe_dir(rel.lstrip("./").replace("../", "") or "data")
+            self.add("approximated", line, where,
+                     f"{source} is outside the compose folder: the app's home gets directory {new} instead",
+                     f"copy {source} into the app's home as {new}")
+            return new
+        if rel == ".":
+            new = "project"
+            self.add("approximated", line, where, f"the compose folder itself -> {new} under the app's home",
+                     f"copy the folder's files into the app's home as {new}")
+            return new
+        host = _safe_dir(rel)
+        self.add("review", line, where,
+                 f"{source} -> {host} under the app's home (created as an empty directory if missing)",
+                 f"copy {source} from the compose folder into the app's home as {host} before applying")
+        return host
+
+    def relabel(self, draft: SpecDraft) -> None:
+        shared = {h for h, users in self.volume_users.items() if len(set(users)) > 1}
+        for c in draft.containers.values():
+            out = []
+            for v in c.volumes:
+                host, target, opts = _split_volume(v)
+                if not host.startswith("/") and not {"z", "Z"} & set(opts):
+                    opts = [*opts, "z" if host in shared else "Z"]
+                out.append(_join_volume(host, target, opts))
+            c.volumes = out
+
+    # -- health, command ------------------------------------------------------------------------
+    def _health(self, svc: str, body: YMap, c: ContainerDraft) -> None:
+        where = f"services.{svc}.healthcheck"
+        hc = body.get("healthcheck")
+        if hc is None:
+            return
+        if not isinstance(hc, YMap):
+            self.add("dropped", body.at("healthcheck"), where, "not a mapping: ignored")
+            return
+        if hc.get("disable") is True:
+            self.add("info", hc.at("disable"), where, "disabled: the container has no health check")
+            return
+        test = hc.get("test")
+        cmd: str | None = None
+        if isinstance(test, str):
+            cmd = test
+        elif isinstance(test, YSeq) and test.items:
+            head = str(test.items[0])
+            args = [str(a) for a in test.items[1:]]
+            if head == "NONE":
+                self.add("info", hc.at("test"), where, "NONE: the image's health check is turned off")
+                return
+            if head == "CMD-SHELL" and args:
+                cmd = " ".join(args)
+            elif head == "CMD" and args:
+                cmd = shlex.join(args)
+            else:
+                self.add("dropped", hc.at("test"), f"{where}.test", f"test must start with CMD, CMD-SHELL or NONE")
+                return
+        elif "test" not in hc.items:
+            self.add("dropped", hc.line, where,
+                     "no `test`: the image's own health check is not known to roost", "add a test command")
+            return
+        if cmd is None:
+            return
+        cmd = cmd.strip()
+        if "\n" in cmd or "\r" in cmd:
+            joined = " ".join(part.strip() for part in cmd.splitlines() if part.strip())
+            self.add("approximated", hc.at("test"), f"{where}.test",
+                     "a multi-line test was joined into one line", "check the command still means the same")
+            cmd = joined
+        if len(cmd) >= 2 and cmd[0] == cmd[-1] == '"':
+            cmd = f"{cmd} "[:-1].strip('"')  # Quadlet would drop the quotes anyway
+        try:
+            check_text(cmd)
+        except ValueError as e:
+            self.add("dropped", hc.at("test"), f"{where}.test", f"the test {e}")
+            return
+        if cmd.endswith("\\") or not cmd:
+            self.add("dropped", hc.at("test"), f"{where}.test", "the test cannot be written on one line")
+            return
+        health: dict[str, Any] = {"cmd": cmd}
+        for key in ("interval", "timeout", "start_period"):
+            if key in hc.items:
+                seconds = _duration(hc.get(key))
+                if seconds is None:
+                    self.add("dropped", hc.at(key), f"{where}.{key}", f"{hc.get(key)!r} is not a duration")
+                    continue
+                seconds = min(seconds, 7 * 24 * 3600)
+                if key == "timeout" and seconds <= 0:
+                    continue
+                health[key] = _spec_duration(seconds)
+        if "retries" in hc.items:
+            r = hc.get("retries")
+            if isinstance(r, int) and not isinstance(r, bool):
+                health["retries"] = max(1, min(100, r))
+                if health["retries"] != r:
+                    self.add("approximated", hc.at("retries"), f"{where}.retries", f"{r} -> {health['retries']}")
+        if "start_interval" in hc.items:
+            self.add("info", hc.at("start_interval"), f"{where}.start_interval",
+                     "dropped: roost checks every second while the container starts")
+        c.health = health
+
+    def _command(self, svc: str, body: YMap, c: ContainerDraft) -> None:
+        where = f"services.{svc}"
+        cmd = body.get("command")
+        entry = body.get("entrypoint")
+        args: list[str] | None = None
+        if isinstance(cmd, str):
+            try:
+                args = shlex.split(cmd)
+            except ValueError:
+                self.add("dropped", body.at("command"), f"{where}.command", "cannot be split into arguments")
+        elif isinstance(cmd, YSeq):
+            args = ["" if a is None else str(a) for a in cmd.items]
+        if args is not None:
+            if not args or any(not a for a in args) or any(_bad_text(a) for a in args):
+                self.add("dropped", body.at("command"), f"{where}.command",
+                         "an empty or multi-line argument cannot be passed through a unit file",
+                         "wrap the command in a script inside the image or a mounted file")
+            else:
+                c.command = args
+        if entry is not None:
+            self.add("dropped", body.at("entrypoint"), f"{where}.entrypoint",
+                     "`entrypoint` is not modelled: the image's own entrypoint runs, with `command` as its arguments",
+                     "use an image whose entrypoint fits, or fold the entrypoint into `command` if the image has none")
+            c.notes["command"] = "the compose file also set an entrypoint (not carried over)"
+
+    def _privileges(self, svc: str, body: YMap, c: ContainerDraft) -> None:
+        where = f"services.{svc}"
+        caps = body.get("cap_add")
+        if isinstance(caps, YSeq):
+            for i, cap in enumerate(caps.items):
+                name = str(cap).upper().removeprefix("CAP_")
+                if re.fullmatch(r"[A-Z_]{2,32}", name) and name != "ALL":
+                    c.cap_add.append(name)
+                elif name == "ALL":
+                    self.add("approximated", caps.at(i), f"{where}.cap_add",
+                             "ALL is not granted: the container keeps podman's default set",
+                             "list the capabilities it needs")
+                    c.cap_add = ["ALL"]
+                    break
+                else:
+                    self.add("dropped", caps.at(i), f"{where}.cap_add", f"{cap!r} is not a capability name")
+        if "cap_drop" in body.items:
+            self.add("info", body.at("cap_drop"), f"{where}.cap_drop",
+                     "dropped: roost already drops every capability beyond a small default set")
+        ro = body.get("read_only")
+        if ro is True:
+            c.read_only = True
+        if body.get("privileged") is True:
+            self.add("dropped", body.at("privileged"), f"{where}.privileged",
+                     "privileged is not granted (a rootless container is never privileged on the host)",
+                     "add the capabilities it needs in cap_add; what needs real root will not work")
+        if "devices" in body.items:
+            self.add("dropped", body.at("devices"), f"{where}.devices",
+                     "devices are not passed to the container",
+                     "run it outside roost if it needs host devices (GPU, USB, /dev/net/tun)")
+        opts = body.get("security_opt")
+        if isinstance(opts, YSeq):
+            for i, opt in enumerate(opts.items):
+                text = str(opt)
+                if text.replace("=", ":").startswith("no-new-privileges"):
+                    self.add("info", opts.at(i), f"{where}.security_opt", f"{text}: roost sets no_new_privileges")
+                else:
+                    self.add("dropped", opts.at(i), f"{where}.security_opt", f"{text} is not modelled")
+
+    def _labels(self, svc: str, body: YMap, c: ContainerDraft) -> None:
+        labels = body.get("labels")
+        items: list[tuple[str, Any, int]] = []
+        if isinstance(labels, YMap):
+            items = [(k, v, labels.at(k)) for k, v in labels.items.items()]
+        elif isinstance(labels, YSeq):
+            for i, item in enumerate(labels.items):
+                k, _, v = str(item).partition("=")
+                items.append((k, v, labels.at(i)))
+        other = []
+        for k, v, line in items:
+            if k.strip() == "io.containers.autoupdate":
+                if str(v) in ("registry", "local"):
+                    c.auto_update = str(v)
+                else:
+                    self.add("dropped", line, f"services.{svc}.labels", f"autoupdate {v!r} is not registry or local")
+            else:
+                other.append((k, line))
+        if other:
+            self.add("dropped", other[0][1], f"services.{svc}.labels",
+                     f"labels not carried over: {', '.join(k for k, _ in other)}",
+                     "roost labels containers io.roost.app and io.roost.container; proxies that read labels "
+                     "(Traefik) need a rootful socket anyway")
+
+    # -- whole-file passes ----------------------------------------------------------------------
+    def _requires(self, services: YMap, names: dict[str, str], draft: SpecDraft) -> None:
+        for svc, body in services.items.items():
+            cname = names.get(svc)
+            if cname not in draft.containers or not isinstance(body, YMap):
+                continue
+            deps = body.get("depends_on")
+            where = f"services.{svc}.depends_on"
+            entries: list[tuple[str, str, int]] = []
+            if isinstance(deps, YSeq):
+                entries = [(str(d), "service_started", deps.at(i)) for i, d in enumerate(deps.items)]
+            elif isinstance(deps, YMap):
+                for dep, spec in deps.items.items():
+                    cond = spec.get("condition", "service_started") if isinstance(spec, YMap) else "service_started"
+                    entries.append((dep, str(cond), deps.at(dep)))
+                    if isinstance(spec, YMap) and spec.get("required") is False:
+                        self.add("approximated", deps.at(dep), where, f"{dep}: required: false -> required")
+            c = draft.containers[cname]
+            for dep, cond, line in entries:
+                target = names.get(dep)
+                if target not in draft.containers:
+                    self.add("dropped", line, where, f"{dep} is not imported: dependency dropped")
+                    continue
+                if target == cname or target in c.requires:
+                    continue
+                c.requires.append(target)
+                has_health = draft.containers[target].health is not None
+                if cond == "service_healthy" and not has_health:
+                    self.add("approximated", line, where,
+                             f"{dep}: service_healthy, but {dep} has no health check roost knows: waits until started",
+                             f"add a health check to {target}")
+                elif cond == "service_completed_successfully":
+                    self.add("approximated", line, where,
+                             f"{dep}: service_completed_successfully -> requires (roost restarts every container, "
+                             "so a one-shot task runs again and again)",
+                             f"run {target}'s task by hand (roost shell) or fold it into the app's start")
+                elif cond == "service_started" and has_health:
+                    self.add("info", line, where,
+                             f"{dep}: service_started -> requires, which also waits until {target} is healthy")
+        # a cycle would make the spec invalid: break it where it closes
+        from roost.spec.model import _find_cycle
+
+        while True:
+            cycle = _find_cycle({n: tuple(c.requires) for n, c in draft.containers.items()})
+            if not cycle:
+                break
+            a, b = cycle[-2], cycle[-1]
+            draft.containers[a].requires.remove(b)
+            self.add("dropped", draft.containers[a].line, f"services.{draft.containers[a].service}.depends_on",
+                     f"{a} -> {b} dropped: the dependencies form a cycle")
+
+    def rewrite_hosts(self, draft: SpecDraft) -> None:
+        """Service names used as host names -> 127.0.0.1 (containers of one pod share localhost)."""
+        hosts = sorted(self.hosts, key=len, reverse=True)
+        if not hosts:
+            return
+        alt = "|".join(re.escape(h) for h in hosts)
+        url = re.compile(rf"(?P<pre>://(?:[^/@\s]*@)?|@)(?P<host>{alt})(?=[:/?#,;\s]|$)")
+        hostport = re.compile(rf"(?<![\w.@/-])(?P<host>{alt}):(?P<port>[0-9]{{1,5}})(?![\w.-])")
+        flag = re.compile(rf"(?P<pre>(?:^|\s)(?:-h|--host(?:name)?)[ =])(?P<host>{alt})(?=\s|$)")
+
+        def sub(text: str) -> str:
+            text = url.sub(lambda m: m.group("pre") + LOCALHOST, text)
+            text = hostport.sub(lambda m: f"{LOCALHOST}:{m.group('port')}", text)
+            return flag.sub(lambda m: m.group("pre") + LOCALHOST, text)
+
+        for cname, c in draft.containers.items():
+            changed = []
+            for key, value in c.env.items():
+                new = LOCALHOST if value in self.hosts and HOST_KEY_RE.search(key) else sub(value)
+                if new != value:
+                    c.env[key] = new
+                    changed.append(key)
+            if changed:
+                self.add("approximated", self.env_lines.get((cname, changed[0])), f"services.{c.service}.environment",
+                         f"service names used as host names -> {LOCALHOST} in {', '.join(changed)} "
+                         "(one pod: every container is on localhost)", "")
+            if c.health and "cmd" in c.health:
+                new = sub(c.health["cmd"])
+                if new != c.health["cmd"]:
+                    c.health["cmd"] = new
+                    self.add("approximated", c.line, f"services.{c.service}.healthcheck",
+                             f"service names in the test -> {LOCALHOST}")
+            if c.command:
+                new_cmd = [LOCALHOST if a in self.hosts and i > 0 and c.command[i - 1] in ("-h", "--host") else sub(a)
+                           for i, a in enumerate(c.command)]
+                if new_cmd != c.command:
+                    c.command = new_cmd
+                    self.add("approximated", c.line, f"services.{c.service}.command",
+                             f"service names in the command -> {LOCALHOST}")
+
+    def _secrets(self, draft: SpecDraft) -> None:
+        self.rewrite_hosts(draft)
+        self.relabel(draft)
+        envs = {n: dict(c.env) for n, c in draft.containers.items()}
+        plan = sec.find_secrets(envs, self.env_lines)
+        for n, c in draft.containers.items():
+            c.env = plan.env[n]
+        for f in plan.found:
+            draft.secrets[f.name] = sec.MIN_LENGTH
+            where = ", ".join(p.describe() for p in f.places)
+            why = {"placeholder": "a placeholder value", "repeated literal": "a password the file repeats",
+                   "empty": "an empty password"}[f.reason]
+            self.add("approximated", f.places[0].line, f"secrets.{f.name}",
+                     f"{why} -> generated secret ${{secrets.{f.name}}} ({sec.MIN_LENGTH} characters) in {where}",
+                     "nothing to do: roost generates it on the first apply (roost backup keeps it)")
+        # a health check or command that spells out a replaced value must use the variable instead
+        for n, c in draft.containers.items():
+            for name, value in plan.values.items():
+                if not value:
+                    continue
+                ref = f"${{secrets.{name}}}"
+                var = next((k for k, v in c.env.items() if v == ref), None)
+                if c.health and "cmd" in c.health and value in c.health["cmd"]:
+                    if var:
+                        c.health["cmd"] = c.health["cmd"].replace(value, f'"${var}"')
+                        self.add("info", c.line, f"services.{c.service}.healthcheck",
+                                 f"the test reads the password from ${var} instead of spelling it out")
+                    else:
+                        self.add("review", c.line, f"services.{c.service}.healthcheck",
+                                 f"the test spells out the value now generated as secrets.{name}",
+                                 "make the test read it from an environment variable")
+                if c.command and any(value in a for a in c.command):
+                    self.add("review", c.line, f"services.{c.service}.command",
+                             f"the command spells out the value now generated as secrets.{name}",
+                             "make the command read it from an environment variable")
+        for p in plan.clear:
+            self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
+                     "a literal credential is written in the spec in clear",
+                     "replace it with a generated secret: [secrets] NAME = { generate = 32 } and ${secrets.NAME}")
+        for p in plan.external:
+            self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
+                     "placeholder for a credential of an outside service", "fill in the real value")
+
+
+def check_path(path: str) -> bool:
+    try:
+        check_text(path)
+    except ValueError:
+        return False
+    return ":" not in path and "," not in path
+
+
+def _bad_text(value: str) -> bool:
+    try:
+        check_text(value)
+    except ValueError:
+        return True
+    return False
+
+
+def _safe_dir(name: str) -> str:
+    parts = [re.sub(r"[^A-Za-z0-9._-]+", "-", p).strip("-") or "data" for p in name.split("/") if p not in ("", ".")]
+    parts = [p if p not in ("..",) else "up" for p in parts] or ["data"]
+    if parts[0] in HOME_RESERVED or parts[0].startswith("."):
+        parts[0] = "data-" + parts[0].lstrip(".")
+    return "/".join(parts)
+
+
+def _split_volume(v: str) -> tuple[str, str, list[str]]:
+    parts = v.split(":")
+    return parts[0], parts[1], (parts[2].split(",") if len(parts) > 2 else [])
+
+
+def _join_volume(host: str, target: str, opts: list[str]) -> str:
+    return f"{host}:{target}" + (f":{','.join(opts)}" if opts else "")
+
+
+_PORT_RE = re.compile(
+    r"^(?:(?P<ip>\[[0-9A-Fa-f:.]+\]|[0-9.]+|[0-9A-Fa-f:]+::[0-9A-Fa-f:]*):)??"
+    r"(?:(?P<host>[0-9]+(?:-[0-9]+)?)?:)?(?P<ctr>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>[a-z]+))?$"
+)
+
+
+def _parse_port(text: str) -> tuple[str | None, str | None, str, str] | None:
+    m = _PORT_RE.match(text.strip())
+    if not m:
+        return None
+    return m.group("ip"), m.group("host"), m.group("ctr"), m.group("proto") or "tcp"
+
+
+def _port_range(text: str) -> list[int]:
+    lo, _, hi = text.partition("-")
+    if not lo.isdigit() or (hi and not hi.isdigit()):
+        raise ValueError(f"{text!r} is not a port")
+    a, b = int(lo), int(hi or lo)
+    if not (1 <= a <= b <= 65535):
+        raise ValueError(f"port {text} is out of range 1-65535")
+    return list(range(a, b + 1))
+
+
+def _host_key(entry: str) -> tuple[int, str]:
+    body, _, proto = entry.partition("/")
+    return int(body.rsplit(":", 2)[-2]), proto or "tcp"
+
+
+def _valid_ip(addr: str) -> bool:
+    import ipaddress
+
+    try:
+        if addr.startswith("["):
+            ipaddress.IPv6Address(addr[1:-1])
+        else:
+            ipaddress.IPv4Address(addr)
+    except ValueError:
+        return False
+    return True
