@@ -173,9 +173,9 @@ class Converter:
             raise UsageError(f"{self.source}: no service could be imported (see the report)",
                              "give every service an `image:`; roost does not build images")
         for (line, key), svcs in self.no_value.items():
-            self.add("dropped", line, f"services.{','.join(svcs)}.environment.{key}",
-                     f"{key} has no value (compose passes it from the environment it runs in; it is not set here)",
-                     f"set {key} in the environment, the .env file or --env-file and import again, or in the spec")
+            self.add("info", line, f"services.{','.join(svcs)}.environment.{key}",
+                     f"{key} is left out: it has no value and is not set here (compose would leave it out too)",
+                     f"to pass it, set {key} when importing (environment, .env, --env-file) or in the spec")
         self._requires(services, names, draft)
         self._secrets(draft)
         self._same_ports()
@@ -904,24 +904,28 @@ class Converter:
                    "empty": "an empty password"}[f.reason]
             self.add("approximated", f.places[0].line, f"secrets.{f.name}",
                      f"{why} -> generated secret ${{secrets.{f.name}}} ({sec.MIN_LENGTH} characters) in {where}",
-                     "nothing to do: roost generates it on the first apply (roost backup keeps it)")
+                     f"nothing to do: roost generates it on the first apply; to log in with it, read "
+                     f"~/.config/roost/secrets/{f.name} in the app's home")
         # a health check or command that spells out a replaced value must use the variable instead
         for n, c in draft.containers.items():
             for name, value in plan.values.items():
                 if not value:
                     continue
+                token = re.compile(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])")
+                after_flag = re.compile(rf"(?P<pre>(?:^|\s)(?:-a|-p|--pass(?:word)?[ =]|PGPASSWORD=|MYSQL_PWD=)\s*)"
+                                        rf"{re.escape(value)}(?![\w.-])")
                 ref = f"${{secrets.{name}}}"
                 var = next((k for k, v in c.env.items() if v == ref), None)
-                if c.health and "cmd" in c.health and value in c.health["cmd"]:
+                if c.health and "cmd" in c.health and after_flag.search(c.health["cmd"]):
                     if var:
-                        c.health["cmd"] = c.health["cmd"].replace(value, f'"${var}"')
-                        self.add("info", c.line, f"services.{c.service}.healthcheck",
+                        c.health["cmd"] = after_flag.sub(lambda m: m.group("pre") + f'"${var}"', c.health["cmd"])
+                        self.add("approximated", c.line, f"services.{c.service}.healthcheck",
                                  f"the test reads the password from ${var} instead of spelling it out")
                     else:
                         self.add("review", c.line, f"services.{c.service}.healthcheck",
                                  f"the test spells out the value now generated as secrets.{name}",
                                  "make the test read it from an environment variable")
-                if c.command and any(value in a for a in c.command):
+                if c.command and any(after_flag.search(a) or token.fullmatch(a) for a in c.command):
                     self.add("review", c.line, f"services.{c.service}.command",
                              f"the command spells out the value now generated as secrets.{name}",
                              "make the command read it from an environment variable")

@@ -92,7 +92,8 @@ def parse_yaml(text: str, source: str) -> YMap:
     try:
         data = yaml.load(text)
     except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
+        at_end = "stream end" in str(e.problem or "")  # an unclosed [ or {: say where it opened
+        mark = (e.context_mark if at_end and e.context_mark else None) or e.problem_mark or e.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         raise UsageError(f"{source}{line}: not valid YAML: {e.problem or e.context}",
                          "fix the compose file; `docker compose config` shows the same error") from None

@@ -20,10 +20,12 @@ PLACEHOLDERS = {"", "changeme", "change_me", "change-me", "changeit", "change_it
                 "default", "xxx", "xxxx", "xxxxxx", "todo", "replaceme", "replace_me", "your_password",
                 "yourpassword", "supersecret", "super_secret", "secretpassword", "dbpassword", "db_password",
                 "postgres", "root"}
-PLACEHOLDER_RE = re.compile(r"^(<.*>|\{\{.*\}\}|(please_?)?(change|replace|your|insert|put|set|generate|enter)"
-                            r"[_-]?(me|this|it|your|a|the|_|-).*|.*(changeme|change_me|replace_?me|random_?string|"
-                            r"some_?random|your_?(secret|password|key|token)|example_?(secret|password|key|token)).*)$",
-                            re.I)
+PLACEHOLDER_RE = re.compile(
+    r"^(<.*>|\{\{.*\}\}|x{3,}|\*{3,}|(please[-_ ]?)?(change|replace|your|insert|enter|generate|put[-_]?your)"
+    r"[-_ ]?[A-Za-z0-9_-]*|.*(changeme|change[-_]me|replace[-_]?me|random[-_]?string|some[-_]?random|"
+    r"your[-_]?(secret|password|key|token)|example[-_]?(secret|password|key|token)).*)$",
+    re.I,
+)
 URL_PASSWORD_RE = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/\s]*)(?=@)")
 MIN_LENGTH = 32
 
@@ -102,33 +104,35 @@ def find_secrets(env: dict[str, dict[str, str]], lines: dict[tuple[str, str], in
     clear: list[Place] = []
     external: list[Place] = []
     replace: dict[str, str] = {}  # literal -> secret name
+    whole: dict[tuple[str, str], str] = {}  # (container, KEY) whose whole value becomes ${secrets.NAME}
     for value, places in by_value.items():
-        keyed = [p for p in places if not p.inside_url]
         if is_placeholder(value):
-            if keyed and all(is_external(p.key) for p in keyed):
-                external.extend(keyed)
+            outside = [p for p in places if not p.inside_url and is_external(p.key)]
+            external.extend(outside)
+            places = [p for p in places if p not in outside]
+            if not places:
                 continue
             reason = "placeholder"
-        elif len(places) > 1 and (keyed or len({p.container for p in places}) > 1):
+        elif len(places) > 1 and (any(not p.inside_url for p in places) or len({p.container for p in places}) > 1):
             reason = "repeated literal"
         else:
-            clear.extend(keyed)
+            clear.extend(p for p in places if not p.inside_url)
             continue
-        name_from = (keyed or places)[0].key
-        name = _secret_name(name_from, taken)
+        keyed = [p for p in places if not p.inside_url]
+        name = _secret_name((keyed or places)[0].key, taken)
         found.append(Found(name, reason, places))
         replace[value] = name
+        whole.update({(p.container, p.key): name for p in keyed})
     for key, places in empty_by_key.items():
         name = _secret_name(key, taken)
         found.append(Found(name, "empty", places))
-        for p in places:
-            env[p.container][p.key] = f"${{secrets.{name}}}"
+        whole.update({(p.container, p.key): name for p in places})
     new_env: dict[str, dict[str, str]] = {}
     for cname, values in env.items():
         out = {}
         for key, value in values.items():
-            if value in replace and is_secret_key(key):
-                value = f"${{secrets.{replace[value]}}}"
+            if (cname, key) in whole:
+                value = f"${{secrets.{whole[(cname, key)]}}}"
             else:
                 value = URL_PASSWORD_RE.sub(
                     lambda m: m.group("pre") + (f"${{secrets.{replace[m.group('pw')]}}}"
