@@ -95,7 +95,7 @@ def test_dotenv_file():
 
 
 def test_interpolation_reaches_anchored_values_and_skips_unused_extensions():
-    spec, report, _ = imp("""\
+    spec, _report, _ = imp("""\
     x-unused:
       broken: ${NEVER:?would fail if interpolated}
     x-base: &base
@@ -159,7 +159,7 @@ def test_a_host_port_published_twice_keeps_the_first():
 
 
 def test_two_services_on_the_same_container_port_are_reported():
-    spec, report, _ = imp("""\
+    _spec, report, _ = imp("""\
     services:
       web:
         image: nginx

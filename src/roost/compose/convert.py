@@ -22,7 +22,7 @@ LOCALHOST = "127.0.0.1"
 MAX_RANGE = 100  # port ranges are expanded one mapping a port; refuse silly ones
 # names under the app's home that roost itself uses: a volume directory must not take them
 HOME_RESERVED = {"env", "backups", ".config", ".local", ".bashrc", ".bash_profile", "history.jsonl", ".cache"}
-HOST_KEY_RE = re.compile(r"(HOST|SERVER|ADDR|ADDRESS|ENDPOINT|HOSTNAME|SERVERS|HOSTS|NODES?)$", re.I)
+HOST_KEY_RE = re.compile(r"(HOST|SERVER|ADDR|ADDRESS|ENDPOINT|HOSTNAME|SERVERS|HOSTS|NODES?)$", re.IGNORECASE)
 
 # service keys the converter reads; every other key is reported (x- extension fields are skipped)
 HANDLED = {"image", "build", "ports", "expose", "volumes", "environment", "env_file", "healthcheck", "depends_on",
@@ -60,6 +60,7 @@ class ContainerDraft:
     cap_add: list[str] = field(default_factory=list)
     read_only: bool = False
     notes: dict[str, str] = field(default_factory=dict)  # spec key -> comment for the TOML
+    lines: dict[str, int] = field(default_factory=dict)  # compose key -> its line, for later findings
 
 
 @dataclass
@@ -148,6 +149,7 @@ class Converter:
         self.env_lines: dict[tuple[str, str], int] = {}
         self.hosts: set[str] = set()  # names other services use to reach a service
         self.listen: dict[tuple[int, str], str] = {}  # (container port, proto) -> container
+        self.clashes: set[tuple[int, str, str, str]] = set()  # reported (port, proto, first, second)
         self.volume_users: dict[str, list[str]] = {}  # host dir -> containers mounting it
         self.no_value: dict[tuple[int, str], list[str]] = {}  # (line, KEY) -> services where it had no value
 
@@ -177,8 +179,9 @@ class Converter:
                      f"{key} is left out: it has no value and is not set here (compose would leave it out too)",
                      f"to pass it, set {key} when importing (environment, .env, --env-file) or in the spec")
         self._requires(services, names, draft)
+        self.rewrite_hosts(draft)
+        self.relabel(draft)
         self._secrets(draft)
-        self._same_ports()
         return draft
 
     def _top_level(self, services: YMap) -> None:
@@ -294,6 +297,7 @@ class Converter:
             self.add("info", body.at("image"), f"{where}.image", f"short name {ref} written as {qualified}",
                      "")
         c = ContainerDraft(svc, line, qualified)
+        c.lines = {k: body.at(k) for k in ("healthcheck", "command")}
         if build is not None:
             self.add("review", body.at("build"), f"{where}.build",
                      "`build:` ignored: roost pulls the image named by `image:`",
@@ -467,7 +471,7 @@ class Converter:
             if ip in (None, ""):
                 addr = LOCALHOST
                 self.add("approximated", line, where,
-                         f"published on 127.0.0.1 only (the compose file listens on every address)",
+                         "published on 127.0.0.1 only (the compose file listens on every address)",
                          "put a reverse proxy in front, or write 0.0.0.0:HOST:CONTAINER in pod.publish")
             else:
                 addr = str(ip)
@@ -490,21 +494,14 @@ class Converter:
                 self._listens(cp, proto, cname, line, svc)
 
     def _listens(self, port: int, proto: str, cname: str, line: int, svc: str) -> None:
-        self.listen_lines = getattr(self, "listen_lines", {})
         owner = self.listen.setdefault((port, proto), cname)
-        if owner != cname:
-            clash = (port, proto, tuple(sorted((owner, cname))))
-            seen = getattr(self, "clashes", set())
-            if clash not in seen:
-                seen.add(clash)
-                self.clashes = seen
-                self.add("approximated", line, f"services.{svc}.ports",
-                         f"{owner} and {cname} both listen on port {port}/{proto}: in one pod they share one "
-                         "network, so the second to start cannot bind it",
-                         f"configure one of them to listen on another port, then fix pod.publish")
-
-    def _same_ports(self) -> None:
-        pass  # clashes are reported as ports are read (_listens)
+        clash = (port, proto, owner, cname)
+        if owner != cname and clash not in self.clashes:
+            self.clashes.add(clash)
+            self.add("approximated", line, f"services.{svc}.ports",
+                     f"{owner} and {cname} both listen on port {port}/{proto}: in one pod they share one "
+                     "network, so the second to start cannot bind it",
+                     "configure one of them to listen on another port, then fix pod.publish")
 
     # -- volumes --------------------------------------------------------------------------------
     def _volumes(self, svc: str, cname: str, body: YMap, c: ContainerDraft, draft: SpecDraft) -> None:
@@ -665,7 +662,7 @@ class Converter:
             elif head == "CMD" and args:
                 cmd = shlex.join(args)
             else:
-                self.add("dropped", hc.at("test"), f"{where}.test", f"test must start with CMD, CMD-SHELL or NONE")
+                self.add("dropped", hc.at("test"), f"{where}.test", "test must start with CMD, CMD-SHELL or NONE")
                 return
         elif "test" not in hc.items:
             self.add("dropped", hc.line, where,
@@ -880,19 +877,17 @@ class Converter:
                 new = sub(c.health["cmd"])
                 if new != c.health["cmd"]:
                     c.health["cmd"] = new
-                    self.add("approximated", c.line, f"services.{c.service}.healthcheck",
+                    self.add("approximated", c.lines["healthcheck"], f"services.{c.service}.healthcheck",
                              f"service names in the test -> {LOCALHOST}")
             if c.command:
                 new_cmd = [LOCALHOST if a in self.hosts and i > 0 and c.command[i - 1] in ("-h", "--host") else sub(a)
                            for i, a in enumerate(c.command)]
                 if new_cmd != c.command:
                     c.command = new_cmd
-                    self.add("approximated", c.line, f"services.{c.service}.command",
+                    self.add("approximated", c.lines["command"], f"services.{c.service}.command",
                              f"service names in the command -> {LOCALHOST}")
 
     def _secrets(self, draft: SpecDraft) -> None:
-        self.rewrite_hosts(draft)
-        self.relabel(draft)
         envs = {n: dict(c.env) for n, c in draft.containers.items()}
         plan = sec.find_secrets(envs, self.env_lines)
         for n, c in draft.containers.items():
@@ -918,15 +913,15 @@ class Converter:
                 var = next((k for k, v in c.env.items() if v == ref), None)
                 if c.health and "cmd" in c.health and after_flag.search(c.health["cmd"]):
                     if var:
-                        c.health["cmd"] = after_flag.sub(lambda m: m.group("pre") + f'"${var}"', c.health["cmd"])
-                        self.add("approximated", c.line, f"services.{c.service}.healthcheck",
+                        c.health["cmd"] = after_flag.sub(rf'\g<pre>"${var}"', c.health["cmd"])
+                        self.add("approximated", c.lines["healthcheck"], f"services.{c.service}.healthcheck",
                                  f"the test reads the password from ${var} instead of spelling it out")
                     else:
-                        self.add("review", c.line, f"services.{c.service}.healthcheck",
+                        self.add("review", c.lines["healthcheck"], f"services.{c.service}.healthcheck",
                                  f"the test spells out the value now generated as secrets.{name}",
                                  "make the test read it from an environment variable")
                 if c.command and any(after_flag.search(a) or token.fullmatch(a) for a in c.command):
-                    self.add("review", c.line, f"services.{c.service}.command",
+                    self.add("review", c.lines["command"], f"services.{c.service}.command",
                              f"the command spells out the value now generated as secrets.{name}",
                              "make the command read it from an environment variable")
         for p in plan.clear:

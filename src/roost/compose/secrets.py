@@ -9,12 +9,12 @@ import re
 from dataclasses import dataclass, field
 
 # keys whose value is a credential roost can generate (the app and its database agree on it)
-SECRET_KEY_RE = re.compile(r"(PASS(WORD|WD)?|PWD|SECRET|TOKEN|(^|_)KEY(_BASE)?$|SALT|PRIVATE_KEY)", re.I)
+SECRET_KEY_RE = re.compile(r"(PASS(WORD|WD)?|PWD|SECRET|TOKEN|(^|_)KEY(_BASE)?$|SALT|PRIVATE_KEY)", re.IGNORECASE)
 # credentials for a service outside the file: a random value would not log in anywhere
 EXTERNAL_RE = re.compile(r"(SMTP|MAIL|EMAIL|LDAP|S3|AWS|OIDC|OAUTH|CLIENT_SECRET|GOOGLE|GITHUB|MAXMIND|SENTRY|"
-                         r"TWILIO|SLACK|DISCORD|TELEGRAM|STRIPE|LICENSE|API_KEY|PUBLIC)", re.I)
+                         r"TWILIO|SLACK|DISCORD|TELEGRAM|STRIPE|LICENSE|API_KEY|PUBLIC)", re.IGNORECASE)
 NOT_SECRET_RE = re.compile(r"(_FILE|_PATH|_LENGTH|_LEN|_MIN|_MAX|_ALGORITHM|_TYPE|_MODE|_ENABLED?|_ALLOW\w*|"
-                           r"_COST|_ROUNDS|_ITERATIONS|_POLICY|_HEADER|_NAME|_USER(NAME)?)$|ALLOW_EMPTY", re.I)
+                           r"_COST|_ROUNDS|_ITERATIONS|_POLICY|_HEADER|_NAME|_USER(NAME)?)$|ALLOW_EMPTY", re.IGNORECASE)
 PLACEHOLDERS = {"", "changeme", "change_me", "change-me", "changeit", "change_it", "example", "password",
                 "passw0rd", "secret", "mysecret", "mypassword", "pass", "admin", "test", "123456", "12345678",
                 "default", "xxx", "xxxx", "xxxxxx", "todo", "replaceme", "replace_me", "your_password",
@@ -24,7 +24,7 @@ PLACEHOLDER_RE = re.compile(
     r"^(<.*>|\{\{.*\}\}|x{3,}|\*{3,}|(please[-_ ]?)?(change|replace|your|insert|enter|generate|put[-_]?your)"
     r"[-_ ]?[A-Za-z0-9_-]*|.*(changeme|change[-_]me|replace[-_]?me|random[-_]?string|some[-_]?random|"
     r"your[-_]?(secret|password|key|token)|example[-_]?(secret|password|key|token)).*)$",
-    re.I,
+    re.IGNORECASE,
 )
 URL_PASSWORD_RE = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/\s]*)(?=@)")
 MIN_LENGTH = 32

@@ -44,9 +44,9 @@ def render(draft: SpecDraft) -> str:
     if draft.secrets:
         secrets = tomlkit.table()
         for name, length in draft.secrets.items():
-            t = tomlkit.inline_table()
-            t.add("generate", length)
-            secrets.add(name, t)
+            generate = tomlkit.inline_table()
+            generate.add("generate", length)
+            secrets.add(name, generate)
         doc.add("secrets", secrets)
 
     containers = tomlkit.table(is_super_table=True)
