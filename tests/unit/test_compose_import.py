@@ -537,3 +537,37 @@ def test_non_secret_keys_that_mention_a_password_word_are_not_touched():
           POSTGRES_USER: postgres
     """)
     assert not spec.secrets
+
+
+@pytest.mark.parametrize("yaml", [
+    "services:\n  web:\n",
+    "services:\n  web: 5\n  ok: {image: nginx}\n",
+    "services:\n  web: {image: nginx, ports: [{target: x}], volumes: [5, {type: bind}], healthcheck: {test: 5}}\n",
+    "services:\n  web: {image: nginx, environment: [5, null, 'A'], command: 5, entrypoint: [], labels: ['x'], depends_on: 5}\n",
+    "services:\n  web: {image: nginx, networks: [a, b], cap_add: [5, 'bad cap'], healthcheck: {test: [], interval: foo}}\n",
+    "- a\n- b\n",
+    "",
+    "services: []\n",
+    "services:\n  web: {image: nginx, extends: {service: x}, depends_on: {db: null}}\n  db: {image: postgres}\n",
+    "services:\n  web: {image: nginx, ports: ['[::1]:80:80', '::1:81:81', 'abc', '70000:80', '1-1000:1-1000']}\n",
+    "services:\n  web: {image: nginx, volumes: ['a:b', 'C:\\\\x:/y', ':/z', '/:/host'], env_file: [{path: a.env}]}\n",
+    "services:\n  web: {image: nginx, environment: {'1BAD': x, OK: \"l1\\nl2\"}, command: ['a', '']}\n",
+    "services:\n  a: {image: nginx, depends_on: [b]}\n  b: {image: nginx, depends_on: [a]}\n",
+    "services:\n  A_B: {image: nginx}\n  a-b: {image: nginx}\n  '9x': {image: nginx}\n",
+    "services:\n  web: {image: '${IMG}'}\n",
+    "services:\n  web: {image: 'NGINX:Latest'}\n  ok: {image: nginx}\n",
+])
+def test_odd_input_gives_a_valid_spec_or_a_usage_error(yaml):
+    try:
+        result = import_compose(yaml, "c.yml", {})
+    except UsageError as e:
+        assert e.message.startswith("c.yml") and e.exit_code == 2
+        return
+    parse_spec(result.spec)
+    assert all(f.line for f in result.report.findings if f.where != "name")
+
+
+def test_nothing_importable_says_why():
+    with pytest.raises(UsageError) as e:
+        imp("services:\n  web:\n    build: .\n  api:\n    image: ${IMG}\n")
+    assert "compose.yml:3: services.web" in e.value.message and "compose.yml:5: services.api" in e.value.message

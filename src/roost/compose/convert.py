@@ -172,7 +172,8 @@ class Converter:
             if c is not None:
                 draft.containers[names[svc]] = c
         if not draft.containers:
-            raise UsageError(f"{self.source}: no service could be imported (see the report)",
+            why = "".join(f"\n  {f.render(self.source)}" for f in self.report.sorted() if f.kind == "dropped")
+            raise UsageError(f"{self.source}: no service could be imported:{why}",
                              "give every service an `image:`; roost does not build images")
         for (line, key), svcs in self.no_value.items():
             self.add("info", line, f"services.{','.join(svcs)}.environment.{key}",
@@ -277,6 +278,9 @@ class Converter:
                          f"build and push the image (podman build -t REGISTRY/{cname}:TAG CONTEXT), then add "
                          f"[containers.{cname}] with image = that reference")
                 draft.skipped.append(f"{svc}: build: without image:")
+            elif "image" in body.items:
+                self.add("dropped", body.at("image"), f"{where}.image", "not imported: `image:` is empty",
+                         "set the variable it names when importing, or write the image reference")
             else:
                 self.add("dropped", line, where, "not imported: no `image:`", "add an image reference")
                 draft.skipped.append(f"{svc}: no image")
@@ -492,6 +496,10 @@ class Converter:
                     continue
                 draft.publish.append(entry)
                 self._listens(cp, proto, cname, line, svc)
+                if hp < 1024:
+                    self.add("review", line, where, f"host port {hp} is below 1024",
+                             "a rootless pod can publish it only if net.ipv4.ip_unprivileged_port_start allows; "
+                             "`roost doctor` checks it, or pick a port >= 1024 behind a reverse proxy")
 
     def _listens(self, port: int, proto: str, cname: str, line: int, svc: str) -> None:
         owner = self.listen.setdefault((port, proto), cname)
