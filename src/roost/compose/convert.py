@@ -397,6 +397,10 @@ class Converter:
                 self.add("dropped", line, f"{where}.{key}", f"{key} dropped: its value {e}",
                          "put it in a file in the app's home and mount it")
                 continue
+            if "${secrets." in value:  # would name a roost secret the spec does not declare
+                self.add("dropped", line, f"{where}.{key}", f"{key} dropped: its value mentions ${{secrets.…}}",
+                         "declare the secret in [secrets] and write the value in the spec")
+                continue
             c.env[key] = value
             self.env_lines[(cname, key)] = line
         ef = body.get("env_file")
@@ -474,6 +478,7 @@ class Converter:
                          "change the host port in pod.publish if it is taken")
             if ip in (None, ""):
                 addr = LOCALHOST
+                draft.publish_notes = ["127.0.0.1 where the compose file named no address"]
                 self.add("approximated", line, where,
                          "published on 127.0.0.1 only (the compose file listens on every address)",
                          "put a reverse proxy in front, or write 0.0.0.0:HOST:CONTAINER in pod.publish")
@@ -878,6 +883,7 @@ class Converter:
                     c.env[key] = new
                     changed.append(key)
             if changed:
+                c.notes["env"] = f"service host names -> {LOCALHOST} in {', '.join(changed)}"
                 self.add("approximated", self.env_lines.get((cname, changed[0])), f"services.{c.service}.environment",
                          f"service names used as host names -> {LOCALHOST} in {', '.join(changed)} "
                          "(one pod: every container is on localhost)", "")
@@ -885,6 +891,7 @@ class Converter:
                 new = sub(c.health["cmd"])
                 if new != c.health["cmd"]:
                     c.health["cmd"] = new
+                    c.notes["health"] = f"service host names -> {LOCALHOST}"
                     self.add("approximated", c.lines["healthcheck"], f"services.{c.service}.healthcheck",
                              f"service names in the test -> {LOCALHOST}")
             if c.command:

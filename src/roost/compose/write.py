@@ -39,6 +39,8 @@ def render(draft: SpecDraft) -> str:
         if len(draft.publish) > 2:
             arr.multiline(True)
         pod.add("publish", arr)
+        if draft.publish_notes:
+            pod["publish"].comment(_comment_text("; ".join(draft.publish_notes)))
         doc.add("pod", pod)
 
     if draft.secrets:
@@ -85,6 +87,8 @@ def render(draft: SpecDraft) -> str:
             env = tomlkit.table()
             for k, v in c.env.items():
                 env.add(k, v)
+            if "env" in c.notes:
+                env.comment(_comment_text(c.notes["env"]))
             t.add("env", env)
         containers.add(name, t)
     doc.add("containers", containers)
