@@ -30,7 +30,13 @@ def test_the_corpus_is_large_enough_and_documented():
 def run(path: Path):
     env_file = path.with_suffix(".env")
     env = parse_dotenv(env_file.read_text()) if env_file.exists() else {}
-    return import_compose(path.read_text(), path.name, env, Options(default_name=path.stem))
+
+    def read_env_file(name: str) -> str | None:  # the project's env_file files, where the corpus has them
+        found = CORPUS / "envfiles" / path.stem / name
+        return found.read_text() if found.is_file() else None
+
+    opts = Options(default_name=path.stem, read_env_file=read_env_file)
+    return import_compose(path.read_text(), path.name, env, opts)
 
 
 def check_golden(path: Path, text: str) -> None:

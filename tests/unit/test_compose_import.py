@@ -571,3 +571,22 @@ def test_nothing_importable_says_why():
     with pytest.raises(UsageError) as e:
         imp("services:\n  web:\n    build: .\n  api:\n    image: ${IMG}\n")
     assert "compose.yml:3: services.web" in e.value.message and "compose.yml:5: services.api" in e.value.message
+
+
+def test_a_password_an_env_file_repeats_is_left_as_written():
+    yaml = """\
+    services:
+      db:
+        image: postgres:16
+        environment: {POSTGRES_PASSWORD: changeme}
+      app:
+        image: example.org/app:1
+        env_file: app.env
+    """
+    files = {"app.env": "DATABASE_URL=postgres://u:changeme@db/app\n"}
+    spec, report, _ = imp(yaml, read_env_file=files.get)
+    assert spec.containers["db"].env["POSTGRES_PASSWORD"] == "changeme" and not spec.secrets
+    assert finding(report, "an env file holds the same value").line == 4
+    spec, report, _ = imp(yaml)  # the env file cannot be read: the secret is generated, with a warning
+    assert spec.secrets
+    assert "not read: app.env" in finding(report, "generated secrets replace values in this file only").did

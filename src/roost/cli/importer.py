@@ -29,6 +29,17 @@ def _read(path: Path, what: str) -> str:
         raise UsageError(f"{path}: cannot read it: {e}") from None
 
 
+def _read_env_file(project: Path, name: str) -> str | None:
+    """An env_file the compose file names, to compare values with (a regular file of at most 1 MB)."""
+    path = project / name
+    try:
+        if not path.is_file() or path.stat().st_size > 1 << 20:
+            return None
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 @click.command("import")
 @click.argument("compose_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="App name (default: the file's `name:` or its folder's name).")
@@ -65,7 +76,7 @@ def import_(compose_file: Path, name: str | None, output: Path | None, env_file:
     spec_dir = (output.resolve().parent if output else Path.cwd().resolve())
     prefix = os.path.relpath(project, spec_dir)
     opts = Options(name=name, profiles=profiles, env_file_prefix="" if prefix == "." else prefix,
-                   default_name=project.name)
+                   default_name=project.name, read_env_file=lambda p: _read_env_file(project, p))
     result = import_compose(text, str(compose_file), env, opts)
     report = result.report
     for f in report.sorted():

@@ -8,11 +8,12 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from roost.compose import secrets as sec
+from roost.compose.interpolate import parse_dotenv
 from roost.compose.load import YMap, YSeq
 from roost.compose.report import Report
 from roost.errors import UsageError
@@ -82,6 +83,9 @@ class Options:
     env_file_prefix: str = ""  # how the spec's folder reaches the compose file's folder ("" = the same folder)
     default_name: str = "app"  # from the compose file's folder when the file has no `name:`
     env: Mapping[str, str] = field(default_factory=dict)  # where `- KEY` without a value takes its value
+    # reads an env_file named by the compose file (path as written, relative to its folder), None if unreadable;
+    # the values are only compared, so that a password an env file repeats is not replaced in one place only
+    read_env_file: Callable[[str], str | None] | None = None
 
 
 def _slug(text: str, limit: int = 31) -> str:
@@ -151,7 +155,9 @@ class Converter:
         self.listen: dict[tuple[int, str], str] = {}  # (container port, proto) -> container
         self.clashes: set[tuple[int, str, str, str]] = set()  # reported (port, proto, first, second)
         self.volume_users: dict[str, list[str]] = {}  # host dir -> containers mounting it
-        self.no_value: dict[tuple[int, str], list[str]] = {}  # (line, KEY) -> services where it had no value
+        self.no_value: dict[tuple[int, str], list[str]] = {}
+        self.env_file_values: set[str] = set()  # every value the services' env files hold
+        self.unread_env_files: list[tuple[str, int]] = []  # (line, KEY) -> services where it had no value
 
     # -- helpers --------------------------------------------------------------------------------
     def add(self, kind: str, line: int | None, where: str, did: str, todo: str = "") -> None:
@@ -413,6 +419,14 @@ class Converter:
                     files.append((item, True, ef.at(i)))
                 elif isinstance(item, YMap) and isinstance(item.get("path"), str):
                     files.append((item.get("path"), item.get("required", True) is not False, ef.at(i)))
+        for path, _, line in files:
+            text = self.opts.read_env_file(path) if self.opts.read_env_file else None
+            if text is None:
+                self.unread_env_files.append((path, line))
+                continue
+            for value in parse_dotenv(text).values():
+                self.env_file_values.add(value)
+                self.env_file_values.update(m.group("pw") for m in sec.URL_PASSWORD_RE.finditer(value))
         for n, (path, required, line) in enumerate(files):
             if n > 0:
                 self.add("dropped", line, f"services.{svc}.env_file",
@@ -904,7 +918,7 @@ class Converter:
 
     def _secrets(self, draft: SpecDraft) -> None:
         envs = {n: dict(c.env) for n, c in draft.containers.items()}
-        plan = sec.find_secrets(envs, self.env_lines)
+        plan = sec.find_secrets(envs, self.env_lines, self.env_file_values - {""})
         for n, c in draft.containers.items():
             c.env = plan.env[n]
         for f in plan.found:
@@ -912,10 +926,14 @@ class Converter:
             where = ", ".join(p.describe() for p in f.places)
             why = {"placeholder": "a placeholder value", "repeated literal": "a password the file repeats",
                    "empty": "an empty password"}[f.reason]
+            if len(f.places) == 1:
+                todo = ("check that whatever uses it gets it from the spec: a client that relies on a built-in "
+                        f"default would no longer match (the value is in ~/.config/roost/secrets/{f.name})")
+            else:
+                todo = (f"nothing to do: roost generates it on the first apply; to log in with it, read "
+                        f"~/.config/roost/secrets/{f.name} in the app's home")
             self.add("approximated", f.places[0].line, f"secrets.{f.name}",
-                     f"{why} -> generated secret ${{secrets.{f.name}}} ({sec.MIN_LENGTH} characters) in {where}",
-                     f"nothing to do: roost generates it on the first apply; to log in with it, read "
-                     f"~/.config/roost/secrets/{f.name} in the app's home")
+                     f"{why} -> generated secret ${{secrets.{f.name}}} ({sec.MIN_LENGTH} characters) in {where}", todo)
         # a health check or command that spells out a replaced value must use the variable instead
         for n, c in draft.containers.items():
             for name, value in plan.values.items():
@@ -939,6 +957,15 @@ class Converter:
                     self.add("review", c.lines["command"], f"services.{c.service}.command",
                              f"the command spells out the value now generated as secrets.{name}",
                              "make the command read it from an environment variable")
+        for p in plan.held:
+            self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
+                     "left as written: an env file holds the same value (it cannot refer to a generated secret)",
+                     "replace the value in both places with a strong one of your own")
+        if plan.found and self.unread_env_files:
+            paths = sorted({p for p, _ in self.unread_env_files})
+            self.add("review", self.unread_env_files[0][1], "(env files)",
+                     f"generated secrets replace values in this file only; not read: {', '.join(paths)}",
+                     "if those env files repeat a replaced password, put it in the spec's env instead")
         for p in plan.clear:
             self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
                      "a literal credential is written in the spec in clear",

@@ -68,6 +68,7 @@ class SecretPlan:
     clear: list[Place]  # single literals under secret-looking keys, left as written
     external: list[Place]  # placeholders of outside credentials: the user fills them in
     values: dict[str, str] = field(repr=False, default_factory=dict)  # secret name -> the literal it replaced
+    held: list[Place] = field(default_factory=list)  # left as written: an env file holds the same value
 
 
 def _secret_name(key: str, taken: set[str]) -> str:
@@ -82,8 +83,10 @@ def _secret_name(key: str, taken: set[str]) -> str:
     return name
 
 
-def find_secrets(env: dict[str, dict[str, str]], lines: dict[tuple[str, str], int]) -> SecretPlan:
-    """env: container -> {KEY: value}; lines: (container, KEY) -> compose line."""
+def find_secrets(env: dict[str, dict[str, str]], lines: dict[tuple[str, str], int],
+                 elsewhere: set[str] | frozenset[str] = frozenset()) -> SecretPlan:
+    """env: container -> {KEY: value}; lines: (container, KEY) -> compose line. A value in `elsewhere`
+    (it is also in an env file, which cannot refer to a roost secret) is left as written."""
     # every literal a secret-looking key holds, and every password inside a URL, grouped by value
     by_value: dict[str, list[Place]] = {}
     empty_by_key: dict[str, list[Place]] = {}
@@ -104,8 +107,12 @@ def find_secrets(env: dict[str, dict[str, str]], lines: dict[tuple[str, str], in
     clear: list[Place] = []
     external: list[Place] = []
     replace: dict[str, str] = {}  # literal -> secret name
+    held: list[Place] = []  # values an env file repeats
     whole: dict[tuple[str, str], str] = {}  # (container, KEY) whose whole value becomes ${secrets.NAME}
     for value, places in by_value.items():
+        if value in elsewhere:
+            held.extend(p for p in places if not p.inside_url)
+            continue
         if is_placeholder(value):
             outside = [p for p in places if not p.inside_url and is_external(p.key)]
             external.extend(outside)
@@ -140,4 +147,4 @@ def find_secrets(env: dict[str, dict[str, str]], lines: dict[tuple[str, str], in
             out[key] = value
         new_env[cname] = out
     values = {name: value for value, name in replace.items()}
-    return SecretPlan(found, new_env, clear, external, values)
+    return SecretPlan(found, new_env, clear, external, values, held)
