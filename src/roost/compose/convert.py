@@ -420,11 +420,11 @@ class Converter:
                 elif isinstance(item, YMap) and isinstance(item.get("path"), str):
                     files.append((item.get("path"), item.get("required", True) is not False, ef.at(i)))
         for path, _, line in files:
-            text = self.opts.read_env_file(path) if self.opts.read_env_file else None
-            if text is None:
+            content = self.opts.read_env_file(path) if self.opts.read_env_file else None
+            if content is None:
                 self.unread_env_files.append((path, line))
                 continue
-            for value in parse_dotenv(text).values():
+            for value in parse_dotenv(content).values():
                 self.env_file_values.add(value)
                 self.env_file_values.update(m.group("pw") for m in sec.URL_PASSWORD_RE.finditer(value))
         for n, (path, required, line) in enumerate(files):
