@@ -206,9 +206,10 @@ class Converter:
                                  "external volume: roost keeps this data in a directory under the app's home",
                                  "copy the volume's data there before the first apply")
                     for k in ("driver", "driver_opts", "labels", "name"):
-                        if k in vbody.items:
-                            self.add("dropped", vbody.at(k), f"volumes.{vname}.{k}",
-                                     "volume options are not modelled: the volume is a directory under the home")
+                        if k not in vbody.items or (k == "driver" and vbody.get(k) == "local"):
+                            continue  # `driver: local` is what a directory under the home amounts to
+                        self.add("info" if k in ("labels", "name") else "dropped", vbody.at(k), f"volumes.{vname}.{k}",
+                                 f"volume `{k}` is not modelled: the volume is a directory under the home")
                 continue
             if key == "networks":
                 nets = tree.get("networks")
