@@ -1,7 +1,7 @@
 """`roost import` end to end: a compose file written like the ones self-hosted projects ship (health
 check, depends_on with service_healthy, a password literal shared by two services, named volumes) is
-imported on this machine, checked, and applied in the lab with no edit in between; the app serves,
-and a note survives `roost update`."""
+imported on this machine, checked, and applied in the lab with no edit in between; the app serves
+(started through the compose file's entrypoint + command), and a note survives `roost update`."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ services:
   notes:
     <<: *restart
     image: {notes}
+    entrypoint: ["python3"]
+    command: ["/srv/notes/app.py"]
     depends_on:
       db:
         condition: service_healthy
@@ -107,6 +109,8 @@ def test_import_turns_the_shared_password_into_a_secret(imported):
     assert spec.containers["notes"].env["DATABASE_URL"] == f"postgres://notes:${{secrets.{secret}}}@127.0.0.1:5432/notes"
     assert spec.containers["notes"].requires == ("db",)
     assert spec.containers["notes"].auto_update == "registry"
+    assert spec.containers["notes"].entrypoint == ("python3",)
+    assert spec.containers["notes"].command == ("/srv/notes/app.py",)
     assert spec.pod.publish == (f"127.0.0.1:{PORT}:3000",)
     assert "pg_isready -h 127.0.0.1 -U notes" == spec.containers["db"].health.cmd
     assert f"secrets.{secret}" in report

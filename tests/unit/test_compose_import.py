@@ -294,7 +294,7 @@ def test_command_entrypoint_caps_read_only_labels_restart():
     c = spec.containers["web"]
     assert c.command == ("gunicorn", "--bind", "0.0.0.0:8000", "app:wsgi")
     assert c.cap_add == ("NET_ADMIN", "SYS_PTRACE") and c.read_only is True and c.auto_update == "registry"
-    assert finding(report, "`entrypoint` is not modelled").kind == "dropped"
+    assert c.entrypoint == ("/docker-entrypoint.sh",)
     assert finding(report, "restart: no").kind == "approximated"
     assert finding(report, "labels not carried over: traefik.enable").kind == "dropped"
     assert finding(report, "roost already drops").kind == "info"
@@ -544,6 +544,7 @@ def test_non_secret_keys_that_mention_a_password_word_are_not_touched():
     "services:\n  web: 5\n  ok: {image: nginx}\n",
     "services:\n  web: {image: nginx, ports: [{target: x}], volumes: [5, {type: bind}], healthcheck: {test: 5}}\n",
     "services:\n  web: {image: nginx, environment: [5, null, 'A'], command: 5, entrypoint: [], labels: ['x'], depends_on: 5}\n",
+    "services:\n  web: {image: nginx, entrypoint: ['sh', ''], command: 'a \"b'}\n",
     "services:\n  web: {image: nginx, networks: [a, b], cap_add: [5, 'bad cap'], healthcheck: {test: [], interval: foo}}\n",
     "- a\n- b\n",
     "",

@@ -58,6 +58,7 @@ class ContainerDraft:
     volumes: list[str] = field(default_factory=list)
     health: dict[str, Any] | None = None
     command: list[str] | None = None
+    entrypoint: list[str] | None = None
     cap_add: list[str] = field(default_factory=list)
     read_only: bool = False
     notes: dict[str, str] = field(default_factory=dict)  # spec key -> comment for the TOML
@@ -308,7 +309,7 @@ class Converter:
             self.add("info", body.at("image"), f"{where}.image", f"short name {ref} written as {qualified}",
                      "")
         c = ContainerDraft(svc, line, qualified)
-        c.lines = {k: body.at(k) for k in ("healthcheck", "command")}
+        c.lines = {k: body.at(k) for k in ("healthcheck", "command", "entrypoint")}
         if build is not None:
             self.add("review", body.at("build"), f"{where}.build",
                      "`build:` ignored: roost pulls the image named by `image:`",
@@ -756,10 +757,21 @@ class Converter:
             else:
                 c.command = args
         if entry is not None:
-            self.add("dropped", body.at("entrypoint"), f"{where}.entrypoint",
-                     "`entrypoint` is not modelled: the image's own entrypoint runs, with `command` as its arguments",
-                     "use an image whose entrypoint fits, or fold the entrypoint into `command` if the image has none")
-            c.notes["command"] = "the compose file also set an entrypoint (not carried over)"
+            if isinstance(entry, str):
+                try:
+                    entry_args: list[str] | None = shlex.split(entry)
+                except ValueError:
+                    entry_args = None
+            elif isinstance(entry, YSeq):
+                entry_args = ["" if a is None else str(a) for a in entry.items]
+            else:
+                entry_args = None
+            if entry_args is None or any(not a or _bad_text(a) for a in entry_args):
+                self.add("dropped", body.at("entrypoint"), f"{where}.entrypoint",
+                         "an entrypoint with an empty or multi-line argument cannot be passed through a unit file",
+                         "wrap it in a script inside the image or a mounted file")
+            else:
+                c.entrypoint = entry_args
 
     def _privileges(self, svc: str, body: YMap, c: ContainerDraft) -> None:
         where = f"services.{svc}"
@@ -909,6 +921,12 @@ class Converter:
                     c.notes["health"] = f"service host names -> {LOCALHOST}"
                     self.add("approximated", c.lines["healthcheck"], f"services.{c.service}.healthcheck",
                              f"service names in the test -> {LOCALHOST}")
+            if c.entrypoint:
+                new_entry = [sub(a) for a in c.entrypoint]
+                if new_entry != c.entrypoint:
+                    c.entrypoint = new_entry
+                    self.add("approximated", c.lines["entrypoint"], f"services.{c.service}.entrypoint",
+                             f"service names in the entrypoint -> {LOCALHOST}")
             if c.command:
                 new_cmd = [LOCALHOST if a in self.hosts and i > 0 and c.command[i - 1] in ("-h", "--host") else sub(a)
                            for i, a in enumerate(c.command)]
@@ -954,6 +972,10 @@ class Converter:
                         self.add("review", c.lines["healthcheck"], f"services.{c.service}.healthcheck",
                                  f"the test spells out the value now generated as secrets.{name}",
                                  "make the test read it from an environment variable")
+                if c.entrypoint and any(after_flag.search(a) or token.fullmatch(a) for a in c.entrypoint):
+                    self.add("review", c.lines["entrypoint"], f"services.{c.service}.entrypoint",
+                             f"the entrypoint spells out the value now generated as secrets.{name}",
+                             "make it read the value from an environment variable")
                 if c.command and any(after_flag.search(a) or token.fullmatch(a) for a in c.command):
                     self.add("review", c.lines["command"], f"services.{c.service}.command",
                              f"the command spells out the value now generated as secrets.{name}",

@@ -74,6 +74,8 @@ def render(draft: SpecDraft) -> str:
             for k, v in c.health.items():
                 h.add(k, v)
             t.add("health", h)
+        if c.entrypoint is not None:
+            t.add("entrypoint", c.entrypoint)
         if c.command is not None:
             t.add("command", c.command)
         if c.cap_add:

@@ -155,6 +155,8 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr += [("DropCapability", "all"), ("AddCapability", " ".join(caps))]
     if c.read_only:
         ctr.append(("ReadOnly", "true"))
+    if c.entrypoint is not None:  # Quadlet passes it as --entrypoint=VALUE; podman reads a JSON list
+        ctr.append(("Entrypoint", json.dumps(list(c.entrypoint), ensure_ascii=False)))
     if c.command:
         ctr.append(("Exec", tuple(c.command)))
     service = [("Restart", "always"), ("TimeoutStartSec", str(timeout))]

@@ -262,6 +262,7 @@ class Container(Model):
     volumes: tuple[str, ...] = ()
     health: Health | None = None
     command: tuple[Argument, ...] | None = None
+    entrypoint: tuple[Argument, ...] | None = None  # replaces the image's entrypoint; () clears it
     postgres: StrictBool | None = None  # marks a PostgreSQL container; None = detect from the image name
     # hardened defaults, each with its opt-out
     no_new_privileges: StrictBool = True
@@ -438,6 +439,7 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
             elif dep == cname:
                 problems.append((("containers", cname, "requires"), "a container cannot require itself"))
         elsewhere = [("image", c.image), *[("command", x) for x in c.command or ()], *[("volumes", v) for v in c.volumes]]
+        elsewhere += [("entrypoint", x) for x in c.entrypoint or ()]
         if c.health and c.health.cmd:
             elsewhere.append(("health", c.health.cmd))
         for key, value in elsewhere:
