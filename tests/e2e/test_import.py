@@ -106,13 +106,14 @@ def test_import_turns_the_shared_password_into_a_secret(imported):
     assert PASSWORD not in spec_text and PASSWORD not in report
     (secret,) = spec.secrets
     assert spec.containers["db"].env["POSTGRES_PASSWORD"] == f"${{secrets.{secret}}}"
-    assert spec.containers["notes"].env["DATABASE_URL"] == f"postgres://notes:${{secrets.{secret}}}@127.0.0.1:5432/notes"
+    assert spec.containers["notes"].env["DATABASE_URL"] == f"postgres://notes:${{secrets.{secret}}}@db:5432/notes"
+    assert spec.pod.hosts == ("db", "notes")  # service names resolve to 127.0.0.1 in the pod
     assert spec.containers["notes"].requires == ("db",)
     assert spec.containers["notes"].auto_update == "registry"
     assert spec.containers["notes"].entrypoint == ("python3",)
     assert spec.containers["notes"].command == ("/srv/notes/app.py",)
     assert spec.pod.publish == (f"127.0.0.1:{PORT}:3000",)
-    assert "pg_isready -h 127.0.0.1 -U notes" == spec.containers["db"].health.cmd
+    assert spec.containers["db"].health.cmd == "pg_isready -h db -U notes"
     assert f"secrets.{secret}" in report
 
 

@@ -437,7 +437,7 @@ def test_strict_flag_reads_lossy():
     assert lossy.lossy
 
 
-def test_service_names_become_container_names_and_hosts_become_localhost():
+def test_service_names_become_container_names_and_resolve_to_localhost_in_the_pod():
     spec, report, _ = imp("""\
     services:
       My_DB:
@@ -446,19 +446,18 @@ def test_service_names_become_container_names_and_hosts_become_localhost():
       web:
         image: example.org/web:1
         environment:
-          DB_HOST: database
           REDIS_URL: redis://cache:6379/0
-          MEMCACHE: My_DB:11211
-          POSTGRES_USER: cache
-        command: ["wait-for", "-h", "My_DB", "--", "serve"]
+        links: ["My_DB:legacy-db"]
+        networks:
+          default:
+            aliases: [www]
       cache: {image: redis}
+      skipped: {build: ., hostname: never}
     """)
     assert set(spec.containers) == {"my-db", "web", "cache"}
-    env = spec.containers["web"].env
-    assert env == {"DB_HOST": "127.0.0.1", "REDIS_URL": "redis://127.0.0.1:6379/0", "MEMCACHE": "127.0.0.1:11211",
-                   "POSTGRES_USER": "cache"}
-    assert spec.containers["web"].command == ("wait-for", "-h", "127.0.0.1", "--", "serve")
-    assert finding(report, "service names used as host names").kind == "approximated"
+    assert spec.pod.hosts == ("My_DB", "cache", "database", "legacy-db", "web", "www")
+    assert spec.containers["web"].env == {"REDIS_URL": "redis://cache:6379/0"}  # values stay as written
+    assert finding(report, "container named 'my-db'").kind == "info"
 
 
 def test_app_name_from_the_file_then_the_folder_and_bad_names():
@@ -503,7 +502,7 @@ def test_a_repeated_password_becomes_one_generated_secret_everywhere():
     assert "Tr0ub4dor-3" not in text and "Tr0ub4dor-3" not in report.render()
     assert spec.secrets["postgres_password"].generate == 32
     assert spec.containers["db"].env["POSTGRES_PASSWORD"] == "${secrets.postgres_password}"
-    assert spec.containers["app"].env["DATABASE_URL"] == "postgres://app:${secrets.postgres_password}@127.0.0.1:5432/app"
+    assert spec.containers["app"].env["DATABASE_URL"] == "postgres://app:${secrets.postgres_password}@db:5432/app"
     assert spec.containers["app"].env["DB_PASSWORD"] == "${secrets.postgres_password}"
     assert spec.containers["db"].health.cmd == "PGPASSWORD=\"$POSTGRES_PASSWORD\" psql -U postgres -c 'select 1'"
     f = finding(report, "a password the file repeats")

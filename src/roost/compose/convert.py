@@ -17,13 +17,12 @@ from roost.compose.interpolate import parse_dotenv
 from roost.compose.load import YMap, YSeq
 from roost.compose.report import Report
 from roost.errors import UsageError
-from roost.spec.model import ENV_KEY_RE, IMAGE_RE, NAME_RE, RESERVED_NAMES, VOLUME_OPTIONS, check_text
+from roost.spec.model import ENV_KEY_RE, HOST_NAME_RE, IMAGE_RE, NAME_RE, RESERVED_NAMES, VOLUME_OPTIONS, check_text
 
 LOCALHOST = "127.0.0.1"
 MAX_RANGE = 100  # port ranges are expanded one mapping a port; refuse silly ones
 # names under the app's home that roost itself uses: a volume directory must not take them
 HOME_RESERVED = {"env", "backups", ".config", ".local", ".bashrc", ".bash_profile", "history.jsonl", ".cache"}
-HOST_KEY_RE = re.compile(r"(HOST|SERVER|ADDR|ADDRESS|ENDPOINT|HOSTNAME|SERVERS|HOSTS|NODES?)$", re.IGNORECASE)
 
 # service keys the converter reads; every other key is reported (x- extension fields are skipped)
 HANDLED = {"image", "build", "ports", "expose", "volumes", "environment", "env_file", "healthcheck", "depends_on",
@@ -72,6 +71,7 @@ class SpecDraft:
     publish: list[str] = field(default_factory=list)
     publish_notes: list[str] = field(default_factory=list)
     allow_host_paths: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # names for 127.0.0.1 in the pod
     secrets: dict[str, int] = field(default_factory=dict)
     containers: dict[str, ContainerDraft] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # services not imported, with why (for the header)
@@ -152,7 +152,7 @@ class Converter:
         self.opts = opts
         self.report = report
         self.env_lines: dict[tuple[str, str], int] = {}
-        self.hosts: set[str] = set()  # names other services use to reach a service
+        self.hosts: dict[str, set[str]] = {}  # service -> names other services use to reach it
         self.listen: dict[tuple[int, str], str] = {}  # (container port, proto) -> container
         self.clashes: set[tuple[int, str, str, str]] = set()  # reported (port, proto, first, second)
         self.volume_users: dict[str, list[str]] = {}  # host dir -> containers mounting it
@@ -187,7 +187,7 @@ class Converter:
                      f"{key} is left out: it has no value and is not set here (compose would leave it out too)",
                      f"to pass it, set {key} when importing (environment, .env, --env-file) or in the spec")
         self._requires(services, names, draft)
-        self.rewrite_hosts(draft)
+        self.name_hosts(draft)
         self.relabel(draft)
         self._secrets(draft)
         return draft
@@ -258,19 +258,20 @@ class Converter:
             names[svc] = name
             if name != svc:
                 self.add("info", line, f"services.{svc}", f"container named {name!r} (roost's names: a-z, 0-9, '-')")
-            self.hosts.add(svc)
+            hosts = self.hosts.setdefault(svc, {svc})
             for k in ("container_name", "hostname"):
                 if isinstance(body.get(k), str):
-                    self.hosts.add(body.get(k))
+                    hosts.add(body.get(k))
             nets = body.get("networks")
             if isinstance(nets, YMap):
                 for nbody in nets.items.values():
                     if isinstance(nbody, YMap) and isinstance(nbody.get("aliases"), YSeq):
-                        self.hosts.update(str(a) for a in nbody.get("aliases").items)
+                        hosts.update(str(a) for a in nbody.get("aliases").items)
             links = body.get("links")
             if isinstance(links, YSeq):
                 for link in links.items:
-                    self.hosts.update(str(link).split(":"))
+                    link_name, _, alias = str(link).partition(":")
+                    self.hosts.setdefault(link_name, {link_name}).add(alias or link_name)
         return names
 
     # -- one service ----------------------------------------------------------------------------
@@ -337,7 +338,8 @@ class Converter:
         for k in ("container_name", "hostname"):
             if k in body.items:
                 self.add("info", body.at(k), f"{where}.{k}",
-                         f"dropped: roost names the container APP-{cname}; the name still reaches it as 127.0.0.1")
+                         f"dropped: roost names the container APP-{cname}; the name resolves to 127.0.0.1 in the pod "
+                         "(pod.hosts)")
         if "links" in body.items:
             self.add("info", body.at("links"), f"{where}.links", "dropped: all services share the pod's network")
         return c
@@ -887,53 +889,17 @@ class Converter:
             self.add("dropped", draft.containers[a].line, f"services.{draft.containers[a].service}.depends_on",
                      f"{a} -> {b} dropped: the dependencies form a cycle")
 
-    def rewrite_hosts(self, draft: SpecDraft) -> None:
-        """Service names used as host names -> 127.0.0.1 (containers of one pod share localhost)."""
-        hosts = sorted(self.hosts, key=len, reverse=True)
-        if not hosts:
-            return
-        alt = "|".join(re.escape(h) for h in hosts)
-        url = re.compile(rf"(?P<pre>://(?:[^/@\s]*@)?|@)(?P<host>{alt})(?=[:/?#,;\s]|$)")
-        hostport = re.compile(rf"(?<![\w.@/-])(?P<host>{alt}):(?P<port>[0-9]{{1,5}})(?![\w.-])")
-        flag = re.compile(rf"(?P<pre>(?:^|\s)(?:-h|--host(?:name)?)[ =])(?P<host>{alt})(?=\s|$)")
-
-        def sub(text: str) -> str:
-            text = url.sub(lambda m: m.group("pre") + LOCALHOST, text)
-            text = hostport.sub(lambda m: f"{LOCALHOST}:{m.group('port')}", text)
-            return flag.sub(lambda m: m.group("pre") + LOCALHOST, text)
-
-        for cname, c in draft.containers.items():
-            changed = []
-            for key, value in c.env.items():
-                new = LOCALHOST if value in self.hosts and HOST_KEY_RE.search(key) else sub(value)
-                if new != value:
-                    c.env[key] = new
-                    changed.append(key)
-            if changed:
-                c.notes["env"] = f"service host names -> {LOCALHOST} in {', '.join(changed)}"
-                self.add("approximated", self.env_lines.get((cname, changed[0])), f"services.{c.service}.environment",
-                         f"service names used as host names -> {LOCALHOST} in {', '.join(changed)} "
-                         "(one pod: every container is on localhost)", "")
-            if c.health and "cmd" in c.health:
-                new = sub(c.health["cmd"])
-                if new != c.health["cmd"]:
-                    c.health["cmd"] = new
-                    c.notes["health"] = f"service host names -> {LOCALHOST}"
-                    self.add("approximated", c.lines["healthcheck"], f"services.{c.service}.healthcheck",
-                             f"service names in the test -> {LOCALHOST}")
-            if c.entrypoint:
-                new_entry = [sub(a) for a in c.entrypoint]
-                if new_entry != c.entrypoint:
-                    c.entrypoint = new_entry
-                    self.add("approximated", c.lines["entrypoint"], f"services.{c.service}.entrypoint",
-                             f"service names in the entrypoint -> {LOCALHOST}")
-            if c.command:
-                new_cmd = [LOCALHOST if a in self.hosts and i > 0 and c.command[i - 1] in ("-h", "--host") else sub(a)
-                           for i, a in enumerate(c.command)]
-                if new_cmd != c.command:
-                    c.command = new_cmd
-                    self.add("approximated", c.lines["command"], f"services.{c.service}.command",
-                             f"service names in the command -> {LOCALHOST}")
+    def name_hosts(self, draft: SpecDraft) -> None:
+        """Service names (and hostnames, aliases, links) resolve to 127.0.0.1 in the pod, as they resolved to
+        the service on compose's network: containers of one pod share localhost."""
+        imported = {c.service for c in draft.containers.values()}
+        wanted = {h for svc, names in self.hosts.items() if svc in imported for h in names}
+        draft.hosts = sorted(h for h in wanted if HOST_NAME_RE.match(h) and h.lower() != "localhost")
+        bad = sorted(wanted - set(draft.hosts))
+        if bad:
+            self.add("dropped", self.tree.at("services"), "services",
+                     f"names that cannot be host names, so they do not resolve in the pod: {', '.join(bad)}",
+                     "refer to those services as 127.0.0.1")
 
     def _secrets(self, draft: SpecDraft) -> None:
         envs = {n: dict(c.env) for n, c in draft.containers.items()}
@@ -1038,7 +1004,10 @@ _PORT_RE = re.compile(
 
 
 def _parse_port(text: str) -> tuple[str | None, str | None, str, str] | None:
-    m = _PORT_RE.match(text.strip())
+    text = text.strip()
+    if text.startswith(":") and text.count(":") == 2:  # ":8080:80": an empty address is every address
+        text = text[1:]
+    m = _PORT_RE.match(text)
     if not m:
         return None
     return m.group("ip"), m.group("host"), m.group("ctr"), m.group("proto") or "tcp"

@@ -32,15 +32,23 @@ def render(draft: SpecDraft) -> str:
         app["allow_host_paths"].comment("host paths the compose file bind-mounts: review them")
     doc.add("app", app)
 
-    if draft.publish:
+    if draft.publish or draft.hosts:
         pod = tomlkit.table()
-        arr = tomlkit.array()
-        arr.extend(draft.publish)
-        if len(draft.publish) > 2:
-            arr.multiline(True)
-        pod.add("publish", arr)
-        if draft.publish_notes:
-            pod["publish"].comment(_comment_text("; ".join(draft.publish_notes)))
+        if draft.publish:
+            arr = tomlkit.array()
+            arr.extend(draft.publish)
+            if len(draft.publish) > 2:
+                arr.multiline(True)
+            pod.add("publish", arr)
+            if draft.publish_notes:
+                pod["publish"].comment(_comment_text("; ".join(draft.publish_notes)))
+        if draft.hosts:
+            hosts = tomlkit.array()
+            hosts.extend(draft.hosts)
+            if len(draft.hosts) > 6:
+                hosts.multiline(True)
+            pod.add("hosts", hosts)
+            pod["hosts"].comment("the compose file's service names, now 127.0.0.1 in the pod")
         doc.add("pod", pod)
 
     if draft.secrets:

@@ -99,6 +99,8 @@ def render_pod(spec: Spec, layout: Layout) -> str:
             # Quadlet's default stops the pod when its last container stops, which turns a
             # restart of one container (and those that require it) into a restart of the app
             ("PodmanArgs", ("--exit-policy=continue",)),
+            # names for 127.0.0.1 in the pod's shared /etc/hosts (PodmanArgs: Quadlet's [Pod] AddHost= needs 5.3)
+            *[("PodmanArgs", (f"--add-host={h}:127.0.0.1",)) for h in spec.pod.hosts],
         ),
         section("Install", ("WantedBy", "default.target")),
     )).render()

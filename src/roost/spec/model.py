@@ -180,8 +180,22 @@ def parse_publish(value: str) -> Publish:
     return Publish(ip=ip, host_port=host, container_port=ctr, proto=m["proto"] or "tcp")
 
 
+HOST_NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9_])?\Z")
+
+
 class Pod(Model):
     publish: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()  # extra names for 127.0.0.1 inside the pod (compose's service names)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            if not HOST_NAME_RE.match(name) or name.lower() == "localhost":
+                raise ValueError(f"{name!r} is not a host name like db or redis (letters, digits, '.', '-', '_')")
+        if len(set(v)) != len(v):
+            raise ValueError("a host name is listed twice")
+        return v
 
     @field_validator("publish")
     @classmethod
