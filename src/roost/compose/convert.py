@@ -684,7 +684,7 @@ class Converter:
             cmd = test
         elif isinstance(test, YSeq) and test.items:
             head = str(test.items[0])
-            args = [str(a) for a in test.items[1:]]
+            args = [str(a).rstrip("\n") for a in test.items[1:]]  # YAML's `|` ends a block with a newline
             if head == "NONE":
                 self.add("info", hc.at("test"), where, "NONE: the image's health check is turned off")
                 return
@@ -702,11 +702,11 @@ class Converter:
         if cmd is None:
             return
         cmd = cmd.strip()
-        if "\n" in cmd or "\r" in cmd:
-            joined = " ".join(part.strip() for part in cmd.splitlines() if part.strip())
-            self.add("approximated", hc.at("test"), f"{where}.test",
-                     "a multi-line test was joined into one line", "check the command still means the same")
-            cmd = joined
+        if "\n" in cmd or "\r" in cmd:  # a script: joining its lines would change what it means
+            self.add("dropped", hc.at("test"), f"{where}.test",
+                     "a multi-line test cannot be written on one unit line: the container has no health check",
+                     "put the script in a file (in the image or a mounted volume) and make the test run it")
+            return
         if len(cmd) >= 2 and cmd[0] == cmd[-1] == '"':
             cmd = f"{cmd} "[:-1].strip('"')  # Quadlet would drop the quotes anyway
         try:
