@@ -590,3 +590,16 @@ def test_a_password_an_env_file_repeats_is_left_as_written():
     spec, report, _ = imp(yaml)  # the env file cannot be read: the secret is generated, with a warning
     assert spec.secrets
     assert "not read: app.env" in finding(report, "generated secrets replace values in this file only").did
+
+
+def test_an_internal_network_is_reported_and_a_bridge_driver_is_not():
+    _, report, _ = imp("""\
+    services:
+      web: {image: nginx, networks: [inner]}
+    networks:
+      inner:
+        driver: bridge
+        internal: true
+    """)
+    assert finding(report, "internal: true is not modelled").line == 6
+    assert not [f for f in report.findings if "network options" in f.did]

@@ -222,7 +222,13 @@ class Converter:
                              "split the app into several specs if that isolation matters")
                 for net in names:
                     body = nets.get(net)
-                    if isinstance(body, YMap) and (body.get("external") or body.get("driver") or body.get("ipam")):
+                    if not isinstance(body, YMap):
+                        continue
+                    if body.get("internal"):
+                        self.add("approximated", body.at("internal"), f"networks.{net}.internal",
+                                 "internal: true is not modelled: the pod's containers can reach the internet",
+                                 "if that matters, block it outside roost (a firewall rule for the app's user)")
+                    if body.get("external") or (body.get("driver") not in (None, "bridge")) or body.get("ipam"):
                         self.add("dropped", nets.at(net), f"networks.{net}",
                                  "network options (external, driver, ipam) are not modelled",
                                  "reach other apps through published ports instead")
