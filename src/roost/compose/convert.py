@@ -42,6 +42,20 @@ ADVICE = {
     "dns": "the pod uses the host's resolver",
     "shm_size": "podman's default /dev/shm (64 MB) applies",
     "init": "use an image with its own init, or add one to the command",
+    "extends": "copy the keys of the service it extends into this one and import again",
+    "secrets": "make it a generated secret ([secrets]) passed in env, or mount the file from the app's home",
+    "configs": "keep the file in the app's home and mount it as a volume",
+    "volumes_from": "mount the same volumes explicitly",
+    "stop_signal": "systemd stops the container with podman's default signal",
+    "tty": "not needed for a service run by systemd",
+    "stdin_open": "not needed for a service run by systemd",
+    "pull_policy": "roost pulls a missing image and `roost update` pulls newer ones",
+    "platform": "the host's platform is used",
+    "pid": "containers of one pod do not share a PID namespace in roost",
+    "ipc": "not modelled",
+    "group_add": "set the groups in the image",
+    "external_links": "reach other apps through their published ports",
+    "scale": "one container runs per service",
 }
 
 
