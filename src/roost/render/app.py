@@ -103,6 +103,8 @@ def render_pod(spec: Spec, layout: Layout) -> str:
             # Quadlet's default stops the pod when its last container stops, which turns a
             # restart of one container (and those that require it) into a restart of the app
             ("PodmanArgs", ("--exit-policy=continue",)),
+            # names for 127.0.0.1 in the pod's shared /etc/hosts (PodmanArgs: Quadlet's [Pod] AddHost= needs 5.3)
+            *[("PodmanArgs", (f"--add-host={h}:127.0.0.1",)) for h in spec.pod.hosts],
         ),
         section("Install", ("WantedBy", "default.target")),
     )).render()
@@ -159,6 +161,8 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr += [("DropCapability", "all"), ("AddCapability", " ".join(caps))]
     if c.read_only:
         ctr.append(("ReadOnly", "true"))
+    if c.entrypoint is not None:  # Quadlet passes it as --entrypoint=VALUE; podman reads a JSON list
+        ctr.append(("Entrypoint", json.dumps(list(c.entrypoint), ensure_ascii=False)))
     if c.command:
         ctr.append(("Exec", tuple(c.command)))
     service = [("Restart", "always"), ("TimeoutStartSec", str(timeout))]

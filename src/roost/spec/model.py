@@ -218,8 +218,22 @@ def parse_publish(value: str) -> Publish:
     return Publish(ip=ip, host_port=host, container_port=ctr, proto="udp" if m["proto"] == "udp" else "tcp")
 
 
+HOST_NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9_])?\Z")
+
+
 class Pod(Model):
     publish: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()  # extra names for 127.0.0.1 inside the pod (compose's service names)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            if not HOST_NAME_RE.match(name) or name.lower() == "localhost":
+                raise ValueError(f"{name!r} is not a host name like db or redis (letters, digits, '.', '-', '_')")
+        if len(set(v)) != len(v):
+            raise ValueError("a host name is listed twice")
+        return v
 
     @field_validator("publish")
     @classmethod
@@ -301,6 +315,7 @@ class Container(Model):
     volumes: tuple[str, ...] = ()
     health: Health | None = None
     command: tuple[Argument, ...] | None = None
+    entrypoint: tuple[Argument, ...] | None = None  # replaces the image's entrypoint; () clears it
     postgres: StrictBool | None = None  # marks a PostgreSQL container; None = detect from the image name
     # hardened defaults, each with its opt-out
     no_new_privileges: StrictBool = True
@@ -483,6 +498,7 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
             elif dep == cname:
                 problems.append((("containers", cname, "requires"), "a container cannot require itself"))
         elsewhere = [("image", c.image), *[("command", x) for x in c.command or ()], *[("volumes", v) for v in c.volumes]]
+        elsewhere += [("entrypoint", x) for x in c.entrypoint or ()]
         if c.health and c.health.cmd:
             elsewhere.append(("health", c.health.cmd))
         for key, value in elsewhere:
