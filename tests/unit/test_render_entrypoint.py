@@ -41,5 +41,5 @@ def test_pod_hosts_are_checked():
     from roost.errors import SpecError
 
     for bad in ('["localhost"]', '["a b"]', '["db", "db"]', '["-x"]'):
-        with pytest.raises(SpecError, match="pod.hosts"):
+        with pytest.raises(SpecError, match=r"pod\.hosts"):
             parse_spec(f'[app]\nname = "demo"\n[pod]\nhosts = {bad}\n[containers.web]\nimage = "example.org/web:1"\n')

@@ -527,7 +527,7 @@ class Converter:
                 if addr not in (LOCALHOST, "[::1]"):
                     self.add("review", line, where, f"published on {addr} as the compose file says",
                              "127.0.0.1 with a reverse proxy in front is safer")
-            for hp, cp in zip(host_ports, ctr_ports):
+            for hp, cp in zip(host_ports, ctr_ports, strict=False):
                 entry = f"{addr}:{hp}:{cp}" + ("" if proto == "tcp" else f"/{proto}")
                 clash = next((p for p in draft.publish if _host_key(p) == (hp, proto)), None)
                 if clash:
@@ -940,7 +940,7 @@ class Converter:
             self.add("approximated", f.places[0].line, f"secrets.{f.name}",
                      f"{why} -> generated secret ${{secrets.{f.name}}} ({sec.MIN_LENGTH} characters) in {where}", todo)
         # a health check or command that spells out a replaced value must use the variable instead
-        for n, c in draft.containers.items():
+        for c in draft.containers.values():
             for name, value in plan.values.items():
                 if not value:
                     continue
