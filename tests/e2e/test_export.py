@@ -23,15 +23,16 @@ SPEC = "/var/tmp/specs/export-notes.toml"
 PASSWORD = "pw%with$odd(chars)'"  # arrives byte-exact through the Secret
 
 
-def as_user(lab, *argv: str, check: bool = True):
-    env = [f"XDG_RUNTIME_DIR=/run/user/{UID}", f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{UID}/bus"]
-    return lab.exec(["runuser", "-u", USER, "--", "env", *env, *argv], check=check, timeout=600)
+def as_user(lab, *argv: str, check: bool = True, user: str = USER, uid: int = UID):
+    env = [f"XDG_RUNTIME_DIR=/run/user/{uid}", f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{uid}/bus"]
+    return lab.exec(["runuser", "-u", user, "--", "env", *env, *argv], check=check, timeout=600)
 
 
-def spec_text(lab) -> str:
+def spec_text(lab, home: str | None = f"{HOME}/notes", port: int = PORT) -> str:
     text = (Path(__file__).resolve().parents[2] / "examples" / "lab-notes.toml").read_text()
-    return (text.replace("127.0.0.1:8388:3000", f"127.0.0.1:{PORT}:3000")
-            .replace('uid = 2100', f'uid = 2100\nhome = "{HOME}/notes"')
+    if home:
+        text = text.replace("uid = 2100", f'uid = 2100\nhome = "{home}"')
+    return (text.replace("127.0.0.1:8388:3000", f"127.0.0.1:{port}:3000")
             .replace("127.0.0.1:5000/roost-lab/postgres:17", lab.postgres_image)
             .replace("127.0.0.1:5000/roost-lab/notes:latest", lab.notes_image))
 
@@ -137,3 +138,30 @@ def test_exported_pod_runs_under_podman_kube_play(lab):
     assert as_user(lab, "podman", "secret", "ls", "--noheading").stdout.strip() == ""
     # the data stays in the home, as roost down keeps it
     assert lab.exec(["test", "-d", f"{HOME}/notes/database/pgdata"], check=False).returncode == 0
+
+
+def test_with_secrets_moves_a_roost_app_to_kube_play(lab):
+    """An app roost runs, exported with its secrets, runs under `podman kube play` on the same data."""
+    spec, port, url = "/var/tmp/specs/export-roost.toml", 8392, "http://127.0.0.1:8392"
+    put(lab, spec, spec_text(lab, home=None, port=port))
+    lab.exec(["roost", "apply", spec], timeout=600)
+    wait_http(f"{url}/status", timeout=180)
+    assert http("POST", f"{url}/", {"text": "kept across the move"})[0] == 303
+    lab.exec(["install", "-d", "-m", "0700", "/root/export"])
+    r = lab.exec(["roost", "export", "kube", "--with-secrets", "-o", "/root/export", spec])
+    assert "mode 0600" in r.stderr
+    path = "/root/export/notes.podman.yaml"
+    assert lab.exec(["stat", "-c", "%a", path]).stdout.strip() == "600"
+    exported = lab.exec(["cat", path]).stdout
+    secret = lab.exec(["cat", "/srv/roost/notes/.config/roost/secrets/db_password"]).stdout.strip()
+    secret_doc = next(d for d in yaml.safe_load_all(exported) if d and d["kind"] == "Secret")
+    assert secret_doc["stringData"]["database.POSTGRES_PASSWORD"] == secret
+    lab.exec(["roost", "down", "notes"])  # the data stays in the home
+    lab.exec(["install", "-o", "notes", "-g", "notes", "-m", "0600", path, "/srv/roost/notes/notes.podman.yaml"])
+    try:
+        as_user(lab, "podman", "kube", "play", "--network", "pasta", "/srv/roost/notes/notes.podman.yaml",
+                user="notes", uid=2100)
+        assert "kept across the move" in wait_http(f"{url}/", timeout=180)  # same data, same password
+    finally:
+        as_user(lab, "podman", "kube", "down", "/srv/roost/notes/notes.podman.yaml", user="notes", uid=2100,
+                check=False)
