@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kubernetes_validate import utils as kv
 
 from roost.errors import UsageError
@@ -367,3 +369,22 @@ def test_cli_bad_spec_is_a_located_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "roost", "export", "kube", str(spec)], capture_output=True, text=True,
                        check=False)
     assert r.returncode == 2 and f"{spec}:4: containers.web.image" in r.stderr and r.stdout == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from(["$", "(", ")", "$(", "$$", "A", "x", "${secrets.pw}", "${secrets.other}", " "]),
+                       min_size=1, max_size=12),
+       value=st.text(alphabet="$()ab", min_size=16, max_size=20))
+def test_any_value_expands_on_a_cluster_to_what_roost_gives(pieces, value):
+    template = "".join(pieces) + "${secrets.pw}"
+    spec = parse_spec('[app]\nname = "demo"\n[secrets]\npw = { generate = 16 }\nother = { generate = 16 }\n'
+                      '[containers.web]\nimage = "example.org/web:1"\nenv = { V = ' + tomlstr(template) + " }\n")
+    secrets = {"pw": value, "other": value[::-1]}
+    b = build(spec, "kubernetes", secrets=secrets)
+    c = b.find("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    data = b.find("Secret")["stringData"]
+    env: dict[str, str] = {}
+    for e in c["env"]:
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        env[e["name"]] = data[ref["key"]] if ref else expand(e["value"], env)
+    assert env["V"] == template.replace("${secrets.pw}", secrets["pw"]).replace("${secrets.other}", secrets["other"])
