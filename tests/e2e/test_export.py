@@ -20,7 +20,7 @@ HOME = f"/home/{USER}"
 PORT = 8391
 URL = f"http://127.0.0.1:{PORT}"
 SPEC = "/var/tmp/specs/export-notes.toml"
-PASSWORD = "pw%with$odd(chars)'"  # arrives byte-exact through the Secret
+PASSWORD = "pw$(HOME)x'y"  # arrives byte-exact through the Secret: podman does not expand $(VAR)
 
 
 def as_user(lab, *argv: str, check: bool = True, user: str = USER, uid: int = UID):
