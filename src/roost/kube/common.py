@@ -228,7 +228,8 @@ class Builder:
             if opt in ("ro", "rw"):
                 continue
             if opt in ("z", "Z") and self.target == "kubernetes":
-                self.note(where, f"{vol.source}: SELinux relabelling (:{opt}) is left to the cluster's container runtime", "approximated")
+                self.note(where, f"{vol.source}: SELinux relabelling (:{opt}) is left to the cluster's container runtime",
+                          "approximated")
             elif opt == "U":
                 self.note(where, f"{vol.source}: :U (chown to the container's user) has no equivalent; "
                                  "set securityContext.fsGroup or prepare the data's owner")
@@ -280,9 +281,20 @@ class Builder:
             out.append(entry)
         return out
 
+    def pod_extras(self) -> dict[str, Any]:
+        """Pod-level settings shared by both targets: pod.hosts names 127.0.0.1 inside the pod."""
+        if not self.spec.pod.hosts:
+            return {}
+        return {"hostAliases": [{"ip": "127.0.0.1", "hostnames": list(self.spec.pod.hosts)}]}
+
     # -- the container ------------------------------------------------------------------
     def container(self, name: str, c: Container, volumes: dict[str, str], secret_data: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {"name": dns_label(name), "image": c.image}
+        if c.entrypoint:  # Kubernetes' command replaces the image's entrypoint, as Quadlet's Entrypoint= does
+            out["command"] = [a.replace("$", "$$") if self.target == "kubernetes" else a for a in c.entrypoint]
+        elif c.entrypoint == ():
+            self.note(("containers", name, "entrypoint"), "an empty entrypoint (clear the image's) has no equivalent: "
+                      "Kubernetes runs the image's entrypoint when `command` is empty", "approximated")
         if c.command:
             # the image's entrypoint stays, as Exec= does; a cluster expands $(VAR) in args: $$ keeps a $
             out["args"] = [a.replace("$", "$$") if self.target == "kubernetes" else a for a in c.command]

@@ -70,6 +70,7 @@ def build_kubernetes(b: Builder, web: WebFront | None = None) -> Bundle:
         "enableServiceLinks": False,  # no FOO_SERVICE_HOST variables: the containers see the env roost gives them
         "automountServiceAccountToken": False,  # the app has no business with the cluster's API
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},  # podman's default seccomp filter
+        **b.pod_extras(),
     }
     if init:
         pod_spec["initContainers"] = init

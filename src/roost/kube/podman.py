@@ -44,9 +44,10 @@ def build_podman(b: Builder) -> Bundle:
             host["type"] = "DirectoryOrCreate"
         pod_volumes.append({"name": name, "hostPath": host})
     if dependant := next((n for n in order if spec.containers[n].requires), None):
-        b.note(("containers", dependant, "requires"), "`requires` only orders the containers: podman kube play starts them together "
-                                "and does not wait for one to be healthy before the next", "approximated")
-    pod_spec: dict[str, Any] = {"restartPolicy": "Always", "containers": containers}
+        b.note(("containers", dependant, "requires"),
+               "`requires` only orders the containers: podman kube play starts them together "
+               "and does not wait for one to be healthy before the next", "approximated")
+    pod_spec: dict[str, Any] = {"restartPolicy": "Always", **b.pod_extras(), "containers": containers}
     if pod_volumes:
         pod_spec["volumes"] = pod_volumes
     pod: Manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": b.meta(b.app, annotations or None), "spec": pod_spec}
