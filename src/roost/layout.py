@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from roost.errors import UsageError
 
-REGISTRY_DIR = "/etc/roost/apps"  # one JSON record per applied app: how `status`/`logs` find them
+REGISTRY_DIR = "/etc/roost/apps"
+STATE_ROOT = "/var/lib/roost/apps"  # root-only state of each app (what root decides from)  # one JSON record per applied app: how `status`/`logs` find them
 SUBID_COUNT = 65536
 
 
@@ -99,6 +100,16 @@ class Layout:
     @property
     def bashrc(self) -> str:
         return self._h(".bashrc")
+
+    @property
+    def root_state_dir(self) -> str:
+        """Root-owned, root-only: never inside the app's home."""
+        return posixpath.join(STATE_ROOT, self.name)
+
+    @property
+    def db_upgrade_marker(self) -> str:
+        """The step a `roost db upgrade` reached, so an interrupted one is finished or undone."""
+        return posixpath.join(self.root_state_dir, "db-upgrade.json")
 
     @property
     def registry_file(self) -> str:

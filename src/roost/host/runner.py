@@ -12,9 +12,11 @@ import logging
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
 from roost.errors import RoostError
@@ -106,6 +108,20 @@ class Host(Protocol):
 
     def add_secret(self, value: str) -> None: ...
 
+    def mask(self, text: str) -> str: ...
+
+    def pipe(
+        self,
+        source: list[str],
+        sink: list[str],
+        *,
+        user: AppUser,
+        tap: Callable[[bytes], None] | None = None,
+        timeout: float | None = None,
+    ) -> Result: ...
+
+    def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None: ...
+
 
 @dataclass
 class Runner:
@@ -168,6 +184,7 @@ class Runner:
                 input=stdin,
                 capture_output=True,
                 text=True,
+                errors="replace",  # a LATIN1 dump or a hostile file name must not crash roost
                 timeout=timeout,
                 cwd=user.home if user and os.path.isdir(user.home) else "/",
             )
@@ -240,6 +257,78 @@ class Runner:
                 os.unlink(tmp)
             raise
 
+    def pipe(
+        self,
+        source: list[str],
+        sink: list[str],
+        *,
+        user: AppUser,
+        tap: Callable[[bytes], None] | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        """`source | sink`, both as the app user, with root in the middle passing the bytes on and
+        showing each chunk to `tap` (a checksum, a verifier). Streams: nothing is held in memory,
+        and root never opens a path of the app's home. If `tap` raises, both are killed and it
+        propagates. The result's returncode is the first failure of source, then sink."""
+        shown = self.mask(" ".join(_quote(a) for a in source) + " | " + " ".join(_quote(a) for a in sink))
+        shown += f"  (as {user.name})"
+        if self.dry_run:
+            raise RoostError(f"refusing to run a mutating command in dry-run: {shown}")
+        self._audit(f"run {shown}")
+        cwd = user.home if os.path.isdir(user.home) else "/"
+        with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2, tempfile.TemporaryFile() as out2:
+            try:
+                src = subprocess.Popen(self.wrap(source, user), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=err1, cwd=cwd)
+            except FileNotFoundError:
+                return Result(tuple(source), 127, "", f"{source[0]}: command not found")
+            try:
+                dst = subprocess.Popen(self.wrap(sink, user), stdin=subprocess.PIPE, stdout=out2, stderr=err2, cwd=cwd)
+            except FileNotFoundError:
+                src.kill()
+                src.wait()
+                return Result(tuple(sink), 127, "", f"{sink[0]}: command not found")
+            timed_out = threading.Event()
+
+            def kill() -> None:
+                timed_out.set()
+                for p in (src, dst):
+                    p.kill()
+
+            timer = threading.Timer(timeout, kill) if timeout else None
+            if timer:
+                timer.start()
+            assert src.stdout is not None and dst.stdin is not None
+            try:
+                while chunk := src.stdout.read1(1 << 20):
+                    if tap:
+                        tap(chunk)
+                    try:
+                        dst.stdin.write(chunk)
+                    except BrokenPipeError:
+                        break  # the sink gave up: its exit status says why
+                try:
+                    dst.stdin.close()
+                except BrokenPipeError:
+                    pass
+            except BaseException:
+                kill()
+                raise
+            finally:
+                if timer:
+                    timer.cancel()
+                src.stdout.close()
+                codes = (src.wait(), dst.wait())
+            if timed_out.is_set():
+                raise RoostError(f"timed out after {timeout:.0f}s: {shown}")
+            texts = []
+            for fh in (err1, err2, out2):
+                fh.seek(0)
+                texts.append(self.mask(fh.read(1 << 16).decode(errors="replace")))
+        failed = next(((argv, c) for argv, c in ((source, codes[0]), (sink, codes[1])) if c != 0), None)
+        argv, code = failed or (source, 0)
+        stderr = texts[0] if failed is None or failed[0] is source else texts[1]
+        return Result(tuple(argv), code, texts[2], stderr)
 
     def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None:
         """Hand the terminal over (roost shell, logs -f): replaces this process."""
