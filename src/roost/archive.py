@@ -83,7 +83,10 @@ def _octal(field_: bytes) -> int:
 
 
 def _header_ok(block: bytes) -> bool:
-    stored = _octal(block[148:156])
+    try:
+        stored, _ = _octal(block[148:156]), _octal(block[124:136])
+    except ValueError:
+        return False
     return stored == sum(block[:148]) + 8 * 32 + sum(block[156:])
 
 

@@ -194,12 +194,12 @@ def test_failed_dump_leaves_no_archive_and_retention_ignores_partials(vault):
     listed = backups(lab)
     # a partial archive the attacker (or a crash) left behind: never listed, never counted
     attacker(lab, f"head -c 100 /dev/urandom > {BACKUPS}/.{NAME}-20000101T000000Z.tar.gz.abcdefghij")
-    app(lab, "systemctl", "--user", "stop", f"{NAME}-app.service", f"{NAME}-database.service")
+    app(lab, "systemctl", "--user", "stop", "app.service", "database.service")
     try:
         r = roost(lab, "backup", NAME, check=False)
     finally:
-        app(lab, "systemctl", "--user", "start", f"{NAME}-pod.service", f"{NAME}-database.service",
-            f"{NAME}-app.service")
+        app(lab, "systemctl", "--user", "start", f"{NAME}-pod.service", "database.service",
+            "app.service")
     HELD["backup: pg_dump fails half-way"] = False
     assert r.returncode != 0 and "db-database.sql" in r.stderr, r.stderr
     assert backups(lab) == listed
