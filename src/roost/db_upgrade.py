@@ -177,6 +177,8 @@ def _undo(app: App, m: Marker, apply_spec: ApplySpec, say: Say) -> None:
             app.host.run(["mv", "-T", "--", m.volume, f"{m.volume}.failed-pg{m.to}-{m.stamp}"], user=app.user,
                          mutates=True)
         app.host.run(["mv", "-T", "--", m.kept, m.volume], user=app.user, mutates=True)
+    # the old data is back: a dump of it is of no further use, and a retry writes its own
+    app.host.run(["rm", "-f", "--", m.dump], user=app.user, mutates=True, check=False)
     apply_spec(m.spec_path)
     marker_.clear(app.host, app.layout)
     say(f"back on PostgreSQL {m.from_major} with its data")
