@@ -66,8 +66,8 @@ def member_name(raw: str) -> str:
         raise ValueError("has control characters in its name")
     if raw.startswith("/"):
         raise ValueError("is an absolute name")
-    name = raw[2:] if raw.startswith("./") else raw
-    name = name[:-1] if name.endswith("/") else name
+    name = raw.removeprefix("./")
+    name = name.removesuffix("/")
     if name in ("", "."):
         return "."
     if any(part in ("", ".", "..") for part in name.split("/")):

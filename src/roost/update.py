@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from roost import backup
 from roost.app import App
-from roost.errors import RoostError, UsageError
 from roost.db_upgrade import pg_version_at
+from roost.errors import RoostError, UsageError
 from roost.pgmajor import pgdata_host_path
 from roost.spec.model import parse_duration
 from roost.upgrade_marker import refuse_if_interrupted

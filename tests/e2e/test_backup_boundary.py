@@ -50,8 +50,8 @@ def snapshot(lab) -> dict[str, str]:
     """Path -> type, mode, owner, size, mtime, link target; content hash for /etc, /root, /usr/local."""
     listing = lab.exec(["find", "/etc", "/root", "/usr/local", "/var/lib", "-xdev", "-printf",
                         r"%p\t%y %m %U:%G %s %T@ %l\n"]).stdout
-    sums = lab.exec(["sh", "-c", "find /etc /root /usr/local -xdev -type f -print0 | sort -z | "
-                                 "xargs -0 sha256sum 2>/dev/null || true"]).stdout
+    hash_all = "find /etc /root /usr/local -xdev -type f -print0 | sort -z | xargs -0 sha256sum 2>/dev/null || true"
+    sums = lab.exec(["sh", "-c", hash_all]).stdout
     out = {}
     for line in listing.splitlines():
         path, _, meta = line.partition("\t")

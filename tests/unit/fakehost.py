@@ -6,8 +6,8 @@ Only unit tests use it; end-to-end tests run on the real lab host.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from roost.host.runner import AppUser, FileStat, Result
 
@@ -139,8 +139,8 @@ def converge(host: FakeHost, prep) -> None:
     for sname in prep.spec.secrets:
         secrets[sname] = "s3cret" + sname
         host.files[d.layout.secret_file(sname)] = secrets[sname] + "\n"
-    from roost.render.app import secret_digest
     from roost.host.state import secret_digests_path
+    from roost.render.app import secret_digest
 
     digests = {w.name: secret_digest(w.resolve(secrets)) for w in d.secret_envs}
     host.files[secret_digests_path(d.layout)] = json.dumps(digests)

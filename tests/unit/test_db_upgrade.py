@@ -122,7 +122,7 @@ def test_the_image_must_appear_once_in_the_spec_file(w):
 
 @pytest.mark.parametrize("failure", ["psql", "apply", "ctrl-c"])
 def test_a_failed_step_puts_back_the_old_major_and_data(w, failure):
-    apply_spec, calls = applier(w)
+    apply_spec, _ = applier(w)
     if failure == "psql":
         w.failing.add("psql")
     boom: type[BaseException] = KeyboardInterrupt if failure == "ctrl-c" else RoostError

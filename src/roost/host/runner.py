@@ -14,9 +14,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Protocol
 
 from roost.errors import RoostError
@@ -186,6 +186,7 @@ class Runner:
                 text=True,
                 errors="replace",  # a LATIN1 dump or a hostile file name must not crash roost
                 timeout=timeout,
+                check=False,
                 cwd=user.home if user and os.path.isdir(user.home) else "/",
             )
         except FileNotFoundError:
@@ -300,7 +301,7 @@ class Runner:
                 timer.start()
             assert src.stdout is not None and dst.stdin is not None
             try:
-                while chunk := src.stdout.read1(1 << 20):
+                while chunk := os.read(src.stdout.fileno(), 1 << 20):
                     if tap:
                         tap(chunk)
                     try:
