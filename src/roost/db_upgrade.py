@@ -84,6 +84,8 @@ def upgrade(app: App, container: str, to: int | None, apply_spec: ApplySpec, say
     With an interrupted upgrade on record: `undo` (or a different request, or a stop before the
     restore completed) puts the old major and data back; otherwise it is finished. Returns what
     was done, or None after an undo alone."""
+    if to is None and not undo:
+        raise UsageError("--to is required", hint=f"e.g. `roost db upgrade {app.spec.name} {container} --to 17`")
     pending = marker_.read(app.host, app.layout)
     if pending is not None:
         if not undo and pending.reached("restored") and (pending.container, pending.to) == (container, to):
@@ -98,8 +100,7 @@ def upgrade(app: App, container: str, to: int | None, apply_spec: ApplySpec, say
         raise UsageError(f"no interrupted db upgrade of {app.spec.name} to undo",
                          hint=f"the data directory kept by an upgrade that finished stays beside the volume; "
                               f"see `roost history {app.spec.name}`")
-    if to is None:
-        raise UsageError("--to is required", hint=f"e.g. `roost db upgrade {app.spec.name} {container} --to 17`")
+    assert to is not None
     return _start(app, container, to, apply_spec, say)
 
 

@@ -210,3 +210,15 @@ def test_row_counts_that_differ_are_reported_with_the_old_data_kept(w):
     with pytest.raises(RoostError, match=r"row counts differ after the restore: \{'public.notes': \(3, 2\)\}") as e:
         db_upgrade.upgrade(w.app, "database", 18, lossy_apply, say=quiet)
     assert "the old data is kept in /srv/roost/notes/database.pg17-" in (e.value.hint or "")
+
+
+def test_without_to_nothing_is_touched_even_with_an_upgrade_cut_short(w, monkeypatch):
+    apply_spec, _ = applier(w)
+    die_after(monkeypatch, "moved")
+    with pytest.raises(Killed):
+        db_upgrade.upgrade(w.app, "database", 18, apply_spec, say=quiet)
+    monkeypatch.undo()
+    record = list(w.host.record)
+    with pytest.raises(UsageError, match="--to is required"):
+        db_upgrade.upgrade(w.app, "database", None, apply_spec, say=quiet)
+    assert w.host.record == record and upgrade_marker.read(w.host, w.app.layout)
