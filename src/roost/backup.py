@@ -201,10 +201,10 @@ def unpack_checked(app: App, path: str, staging: str) -> archive.Manifest:
     scanner = archive.Scanner(path, expected(app))
     r = app.host.pipe(["cat", "--", path], ["tar", "-C", staging, "-xzf", "-", "--no-same-owner"], user=app.user,
                       tap=scanner.feed, timeout=3600)
-    manifest = scanner.finish()
-    if not r.ok:
-        raise RoostError(f"{path}: unpacking failed: {r.stderr.strip()[-300:]}", hint="nothing was changed")
-    return manifest
+    if not r.ok:  # (a member the checker refuses raises from the tap, before this)
+        raise RoostError(f"{path}: unpacking failed: {r.argv[0]}: {r.stderr.strip()[-300:]}",
+                         hint="nothing was changed")
+    return scanner.finish()
 
 
 def pod_active(app: App) -> bool:
