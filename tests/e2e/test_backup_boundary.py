@@ -34,7 +34,7 @@ def spec_text() -> str:
     return (EXAMPLE.replace('name = "notes"', f'name = "{NAME}"\nhealth_timeout = "60s"')
             .replace("uid = 2100", f"uid = {UID}")
             .replace("127.0.0.1:8388:3000", f"127.0.0.1:{PORT}:3000")
-            .replace("roost-lab/notes:latest", f"roost-lab/notes:{NAME}")) + "\n[backup]\nkeep = 10\n"
+            .replace("roost-lab/notes:latest", f"roost-lab/notes:{NAME}")) + '\n[backup]\nkeep = 10\nschedule = "daily"\n'
 
 
 def app(lab, *argv: str, check: bool = True):
@@ -208,6 +208,16 @@ def test_failed_dump_leaves_no_archive_and_retention_ignores_partials(vault):
     wait_http(f"{URL}/status")
     HELD["backup: pg_dump fails half-way"] = True
     attacker(lab, f"rm -f {BACKUPS}/.{NAME}-20000101T000000Z.tar.gz.abcdefghij")
+
+
+def test_the_apps_own_timer_takes_backups_as_the_app_user(vault):
+    """The scheduled backup runs roost as the app user: no root, no runuser, same code."""
+    lab = vault
+    count = len(backups(lab))
+    app(lab, "systemctl", "--user", "start", "roost-backup.service")
+    listed = backups(lab)
+    assert len(listed) == count + 1
+    assert lab.exec(["stat", "-c", "%U %a", listed[-1]["path"]]).stdout.strip() == f"{NAME} 600"
 
 
 def test_genuine_backup_restores_with_a_safety_backup_first(vault):
