@@ -125,7 +125,7 @@ def take(app: App, reason: str = "manual", prune_after: bool = True) -> str:
                 # inside the user namespace, files owned by the container's users stay theirs
                 put(f"vol-{key}.tar", ["podman", "unshare", "tar", "--numeric-owner", "-C", host_dir, "-cpf", "-", "."])
                 manifest["volumes"][key] = host_dir
-        put("spec.toml", ["cat", "--", app.layout.spec_copy])
+        put("spec.toml", ["cat", "--", app.layout.applied_spec])  # root-owned truth, readable by the app user
         secrets = [s for s in sorted(app.spec.secrets)
                    if app.host.run(["test", "-f", app.layout.secret_file(s)], user=app.user, check=False).ok]
         if secrets:

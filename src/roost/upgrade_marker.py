@@ -8,7 +8,6 @@ verbs that would build on a half-moved data directory (backup, restore, update) 
 from __future__ import annotations
 
 import json
-import posixpath
 from dataclasses import asdict, dataclass
 
 from roost.app import App
@@ -54,9 +53,8 @@ def read(host: Host, layout: Layout) -> Marker | None:
 
 
 def write(host: Host, layout: Layout, marker: Marker) -> None:
-    for d, mode in ((posixpath.dirname(layout.root_state_dir), 0o755), (layout.root_state_dir, 0o700)):
-        if not host.exists(d):
-            host.make_dir(d, mode=mode, uid=0, gid=0)
+    if not host.exists(layout.root_dir):  # apply makes it; an app applied by an older roost may lack it
+        host.make_dir(layout.root_dir, mode=0o755, uid=0, gid=0)
     host.write_file(layout.db_upgrade_marker, json.dumps(asdict(marker), indent=2) + "\n", mode=0o600, uid=0, gid=0)
 
 
