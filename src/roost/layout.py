@@ -150,6 +150,11 @@ class Layout:
         return self._h(".bashrc")
 
     @property
+    def db_upgrade_marker(self) -> str:
+        """The step a `roost db upgrade` reached, so an interrupted one is finished or undone."""
+        return posixpath.join(self.root_dir, "db-upgrade.json")
+
+    @property
     def pod_service(self) -> str:
         return f"{self.name}-pod.service"
 

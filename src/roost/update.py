@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 from roost import backup
 from roost.app import App
+from roost.db_upgrade import pg_version_at
 from roost.errors import RoostError, UsageError
-from roost.pgmajor import pg_version_files
+from roost.pgmajor import pgdata_host_path
 from roost.spec.model import parse_duration
+from roost.upgrade_marker import refuse_if_interrupted
 
 KEEP_REPO = "localhost/roost-keep"  # tags that stop earlier images from being pruned
 
@@ -65,6 +67,7 @@ def _point(app: App, container: str, image_id: str) -> None:
 
 
 def update(app: App, say=print, status=None) -> Report:
+    refuse_if_interrupted(app)
     timeout = parse_duration(app.spec.app.health_timeout)
     before = app.running_images()
     report = Report("current", before=before)
@@ -86,8 +89,8 @@ def update(app: App, say=print, status=None) -> Report:
         return report
     # PostgreSQL must not jump majors under an existing data directory
     for c in changed:
-        path = pg_version_files(app.spec).get(c)
-        on_disk = (app.host.read_file(path) or "").strip() if path else ""
+        data = pgdata_host_path(app.spec, c) if app.spec.containers[c].is_postgres else None
+        on_disk = pg_version_at(app, data) if data else ""
         new_major = _pg_major_of_image(app, new_ids[app.spec.containers[c].image])
         if on_disk.isdigit() and new_major and new_major != int(on_disk):
             _point(app, c, before[c]["id"])
@@ -166,9 +169,6 @@ def rollback(app: App, to: int | None, say=print, status=None) -> Report:
     report.result = "rolled-back" if ok else "failed"
     report.error = None if ok else why
     return report
-
-
-
 
 
 def restart_changed(app: App) -> Report:

@@ -29,22 +29,43 @@ class FakeHost:
         else:
             self.handlers.insert(0, (prefix, lambda argv, user, stdin: Result(tuple(argv), code, answer, "")))
 
+    def _answer(self, argv, user, stdin, mutates: bool) -> tuple[int, bytes, str]:
+        """A handler's answer as (exit code, stdout bytes, stderr). Handlers return a Result, a str or bytes."""
+        for prefix, handler in self.handlers:
+            if tuple(argv[: len(prefix)]) == prefix:
+                out = handler(list(argv), user, stdin)
+                if isinstance(out, Result):
+                    return out.returncode, out.stdout.encode(), out.stderr
+                return 0, out if isinstance(out, bytes) else out.encode(), ""
+        return (0 if mutates else 1), b"", "not faked"
+
     def run(self, argv, *, user=None, stdin=None, mutates=False, check=True, timeout=None) -> Result:
         self.calls.append(tuple(argv))
         if mutates:
             self.record.append(" ".join(argv) + (f" (as {user.name})" if user else ""))
-        for prefix, handler in self.handlers:
-            if tuple(argv[: len(prefix)]) == prefix:
-                out = handler(list(argv), user, stdin)
-                result = out if isinstance(out, Result) else Result(tuple(argv), 0, out, "")
-                break
-        else:
-            result = Result(tuple(argv), 0 if mutates else 1, "", "not faked")
+        code, out, err = self._answer(argv, user, stdin, mutates)
+        result = Result(tuple(argv), code, out.decode(errors="replace"), err)
         if check and not result.ok:
             from roost.host.runner import CommandFailed
 
             raise CommandFailed(" ".join(argv), result)
         return result
+
+    def pipe(self, source, sink, *, user, tap=None, timeout=None) -> Result:
+        """`source | sink` as the Runner does it: the sink's handler gets the source's bytes as stdin."""
+        self.calls += [tuple(source), tuple(sink)]
+        self.record.append(" ".join(source) + " | " + " ".join(sink) + f" (as {user.name})")
+        code, data, err = self._answer(source, user, None, False)
+        if tap:
+            for i in range(0, len(data), 4096):  # in chunks, as a real pipe delivers them
+                tap(data[i:i + 4096])
+        if code:
+            return Result(tuple(source), code, "", err)
+        code2, out, err2 = self._answer(sink, user, data, True)
+        return Result(tuple(sink), code2, out.decode(errors="replace"), err2)
+
+    def exec_interactive(self, argv, *, user=None) -> None:
+        self.calls.append(tuple(argv))
 
     def read_file(self, path: str) -> str | None:
         return self.files.get(path)

@@ -87,8 +87,8 @@ def restore(app: str, name: str, yes: bool) -> None:
     with locked(a.layout):
         result = "failed"
         try:
-            bk.restore(a, name, say=lambda m: console.print(f"→ {m}"))
+            safety = bk.restore(a, name, say=lambda m: console.print(f"→ {m}"))
             result = "ok"
         finally:
             a.record_history({"action": "restore", "result": result, "backup": name, "images": a.running_images()})
-    console.print(f"[bold green]restored[/] {app} from {name}")
+    console.print(f"[bold green]restored[/] {app} from {name}" + (f" (safety backup: {safety})" if safety else ""))
