@@ -120,9 +120,6 @@ class FakeHost:
             if path == link or path.startswith(link + "/"):
                 raise UnsafePath(path, f"passes through the symbolic link {link}")
 
-    def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None:
-        self.calls.append(("exec", *argv))
-
     def add_secret(self, value: str) -> None:
         self.secrets.append(value)
 

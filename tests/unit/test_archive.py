@@ -166,5 +166,5 @@ def test_member_names_refused(raw):
 
 def test_manifest_must_be_a_json_object():
     for data in (b"[1]", b"{nope", "é".encode("latin-1")):
-        with pytest.raises(UsageError, match="manifest.json: not"):
+        with pytest.raises(UsageError, match=r"manifest\.json: not"):
             check_manifest(data, EXPECTED, {}, "a")
