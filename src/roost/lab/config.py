@@ -17,12 +17,13 @@ REGISTRY = os.environ.get("ROOST_LAB_REGISTRY", "127.0.0.1:5000")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # The lab host: a small server with systemd, logind and rootless podman, plus what the
-# lab itself uses (python3-venv to install roost, docker-registry for the test images).
+# lab itself uses (python3-venv to install roost, docker-registry for the test images), and
+# caddy, the front door roost manages (installed but left disabled: roost enables it).
 LAB_PACKAGES: tuple[str, ...] = (
     "systemd", "systemd-sysv", "dbus", "dbus-user-session", "libpam-systemd",
     "podman", "crun", "passt", "uidmap", "catatonit", "aardvark-dns", "netavark",
     "fuse-overlayfs", "systemd-container", "iproute2", "procps", "curl", "ca-certificates",
-    "python3", "python3-venv", "docker-registry", "less",
+    "python3", "python3-venv", "docker-registry", "less", "caddy",
 )  # fmt: skip
 
 # The root of the test images: PostgreSQL for the database image, psycopg for the notes
