@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from roost.errors import RoostError, UsageError
+from roost.frontdoor.state import gather_front
 from roost.history import who
 from roost.host.runner import AppUser, Host
 from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system, secret_digests_path
@@ -90,7 +91,8 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
         for v in values.values():
             if len(v) >= 8:
                 host.add_secret(v)
-    return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app)))
+    front = gather_front(host, spec.name, wanted=spec.web is not None)
+    return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app, front)))
 
 
 @dataclass

@@ -29,6 +29,10 @@ def down(app: str, purge: bool, yes: bool) -> None:
         click.confirm(f"Delete app {app} for good, with everything in {record['home']} (data and secrets)?", abort=True)
     host, user = runner(), app_user(record)
     with locked(layout):
+        from roost.frontdoor.actions import remove_site
+
+        if remove_site(host, app):  # first: the front door stops sending requests to an app going away
+            console.print(f"→ removed the site of {app} from caddy")
         manager = host.exists(f"{user.runtime_dir}/bus")
         if manager:
             console.print(f"→ stopping {record['pod_service']}")

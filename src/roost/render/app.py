@@ -291,4 +291,6 @@ def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
         "images": spec.images,
         "pod_service": layout.pod_service,
     }
+    if spec.web is not None:  # the front door: `status` shows the URL, other apps' plans refuse these domains
+        record |= {"domains": list(spec.web.domains), "url": spec.web.url, "tls": spec.web.tls}
     return json.dumps(record, indent=2, sort_keys=True) + "\n"
