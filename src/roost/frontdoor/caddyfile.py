@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-BARE_RE = re.compile(r"^[A-Za-z0-9._:/@%=+,*-]+\Z")
+BARE_RE = re.compile(r"^[A-Za-z0-9._:/@%=+,*\[\]-]+\Z")
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,9 @@ def health(spec: Spec, up: Publish) -> Health | None:
             continue
         if port == up.container_port:
             return Health(path, None, c.health.timeout)
-        other = next((p for p in spec.pod.ports if p.proto == "tcp" and p.container_port == port), None)
+        # health_port keeps the upstream's address: only a port published on the same address will do
+        other = next((p for p in spec.pod.ports if p.proto == "tcp" and p.container_port == port
+                      and dial_address(p).rsplit(":", 1)[0] == dial_address(up).rsplit(":", 1)[0]), None)
         if other is not None:
             return Health(path, other.host_port, c.health.timeout)
     return None
