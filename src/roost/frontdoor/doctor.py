@@ -53,7 +53,8 @@ def check_frontdoor(host: Host, apps: dict[str, dict], now: datetime | None = No
     for name, record in sorted(web.items()):
         text = host.read_file(site_file(name))
         if text is None:
-            out.append(Check(f"site {name}", FAIL, f"{site_file(name)} is missing", f"roost apply {record['spec_path']}"))
+            out.append(Check(f"site {name}", FAIL, f"{site_file(name)} is missing",
+                             f"roost apply {record['spec_path']}"))
             continue
         if record.get("tls") == "acme" and not re.search(r"^\s*tls \S+@\S+", text, re.M):
             out.append(Check(f"site {name}", FAIL, "uses ACME without a contact email",

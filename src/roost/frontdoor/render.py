@@ -13,6 +13,7 @@ from roost.spec.model import Publish, Spec
 SITES_DIR = "/etc/caddy/roost.d"
 MAIN_CADDYFILE = "/etc/caddy/Caddyfile"
 IMPORT_LINE = f"import {SITES_DIR}/*.caddy"
+IMPORT_COMMENT = "# roost: one site file per app (roost apply writes them, roost down removes them)"
 # While the app's container restarts, Caddy holds a request and retries the upstream this long
 # (every LB_TRY_INTERVAL) instead of answering 502: updates cost latency, not failed requests.
 LB_TRY_DURATION = "10s"
@@ -137,7 +138,7 @@ def with_import(caddyfile: str | None) -> str:
     if text and not text.endswith("\n"):
         text += "\n"
     sep = "\n" if text.strip() else ""
-    return f"{text}{sep}# roost: one site file per app (roost apply writes them, roost down removes them)\n{IMPORT_LINE}\n"
+    return f"{text}{sep}{IMPORT_COMMENT}\n{IMPORT_LINE}\n"
 
 
 def has_import(caddyfile: str) -> bool:
