@@ -40,6 +40,11 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise UsageError(f"app {', '.join(twice)} is named by more than one spec", hint="apply each app once")
+    domains = [d for s in loaded for d in (s.web.domains if s.web else ())]
+    if len(set(domains)) != len(domains):
+        twice = sorted({d for d in domains if domains.count(d) > 1})
+        raise UsageError(f"web.domains: {', '.join(twice)} is claimed by more than one spec",
+                         hint="a domain has one app")
     with ExitStack() as locks:
         for spec in sorted(loaded, key=lambda s: s.name):  # one order for all: no deadlock between runs
             locks.enter_context(locked(Layout(spec.name, spec.home)))
@@ -86,6 +91,8 @@ def _apply_one(host, prep) -> None:
         if port.proto == "tcp":
             host_ip = "127.0.0.1" if port.ip in ("0.0.0.0",) else port.ip
             console.print(f"  app {prep.spec.name} answers on [bold]http://{host_ip}:{port.host_port}/[/]")
+    if prep.spec.web is not None:
+        console.print(f"  and at [bold]{prep.spec.web.url}[/] through caddy")
 
 
 def _user_exists(name: str) -> bool:
