@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -235,7 +236,7 @@ def test_plan_shows_the_site_diff(front):
     lab = front
     put(lab, "/var/tmp/specs/webtwo-header.toml", spec_text(B, 'headers = { X-Lab = "yes" }\n'))
     out = roost(lab, "plan", "/var/tmp/specs/webtwo-header.toml").stdout
-    assert "/etc/caddy/roost.d/webtwo.caddy" in out and "+\t\tX-Lab yes" in out, out
+    assert "/etc/caddy/roost.d/webtwo.caddy" in out and re.search(r"^\s*\+\s+X-Lab yes$", out, re.M), out
 
 
 def test_updating_one_app_keeps_the_other_serving(front):
@@ -304,8 +305,9 @@ def test_down_removes_the_site_and_leaves_the_other(front):
     lab = front
     roost(lab, "down", B["name"])
     assert lab.exec(["test", "-e", "/etc/caddy/roost.d/webtwo.caddy"], check=False).returncode == 1
-    cp = curl(lab, "--resolve", f"{B['domain']}:443:127.0.0.1", "--cacert", ca_file(lab), f"https://{B['domain']}/")
-    assert cp.returncode != 0  # no site, no certificate for it: the TLS handshake fails
+    cp = curl(lab, "--resolve", f"{B['domain']}:443:127.0.0.1", "--cacert", ca_file(lab),
+              f"https://{B['domain']}/version")
+    assert cp.returncode != 0 or cp.stdout.strip() != "w2", cp  # no site: a failed handshake or Caddy's empty answer
     assert "through the front door" in wait_https(lab, A["domain"], timeout=10)
     roost(lab, "down", A["name"], "--purge", "--yes")
     assert lab.exec(["ls", "/etc/caddy/roost.d"]).stdout.strip() == ""

@@ -71,7 +71,7 @@ class PublishSite(Action):
             restore(host, written)
             raise RoostError(f"caddy rejected the site of {ctx.layout.name}, so nothing changed for Caddy:\n"
                              f"{caddy_message(check.stderr)}",
-                             hint=f"fix [web] in the spec (or {MAIN_CADDYFILE}) and apply again; "
+                             hint=f"fix the web section of the spec (or {MAIN_CADDYFILE}) and apply again; "
                                   "the sites already running keep serving")
         try:
             reload(host)
@@ -114,7 +114,7 @@ class RemoveSite(Action):
     name: str
 
     def describe(self) -> str:
-        return f"remove {site_file(self.name)} (the spec has no [web] any more) and reload caddy"
+        return f"remove {site_file(self.name)} (the spec has no web section any more) and reload caddy"
 
     def execute(self, ctx: Context) -> None:
         remove_site(ctx.host, self.name)

@@ -33,7 +33,7 @@ def check_frontdoor(host: Host, apps: dict[str, dict], now: datetime | None = No
     now = now or datetime.now(timezone.utc)
     out = []
     if not host.exists(CADDY_BIN):
-        return [Check("caddy", FAIL, f"{', '.join(sorted(web))} use [web] but caddy is not installed",
+        return [Check("caddy", FAIL, f"{', '.join(sorted(web))} have a web section but caddy is not installed",
                       "roost apply their specs (it installs caddy)")]
     if host.run(["systemctl", "is-active", "--quiet", SERVICE], check=False).ok:
         out.append(Check("caddy", OK, f"{SERVICE} is running"))
