@@ -18,7 +18,7 @@ IMPORT_COMMENT = "# roost: one site file per app (roost apply writes them, roost
 # (every LB_TRY_INTERVAL) instead of answering 502: updates cost latency, not failed requests.
 LB_TRY_DURATION = "10s"
 LB_TRY_INTERVAL = "250ms"
-HEALTH_INTERVAL = "2s"  # short, so an upstream marked down during a restart is back soon after it is
+HEALTH_INTERVAL = "1s"  # short: a request held while the upstream is marked down waits at most this long after it is back
 HSTS = "max-age=31536000"
 SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*\Z")
 
