@@ -296,7 +296,7 @@ def test_a_domain_served_by_another_app_is_refused_at_plan_time(tmp_path):
     prepare(write_spec(tmp_path, 'domains = ["two.lab.test"]\ntls = "internal"'), host)
     import json
 
-    record = json.loads(host.files["/etc/roost/apps/first.json"])
+    record = json.loads(host.files["/var/lib/roost/apps/first/record.json"])
     assert (record["domains"], record["url"], record["tls"]) == (["notes.lab.test"], "https://notes.lab.test/", "internal")
 
 

@@ -12,6 +12,7 @@ from roost.host.runner import AppUser, Runner
 from roost.layout import list_apps as list_apps  # re-exported for the verbs
 from roost.layout import read_record
 from roost.output import console
+from roost.record import AppRecord
 
 load_app = read_record  # the verbs' name for it
 
@@ -52,10 +53,10 @@ def print_plan(plan: Plan, show_diffs: bool = True) -> None:
 
 def locked(layout):
     """The app's lock for a verb; while another roost run holds it, say so and wait."""
-    from roost.apply import app_lock
+    from roost.lock import app_lock
 
-    return app_lock(layout, say=lambda m: console.print(f"[yellow]{m}[/]"))
+    return app_lock(layout.lock_file, layout.name, say=lambda m: console.print(m, style="yellow", markup=False))
 
 
-def app_user(record: dict) -> AppUser:
+def app_user(record: AppRecord) -> AppUser:
     return AppUser(record["name"], record["uid"], record["home"])

@@ -112,9 +112,10 @@ def remove_site(host: Host, name: str, reload_caddy: bool = True) -> bool:
 @dataclass(frozen=True)
 class RemoveSite(Action):
     name: str
+    why: str = "the spec has no web section any more"
 
     def describe(self) -> str:
-        return f"remove {site_file(self.name)} (the spec has no web section any more) and reload caddy"
+        return f"remove {site_file(self.name)} ({self.why}) and reload caddy"
 
     def execute(self, ctx: Context) -> None:
         remove_site(ctx.host, self.name)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 
 from roost.errors import UsageError
 from roost.frontdoor import plan as frontdoor
 from roost.frontdoor.state import FrontFacts
 from roost.host.facts import normalize_image
+from roost.host.runner import FileStat
 from roost.host.state import AppFacts, SystemFacts
 from roost.layout import SUBID_COUNT
 from roost.plan import actions as A
-from roost.render.app import Desired, secret_digest
+from roost.render.app import Desired, FileWant, secret_digest
 from roost.spec.model import Spec, parse_publish
 
 MIN_PODMAN = (5, 0)
@@ -28,7 +30,7 @@ class Inputs:
 
 def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
     """Refuse what would collide with another app or a running service (exit 2, nothing changed)."""
-    mine = system.apps.get(spec.name, {})
+    mine = system.apps.get(spec.name)
     for other, record in system.apps.items():
         if other == spec.name:
             continue
@@ -43,7 +45,7 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
         if claimed:
             raise UsageError(f"web.domains: {', '.join(sorted(claimed))} is already served by roost app {other}",
                              hint=f"a domain has one app: pick another, or take it out of {other}'s spec first")
-    my_ports = {str(p) for p in [*mine.get("publish", [])]}
+    my_ports = set(mine.get("publish", [])) if mine else set()
     for p in spec.pod.ports:
         if str(p) in my_ports:
             continue  # ours, from the previous apply
@@ -55,6 +57,50 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
                     f"pod.publish: {p.ip}:{p.host_port}/{p.proto} is already taken by another program on this host",
                     hint=f"see `ss -ltnp 'sport = :{p.host_port}'` and choose a free port",
                 )
+
+
+def _write_files(p: A.Plan, wants: tuple[FileWant, ...], app: AppFacts) -> set[str]:
+    """WriteFile for each file whose content, mode or owner differs; the paths whose content changed."""
+    changed = set()
+    for f in wants:
+        old, st = app.files.get(f.path, (None, None))
+        if old != f.content:
+            p.actions.append(A.WriteFile(f, old))
+            changed.add(f.path)
+        elif st is None or st.mode != f.mode or st.uid != f.uid or st.gid != f.gid:
+            p.actions.append(A.WriteFile(f, old, content_changed=False))
+    return changed
+
+
+def _within(a: str, b: str) -> bool:
+    return a == b or a.startswith(b.rstrip("/") + "/")
+
+
+def check_home(spec: Spec, system: SystemFacts, uid: int, home: FileStat | None,
+               entries: list[tuple[str, FileStat]] | None, parent: FileStat | None = None) -> None:
+    """The app's home becomes its user's: it must be a folder of its own (exit 2, nothing changed).
+    `home`, `entries`, `parent`: the home's lstat and listing and its parent's lstat as they are
+    now (None: not there)."""
+    up = posixpath.dirname(spec.home)
+    if parent is not None and (parent.uid != 0 or parent.mode & 0o022 or not parent.is_dir):
+        raise UsageError(f"app.home: {spec.home} would be inside {up}, which " +
+                         ("is not a directory" if not parent.is_dir else f"belongs to UID {parent.uid}" if parent.uid
+                          else "others can write") + ": whoever controls it could move the app's home",
+                         hint=f"choose a home whose parent only root can change, e.g. /srv/roost/{spec.name}")
+    for other, record in system.apps.items():
+        theirs = record.get("home")
+        if other != spec.name and isinstance(theirs, str) and (_within(spec.home, theirs) or _within(theirs, spec.home)):
+            raise UsageError(f"app.home: {spec.home} overlaps the home of roost app {other} ({theirs})",
+                             hint="give each app a folder of its own, e.g. /srv/roost/NAME")
+    if home is None:
+        return
+    if home.is_link or not home.is_dir:
+        raise UsageError(f"app.home: {spec.home} exists and is not a directory" + (" (a symbolic link)" if home.is_link else ""),
+                         hint="choose another app.home, or remove what is there")
+    empty_roots = home.uid == 0 and not entries
+    if home.uid != uid and not empty_roots:
+        raise UsageError(f"app.home: {spec.home} already exists, belongs to UID {home.uid} and is not empty; roost "
+                         f"would hand it to the app's user", hint="choose a new folder for app.home (roost creates it)")
 
 
 def plan(inp: Inputs) -> A.Plan:
@@ -82,7 +128,15 @@ def plan(inp: Inputs) -> A.Plan:
     else:
         note(f"podman {'.'.join(map(str, system.podman_version or ()))} and its helpers are installed")
 
-    # 2. group, user, subordinate ranges, linger
+    # 2. root's record of the app first (it marks the user, group and range as roost's), then
+    # group, user, subordinate ranges, linger
+    state_make = [d for d in desired.state_dirs if (st := app.dirs.get(d.path)) is None
+                  or (st.mode, st.uid, st.gid) != (d.mode, d.uid, d.gid)]
+    if state_make:
+        add(A.MakeDirs(tuple(state_make), tuple(d.path for d in state_make if app.dirs.get(d.path) is not None)))
+    _write_files(p, desired.state_files, app)
+    if app.files.get(layout.legacy_record, (None, None))[1] is not None:
+        add(A.RemoveFile(layout.legacy_record, f"the record now lives in {layout.record_file}"))
     user_exists = spec.name in system.users
     if spec.name not in system.groups:
         add(A.CreateGroup(spec.name, ident.gid))
@@ -126,14 +180,7 @@ def plan(inp: Inputs) -> A.Plan:
             add(A.GenerateSecret(name, s.generate, layout.secret_file(name), ident.uid, ident.gid))
 
     # 5. files: changed content or wrong mode/owner
-    changed_files: set[str] = set()
-    for f in desired.files:
-        old, st = app.files.get(f.path, (None, None))
-        if old != f.content:
-            add(A.WriteFile(f, old))
-            changed_files.add(f.path)
-        elif st is None or st.mode != f.mode or st.uid != f.uid or st.gid != f.gid:
-            add(A.WriteFile(f, old, content_changed=False))
+    changed_files = _write_files(p, desired.files, app)
 
     # podman secrets for env values that mention secrets
     changed_secret_units: set[str] = set()
@@ -159,7 +206,7 @@ def plan(inp: Inputs) -> A.Plan:
             restart.add(service)
     pod_restart = layout.pod_service in restart
     state = {u: app.units.get(u) for u in desired.units}
-    pod_active = (s := state[layout.pod_service]) is not None and s.active == "active"
+    pod_active = (u := state[layout.pod_service]) is not None and u.active == "active"
     if not pod_active:
         restart.clear()  # a start runs everything with the new inputs
 
@@ -182,7 +229,7 @@ def plan(inp: Inputs) -> A.Plan:
         add(A.StartUnits(every, restart=True, reason="the pod's unit changed: every container restarts"))
     else:
         inactive = [layout.container_service(c) for c in spec.start_order()
-                    if (s := state[layout.container_service(c)]) is None or s.active != "active"]
+                    if (u := state[layout.container_service(c)]) is None or u.active != "active"]
         again = [layout.container_service(c) for c in spec.start_order() if layout.container_service(c) in restart]
         if again:
             add(A.StartUnits(tuple(again), restart=True, reason="their inputs changed"))
@@ -200,8 +247,8 @@ def plan(inp: Inputs) -> A.Plan:
     if spec.backup.schedule:
         timers.append("roost-backup.timer")
     for timer in timers:
-        st = app.units.get(timer)
-        if timer not in app.enabled_timers or st is None or st.active != "active":
+        unit = app.units.get(timer)
+        if timer not in app.enabled_timers or unit is None or unit.active != "active":
             add(A.EnableTimer(timer))
 
     # 7. the front door, once the app answers behind it

@@ -11,10 +11,10 @@ import ipaddress
 import json
 import posixpath
 import re
+from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic import AfterValidator, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 from roost.frontdoor.model import Web
 
@@ -30,7 +30,10 @@ IMAGE_RE = re.compile(
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?\Z"
 )
-PUBLISH_RE = re.compile(r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(?P<host>[0-9]{1,5}):(?P<ctr>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?\Z")
+PUBLISH_RE = re.compile(
+    r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
+    r"(?P<host>[0-9]{1,5}):(?P<ctr>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?\Z"
+)
 VOLUME_OPTIONS = {"z", "Z", "ro", "rw", "U", "noexec", "nosuid", "nodev", "exec", "suid", "dev"}
 # names that would shadow a system account or a roost directory
 RESERVED_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
@@ -41,6 +44,41 @@ RESERVED_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", 
 # drops to its own user. Everything else podman grants by default is dropped.
 DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID")
 
+# The host's own trees: an app's home (or a host path given to its containers) is never one of
+# them nor inside one, and never a folder that holds them or other apps' homes (the app user
+# would own it: a typo in app.home must not hand /etc or /srv to an app).
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run",
+                "/sbin", "/sys", "/usr", "/tmp", "/var/tmp", "/var/log", "/var/cache", "/var/spool", "/var/mail",
+                "/var/lib/roost", "/var/lib/systemd", "/var/lib/containers", "/var/lib/dpkg",
+                "/var/lib/apt", "/var/lib/rpm", "/var/lib/caddy", "/snap", "/lost+found")
+SYSTEM_DIRS = ("/home", "/srv", "/srv/roost", "/opt", "/var", "/var/lib", "/var/opt", "/var/local", "/mnt", "/media",
+               "/usr/local", "/data", "/var/backups")
+# Units of the app user's systemd that a container's unit (NAME.service) must not shadow
+RESERVED_UNITS = {"dbus", "default", "basic", "exit", "shutdown", "sockets", "timers", "paths", "printer", "sound",
+                  "bluetooth", "smartcard", "graphical-session", "graphical-session-pre", "init", "pipewire",
+                  "pipewire-pulse", "wireplumber", "pulseaudio", "gpg-agent", "ssh-agent", "at-spi-dbus-bus"}
+RESERVED_UNIT_PREFIXES = ("systemd-", "dbus-", "podman", "roost-", "xdg-", "user-", "app-", "session-")
+
+
+def check_host_dir(v: str, what: str) -> str:
+    """A host directory roost gives to an app: normalised, absolute, not the host's own."""
+    check_text(v)
+    if not v.startswith("/") or posixpath.normpath(v) != v or v.startswith("//") or v == "/":
+        raise ValueError(f"{v!r} must be a normalised absolute path (no '..', no trailing '/')")
+    if ":" in v:
+        raise ValueError(f"{v!r} contains ':', which Volume= and podman read as a separator")
+    for tree in SYSTEM_TREES:
+        if v == tree or v.startswith(tree + "/"):
+            raise ValueError(f"{v!r} is inside the system directory {tree}: {what} must live elsewhere, "
+                             "e.g. /srv/roost/NAME")
+    for d in (*SYSTEM_TREES, *SYSTEM_DIRS):
+        if d == v or d.startswith(v + "/"):
+            raise ValueError(f"{v!r} is (or holds) the system directory {d}: {what} must be a folder of its own, "
+                             f"e.g. {v.rstrip('/')}/NAME" if v != d else f"{v!r} is a system directory: {what} must "
+                             f"be a folder of its own inside it, e.g. {v}/NAME")
+    return v
+
+
 MIN_APP_ID = 2000  # above the distributions' system range, and journald keeps users >= 1000 apart
 MAX_APP_ID = 59999
 
@@ -50,7 +88,7 @@ def check_text(value: str) -> str:
     for ch in value:
         if ch in "\n\r":
             raise ValueError("must be a single line (newlines are not allowed)")
-        if ord(ch) < 0x20 and ch != "\t" or ord(ch) == 0x7F:
+        if (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F:
             raise ValueError(f"contains the control character {ch!r}")
     if len(value) > 4096:
         raise ValueError("is longer than 4096 characters")
@@ -110,7 +148,9 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class App(Model):
+class AppSettings(Model):
+    """The [app] table: who the app runs as and where it lives."""
+
     name: str = Field(description="app name: user, group, pod and directory are named after it")
     uid: StrictInt | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
     gid: StrictInt | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
@@ -122,10 +162,15 @@ class App(Model):
     @classmethod
     def _name(cls, v: str) -> str:
         if not NAME_RE.match(v):
-            raise ValueError(f"{v!r} is not a valid app name: use 1-31 lower-case letters, digits and '-', starting with a letter")
+            raise ValueError(f"{v!r} is not a valid app name: use 1-31 lower-case letters, digits and '-', "
+                             "starting with a letter")
         if v in RESERVED_NAMES:
             raise ValueError(f"{v!r} clashes with a system account name; pick another")
         return v
+
+    @cached_property
+    def health_timeout_s(self) -> float:
+        return parse_duration(self.health_timeout)
 
     @field_validator("health_timeout")
     @classmethod
@@ -137,20 +182,13 @@ class App(Model):
     @field_validator("home")
     @classmethod
     def _home(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        check_text(v)
-        if not v.startswith("/") or posixpath.normpath(v) != v or v.startswith("//") or v == "/":
-            raise ValueError(f"{v!r} must be a normalised absolute path (no '..', no trailing '/')")
-        return v
+        return v if v is None else check_host_dir(v, "an app's home")
 
     @field_validator("allow_host_paths")
     @classmethod
     def _allowed(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for p in v:
-            check_text(p)
-            if not p.startswith("/") or posixpath.normpath(p) != p:
-                raise ValueError(f"{p!r} must be a normalised absolute path")
+            check_host_dir(p, "a host path given to containers")
         return v
 
 
@@ -179,11 +217,25 @@ def parse_publish(value: str) -> Publish:
         ipaddress.IPv6Address(address) if version == 6 else ipaddress.IPv4Address(address)
     except ValueError:
         raise ValueError(f"{ip!r} in {value!r} is not an IPv{version} address") from None
-    return Publish(ip=ip, host_port=host, container_port=ctr, proto=m["proto"] or "tcp")
+    return Publish(ip=ip, host_port=host, container_port=ctr, proto="udp" if m["proto"] == "udp" else "tcp")
+
+
+HOST_NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9_])?\Z")
 
 
 class Pod(Model):
     publish: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()  # extra names for 127.0.0.1 inside the pod (compose's service names)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            if not HOST_NAME_RE.match(name) or name.lower() == "localhost":
+                raise ValueError(f"{name!r} is not a host name like db or redis (letters, digits, '.', '-', '_')")
+        if len(set(v)) != len(v):
+            raise ValueError("a host name is listed twice")
+        return v
 
     @field_validator("publish")
     @classmethod
@@ -196,8 +248,9 @@ class Pod(Model):
             seen.add((p.host_port, p.proto))
         return v
 
-    @property
+    @cached_property
     def ports(self) -> list[Publish]:
+        """`publish`, parsed once."""
         return [parse_publish(p) for p in self.publish]
 
 
@@ -210,7 +263,7 @@ class Health(Model):
     http: Text | None = None
     interval: Duration = "10s"
     timeout: Duration = "5s"
-    retries: StrictInt = Field(3, ge=1, le=100)
+    retries: StrictInt = Field(default=3, ge=1, le=100)
     start_period: Duration = "0s"
 
     @model_validator(mode="after")
@@ -264,6 +317,7 @@ class Container(Model):
     volumes: tuple[str, ...] = ()
     health: Health | None = None
     command: tuple[Argument, ...] | None = None
+    entrypoint: tuple[Argument, ...] | None = None  # replaces the image's entrypoint; () clears it
     postgres: StrictBool | None = None  # marks a PostgreSQL container; None = detect from the image name
     # hardened defaults, each with its opt-out
     no_new_privileges: StrictBool = True
@@ -324,8 +378,9 @@ class Container(Model):
             raise ValueError(f"{v!r} must be a path relative to the spec's folder, inside it")
         return v
 
-    @property
+    @cached_property
     def mounts(self) -> list[Volume]:
+        """`volumes`, parsed once."""
         return [parse_volume(v) for v in self.volumes]
 
     @property
@@ -353,7 +408,7 @@ SecretName = Annotated[str, AfterValidator(_secret_name)]
 
 
 class Backup(Model):
-    keep: StrictInt = Field(7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
+    keep: StrictInt = Field(default=7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
     schedule: str | None = None  # a systemd OnCalendar= expression, e.g. "daily" or "*-*-* 03:00"
 
     @field_validator("schedule")
@@ -365,7 +420,7 @@ class Backup(Model):
 
 
 class Spec(Model):
-    app: App
+    app: AppSettings
     pod: Pod = Pod()
     backup: Backup = Backup()
     # names are checked as dict keys so that an error's location is the offending table
@@ -393,9 +448,9 @@ class Spec(Model):
         """The volume under which `inside` (a path in the container) lives, and its host path."""
         best = None
         for vol in self.containers[container].mounts:
-            if inside == vol.target or inside.startswith(vol.target.rstrip("/") + "/"):
-                if best is None or len(vol.target) > len(best.target):
-                    best = vol
+            under = inside == vol.target or inside.startswith(vol.target.rstrip("/") + "/")
+            if under and (best is None or len(vol.target) > len(best.target)):
+                best = vol
         if best is None:
             return None
         rest = posixpath.relpath(inside, best.target)
@@ -434,6 +489,11 @@ class Spec(Model):
 def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
     """Checks that need the whole spec. Returns (key path, message) pairs."""
     problems: list[tuple[tuple[str, ...], str]] = []
+    for cname in spec.containers:
+        if unit_clash(spec.name, cname):
+            problems.append((("containers", cname),
+                             f"a container named {cname!r} would run as {cname}.service, which is "
+                             f"{unit_clash(spec.name, cname)}; rename it"))
     for cname, c in spec.containers.items():
         for dep in c.requires:
             if dep not in spec.containers:
@@ -441,6 +501,7 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
             elif dep == cname:
                 problems.append((("containers", cname, "requires"), "a container cannot require itself"))
         elsewhere = [("image", c.image), *[("command", x) for x in c.command or ()], *[("volumes", v) for v in c.volumes]]
+        elsewhere += [("entrypoint", x) for x in c.entrypoint or ()]
         if c.health and c.health.cmd:
             elsewhere.append(("health", c.health.cmd))
         for key, value in elsewhere:
@@ -473,6 +534,18 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
     return problems
 
 
+def unit_clash(app: str, container: str) -> str | None:
+    """Why a container's unit name (CONTAINER.service) would shadow another unit, or None."""
+    if container == f"{app}-pod":
+        return "the pod's own unit"
+    if container in RESERVED_UNITS:
+        return "a unit of the user's systemd"
+    if container.startswith(RESERVED_UNIT_PREFIXES):
+        prefix = next(p for p in RESERVED_UNIT_PREFIXES if container.startswith(p))
+        return f"in the name space of units that start with {prefix!r}"
+    return None
+
+
 def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -482,7 +555,7 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
         stack.append(node)
         for dep in graph.get(node, ()):
             if state.get(dep) == 1:
-                return stack[stack.index(dep):] + [dep]
+                return [*stack[stack.index(dep):], dep]
             if dep not in state and (found := visit(dep)):
                 return found
         stack.pop()
