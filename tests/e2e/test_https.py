@@ -20,9 +20,9 @@ import threading
 import time
 
 import pytest
+from tests.e2e.test_golden_path import EXAMPLE, as_app, put, roost
 
 from roost.lab import images
-from tests.e2e.test_golden_path import EXAMPLE, as_app, put, roost
 
 pytestmark = pytest.mark.lab
 
@@ -144,7 +144,7 @@ def front(lab):
 
 def test_https_serves_the_notes_with_the_internal_ca(front):
     lab = front
-    code, headers, _ = https(lab, A["domain"], "POST", "/", b"text=through+the+front+door",
+    code, _, _ = https(lab, A["domain"], "POST", "/", b"text=through+the+front+door",
                              {"Content-Type": "application/x-www-form-urlencoded"})
     assert code == 303
     # the issue's own check, with curl

@@ -8,7 +8,7 @@ Regenerate the golden files after an intended change with:
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -368,8 +368,8 @@ PEM = (GOLDEN / "notes.lab.test.crt").read_text()
 
 def test_certificate_validity_is_read_from_the_pem():
     before, after = certs.validity(PEM)
-    assert (before, after) == (datetime(2026, 11, 30, 4, 16, 20, tzinfo=timezone.utc),
-                               datetime(2026, 12, 30, 4, 16, 20, tzinfo=timezone.utc))
+    assert (before, after) == (datetime(2026, 11, 30, 4, 16, 20, tzinfo=UTC),
+                               datetime(2026, 12, 30, 4, 16, 20, tzinfo=UTC))
     with pytest.raises(ValueError):
         certs.validity("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
     with pytest.raises(ValueError):
@@ -396,17 +396,17 @@ def checks(host, now) -> dict[str, tuple[str, str]]:
 
 def test_doctor_checks_caddy_ports_sites_and_expiry():
     host = web_host()
-    good = checks(host, datetime(2026, 12, 1, tzinfo=timezone.utc))
+    good = checks(host, datetime(2026, 12, 1, tzinfo=UTC))
     assert good["caddy"][0] == good["ports 80/443"][0] == good["site notes"][0] == "ok"
     assert good["certificate notes.lab.test"] == ("ok", "valid until 2026-12-30 04:16 UTC (internal CA)")
-    assert checks(host, datetime(2026, 12, 28, tzinfo=timezone.utc))["certificate notes.lab.test"][0] == "warn"
-    assert checks(host, datetime(2027, 1, 1, tzinfo=timezone.utc))["certificate notes.lab.test"][0] == "fail"
+    assert checks(host, datetime(2026, 12, 28, tzinfo=UTC))["certificate notes.lab.test"][0] == "warn"
+    assert checks(host, datetime(2027, 1, 1, tzinfo=UTC))["certificate notes.lab.test"][0] == "fail"
     host.on("ss", answer='LISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:(("nginx",pid=5,fd=6))\n')
     host.on("systemctl", "is-active", answer=lambda argv, u, s: Result(tuple(argv), 3, "", ""))
-    bad = checks(host, datetime(2026, 12, 1, tzinfo=timezone.utc))
+    bad = checks(host, datetime(2026, 12, 1, tzinfo=UTC))
     assert bad["ports 80/443"] == ("fail", "held by another program: 80 (nginx)") and bad["caddy"][0] == "fail"
     host.files.pop(SITE)
-    assert checks(host, datetime(2026, 12, 1, tzinfo=timezone.utc))["site notes"][0] == "fail"
+    assert checks(host, datetime(2026, 12, 1, tzinfo=UTC))["site notes"][0] == "fail"
     acme = {"notes": dict(RECORD["notes"], tls="acme")}
     host.files[SITE] = "notes.lab.test {\n\ttls internal\n}\n"
     assert {c.name: c.status for c in check_frontdoor(host, acme)}["site notes"] == "fail"
@@ -421,7 +421,7 @@ def test_listeners_on_80_and_443_are_named():
 
 def test_status_shows_the_certificate_state():
     host = web_host()
-    assert certs.state(host, "notes.lab.test", datetime(2026, 12, 1, tzinfo=timezone.utc)).startswith("valid until")
+    assert certs.state(host, "notes.lab.test", datetime(2026, 12, 1, tzinfo=UTC)).startswith("valid until")
     assert certs.state(host, "other.lab.test") == "no certificate yet"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from roost.host.runner import Host
 
@@ -57,7 +57,7 @@ def _tlv(data: bytes, i: int) -> tuple[int, int, int]:
 def _time(tag: int, raw: bytes) -> datetime:
     text = raw.decode("ascii")
     fmt = "%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ"  # UTCTime / GeneralizedTime
-    return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
 
 
 def validity(pem: str) -> tuple[datetime, datetime]:
@@ -102,4 +102,4 @@ def state(host: Host, domain: str, now: datetime | None = None) -> str:
     cert = find(host, domain)
     if cert is None:
         return "no certificate yet"
-    return cert.describe(now or datetime.now(timezone.utc))
+    return cert.describe(now or datetime.now(UTC))

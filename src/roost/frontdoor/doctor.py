@@ -4,13 +4,15 @@ ACME has its contact email, certificates are renewed in time."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from roost.doctor import FAIL, OK, WARN, Check, _run
 from roost.frontdoor import certs
 from roost.frontdoor.render import site_file
 from roost.frontdoor.state import CADDY_BIN, SERVICE
 from roost.host.runner import Host
+from roost.record import AppRecord
 
 
 def listeners_80_443(ss_text: str) -> dict[int, set[str]]:
@@ -26,11 +28,11 @@ def listeners_80_443(ss_text: str) -> dict[int, set[str]]:
     return out
 
 
-def check_frontdoor(host: Host, apps: dict[str, dict], now: datetime | None = None) -> list[Check]:
+def check_frontdoor(host: Host, apps: Mapping[str, AppRecord], now: datetime | None = None) -> list[Check]:
     web = {n: a for n, a in apps.items() if a.get("domains")}
     if not web:
         return []
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     out = []
     if not host.exists(CADDY_BIN):
         return [Check("caddy", FAIL, f"{', '.join(sorted(web))} have a web section but caddy is not installed",

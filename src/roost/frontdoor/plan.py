@@ -17,7 +17,8 @@ def actions(spec: Spec, front: FrontFacts, package_manager: str | None) -> list[
     out: list[Action] = []
     if not front.installed:
         if not package_manager:
-            raise UsageError("web: the front door needs Caddy, which is not installed, and there is no apt-get or dnf to install it",
+            raise UsageError("web: the front door needs Caddy, which is not installed, and there is no apt-get or "
+                             "dnf to install it",
                              hint="install caddy (https://caddyserver.com/docs/install), then apply again")
         out.append(InstallPackages(package_manager, ("caddy",)))
     if not front.sites_dir:

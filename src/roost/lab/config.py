@@ -178,7 +178,7 @@ def web_hints(spec: dict[str, object], rootfs: str) -> list[str]:
     web = spec.get("web")
     if not isinstance(web, dict) or not web.get("domains"):
         return []
-    domains = [str(d) for d in web["domains"]]  # type: ignore[union-attr]
+    domains = [str(d) for d in web["domains"]]
     tls = web.get("tls", "acme")
     scheme, port = ("http", 80) if tls == "off" else ("https", 443)
     lines = [f"{scheme}://{d}/" for d in domains]

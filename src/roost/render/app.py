@@ -304,5 +304,5 @@ def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
         "pod_service": layout.pod_service,
     }
     if spec.web is not None:  # the front door: `status` shows the URL, other apps' plans refuse these domains
-        record.update(domains=list(spec.web.domains), url=spec.web.url, tls=spec.web.tls)
+        record["domains"], record["url"], record["tls"] = list(spec.web.domains), spec.web.url, spec.web.tls
     return dump_record(record)
