@@ -11,6 +11,7 @@ from typing import Any
 from roost import faults, history
 from roost.command import roost_command
 from roost.errors import RoostError, UsageError
+from roost.frontdoor.state import gather_front
 from roost.host.runner import AppUser, Host
 from roost.host.safefs import UnsafePath
 from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system, running_images
@@ -90,7 +91,8 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
         for v in values.values():
             if len(v) >= 8:
                 host.add_secret(v)
-    return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app)))
+    front = gather_front(host, spec.name, wanted=spec.web is not None)
+    return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app, front)))
 
 
 def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:
@@ -151,6 +153,8 @@ def apply(prep: Prepared, host: Host, ui: Any, on_action: Callable[[Action], Non
             entry = history.record(host, prep.desired.layout, ident.uid, ident.gid, "apply", result, **entry)
     urls = [f"http://{'127.0.0.1' if p.ip == '0.0.0.0' else p.ip}:{p.host_port}/" for p in prep.spec.pod.ports
             if p.proto == "tcp"]
+    if prep.spec.web is not None:
+        urls.append(f"{prep.spec.web.url} (through caddy)")
     return Applied(prep.spec.name, len(prep.plan.actions), time.monotonic() - started, urls, entry)
 
 

@@ -284,6 +284,9 @@ def run_checks(host: Host, apps: dict[str, AppRecord], only: str | None = None) 
               *check_cgroups(host, users), check_network_online(host), *check_subids(system, apps),
               *check_linger(host, system, users), check_ports(host, apps),
               check_selinux(host, all(":Z" in v or ":z" in v for a in apps.values() for v in a.get("volumes", [])))]
+    from roost.frontdoor.doctor import check_frontdoor  # imports this module's Check
+
+    checks += check_frontdoor(host, apps)
     for a in apps.values():
         user = AppUser(a["name"], a["uid"], a["home"])
         checks += check_app_files(host, a)

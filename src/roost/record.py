@@ -5,7 +5,7 @@ hand edit or a half-written file must fail clearly, not deep inside a verb."""
 from __future__ import annotations
 
 import json
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from roost.errors import UsageError
 
@@ -23,6 +23,10 @@ class AppRecord(TypedDict):
     containers: list[str]  # in start order
     images: dict[str, str]  # container -> image reference
     pod_service: str
+    # only when the spec has a [web] section (the front door; older records lack them)
+    domains: NotRequired[list[str]]
+    url: NotRequired[str]
+    tls: NotRequired[str]
 
 
 _TYPES: dict[str, type | tuple[type, ...]] = {

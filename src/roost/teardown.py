@@ -22,6 +22,10 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     layout = Layout(name, home)
     p = A.Plan(name)
     add = p.actions.append
+    if record.get("domains"):  # first: the front door stops sending requests to an app going away
+        from roost.frontdoor.actions import RemoveSite
+
+        add(RemoveSite(name, "the app goes down"))
     if manager_running:
         add(A.RunCommand(f"stop {record['pod_service']} (every container of the pod)",
                          ("systemctl", "--user", "stop", record["pod_service"]), as_user=True))

@@ -59,6 +59,12 @@ def collect(name: str) -> dict:
             "uptime_s": int(now - started) if started and c.get("state") == "running" else None,
         })
     pod = states.get(record["pod_service"])
+    web = {}
+    if record.get("url"):  # served through the front door (roost.frontdoor)
+        from roost.frontdoor.certs import state as cert_state
+
+        certs = {d: cert_state(host, d) for d in record["domains"]} if record.get("tls") != "off" else {}
+        web = {"url": record["url"], "certificates": certs}
     return {
         "app": name,
         "user": record["name"],
@@ -68,6 +74,7 @@ def collect(name: str) -> dict:
         "pod": f"{pod.active}/{pod.sub}" if pod and pod.load == "loaded" else "not installed",
         "publish": record["publish"],
         "containers": rows,
+        **web,
     }
 
 
@@ -129,3 +136,9 @@ def status(app: str | None, as_json: bool) -> None:
             )
         table.add_section()
     console.print(table)
+    for a in data:
+        if a.get("url"):
+            from rich.markup import escape
+
+            certs = "; ".join(f"{d}: {c}" for d, c in a["certificates"].items()) or "plain HTTP"
+            console.print(f"{a['app']}: {a['url']}  [dim]certificate: {escape(certs)}[/]")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from roost.errors import UsageError
+from roost.frontdoor import plan as frontdoor
+from roost.frontdoor.state import FrontFacts
 from roost.host.facts import normalize_image
 from roost.host.runner import FileStat
 from roost.host.state import AppFacts, SystemFacts
@@ -23,6 +25,7 @@ class Inputs:
     system: SystemFacts
     desired: Desired
     app: AppFacts
+    front: FrontFacts = field(default_factory=FrontFacts)
 
 
 def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
@@ -38,6 +41,10 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
             if (p.host_port, p.proto) in theirs:
                 raise UsageError(f"pod.publish: host port {p.host_port} is already published by roost app {other}",
                                  hint="choose another host port")
+        claimed = set(record.get("domains", [])) & set(spec.web.domains if spec.web else ())
+        if claimed:
+            raise UsageError(f"web.domains: {', '.join(sorted(claimed))} is already served by roost app {other}",
+                             hint=f"a domain has one app: pick another, or take it out of {other}'s spec first")
     my_ports = set(mine.get("publish", [])) if mine else set()
     for p in spec.pod.ports:
         if str(p) in my_ports:
@@ -243,4 +250,7 @@ def plan(inp: Inputs) -> A.Plan:
         unit = app.units.get(timer)
         if timer not in app.enabled_timers or unit is None or unit.active != "active":
             add(A.EnableTimer(timer))
+
+    # 7. the front door, once the app answers behind it
+    p.actions += frontdoor.actions(spec, inp.front, system.package_manager)
     return p

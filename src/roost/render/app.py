@@ -303,4 +303,6 @@ def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
         "images": spec.images,
         "pod_service": layout.pod_service,
     }
+    if spec.web is not None:  # the front door: `status` shows the URL, other apps' plans refuse these domains
+        record["domains"], record["url"], record["tls"] = list(spec.web.domains), spec.web.url, spec.web.tls
     return dump_record(record)

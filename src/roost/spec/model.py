@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
+from roost.frontdoor.model import Web
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 SECRET_REF_RE = re.compile(r"\$\{secrets\.([^}]*)\}")
@@ -424,6 +426,7 @@ class Spec(Model):
     # names are checked as dict keys so that an error's location is the offending table
     secrets: dict[SecretName, SecretSpec] = Field(default_factory=dict)
     containers: dict[ContainerName, Container]
+    web: Web | None = None  # the front door: HTTPS at the app's domains (roost.frontdoor)
 
     @field_validator("containers")
     @classmethod
@@ -521,6 +524,9 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
                         ("containers", cname, "volumes"),
                         f"{vol.source} is outside the app's home {spec.home}; list it in app.allow_host_paths to allow it",
                     ))
+    from roost.frontdoor.render import problems as web_problems  # it reads Spec: imported here, not at the top
+
+    problems += web_problems(spec)
     graph = {n: c.requires for n, c in spec.containers.items() if all(d in spec.containers for d in c.requires)}
     cycle = _find_cycle(graph)
     if cycle:

@@ -4,13 +4,19 @@
   POST /       form field `text` adds a note (303 to /)
   GET /status  200 while the database answers, 503 otherwise
   GET /version the NOTES_VERSION it runs
+  GET /whoami  the client address it was given: `peer`, `x-forwarded-for`, `x-forwarded-proto`,
+               `x-forwarded-host`, `x-real-ip`, one `name: value` per line
+  GET /ws      a WebSocket (RFC 6455) that echoes every text or binary message back
 
 Env: DATABASE_URL (postgres://user:pass@localhost:5432/db), PORT (3000), NOTES_VERSION,
 NOTES_BROKEN (non-empty: /status always fails, a release that never gets healthy).
 """
 
+import base64
+import hashlib
 import os
 import signal
+import struct
 import sys
 import threading
 import time
@@ -24,6 +30,7 @@ PORT = int(os.environ.get("PORT", "3000"))
 VERSION = os.environ.get("NOTES_VERSION", "")
 BROKEN = bool(os.environ.get("NOTES_BROKEN"))
 ready = threading.Event()
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 
 
 def connect() -> psycopg.Connection:
@@ -62,6 +69,12 @@ class Handler(BaseHTTPRequestHandler):
             self.status()
         elif self.path == "/version":
             self.reply(200, f"{VERSION}\n")
+        elif self.path == "/whoami":
+            names = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip")
+            lines = [f"peer: {self.client_address[0]}"] + [f"{n}: {self.headers.get(n, '')}" for n in names]
+            self.reply(200, "".join(line + "\n" for line in lines))
+        elif self.path == "/ws":
+            self.websocket_echo()
         elif self.path == "/":
             if not ready.is_set():
                 return self.reply(503, "database not ready\n")
@@ -70,6 +83,53 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, "".join(f"{text}\n" for (text,) in rows))
         else:
             self.reply(404, "not found\n")
+
+    def websocket_echo(self) -> None:
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        if self.headers.get("Upgrade", "").lower() != "websocket" or not key:
+            return self.reply(400, "websocket upgrade expected\n")
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        self.protocol_version = "HTTP/1.1"  # an upgrade is an HTTP/1.1 exchange
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        while (frame := self.read_frame()) is not None:
+            opcode, payload = frame
+            if opcode == 0x8:  # close: answer it and stop
+                self.write_frame(0x8, payload[:2])
+                return
+            if opcode == 0x9:  # ping
+                self.write_frame(0xA, payload)
+            elif opcode in (0x1, 0x2):
+                self.write_frame(opcode, payload)
+
+    def read_frame(self) -> tuple[int, bytes] | None:
+        head = self.rfile.read(2)
+        if len(head) < 2:
+            return None
+        opcode, length = head[0] & 0x0F, head[1] & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", self.rfile.read(2))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", self.rfile.read(8))
+        mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+        data = self.rfile.read(length)
+        return opcode, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+    def write_frame(self, opcode: int, payload: bytes) -> None:
+        n = len(payload)
+        if n < 126:
+            head = struct.pack("!BB", 0x80 | opcode, n)
+        elif n < 1 << 16:
+            head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+        self.wfile.write(head + payload)
+        self.wfile.flush()
 
     def status(self) -> None:
         if BROKEN:
