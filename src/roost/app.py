@@ -26,6 +26,7 @@ class App:
     host: Runner
     user: AppUser
     layout: Layout
+    spec_text: str = ""  # the applied spec as written (roost reapply applies it again)
 
     @classmethod
     def load(cls, name: str, host: Runner) -> App:
@@ -35,7 +36,7 @@ class App:
         if text is None:
             raise RoostError(f"{layout.spec_copy} is missing", hint="run `roost apply SPEC` for this app again")
         spec = parse_spec(text, layout.spec_copy)
-        return cls(record, spec, host, AppUser(name, record["uid"], record["home"]), layout)
+        return cls(record, spec, host, AppUser(name, record["uid"], record["home"]), layout, text)
 
     # -- commands as the app user -------------------------------------------------------
     def podman(self, *args: str, mutates: bool = False, check: bool = True, stdin: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -24,7 +25,7 @@ from roost.plan.identity import resolve
 from roost.plan.planner import Inputs, check_conflicts, plan
 from roost.render.app import Desired, Identity, render
 from roost.render.envfile import parse_env
-from roost.spec.load import load_spec
+from roost.spec.load import load_spec, parse_spec
 from roost.spec.model import Spec, parse_duration
 
 
@@ -58,23 +59,52 @@ def read_env_files(spec: Spec, spec_path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+INSTALL_PREFIX = "/opt/roost"  # scripts/install: root-owned, world-readable venv in INSTALL_PREFIX/venv
+
+
+def read_notify_urls(spec: Spec, spec_path: Path) -> tuple[str, ...]:
+    if spec.notify is None:
+        return ()
+    from roost.notify import parse_urls_file
+
+    path = spec_path.parent / spec.notify.urls_file
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"{spec_path}: notify.urls_file: {path} does not exist",
+                         hint="create it beside the spec (one Apprise URL per line, mode 0600), or remove [notify]") from None
+    return tuple(parse_urls_file(text, str(path)))
+
+
 def roost_command() -> tuple[str, ...]:
-    """How the app's own units (backup timer, pre-update hook) run this roost."""
+    """How the app's own units (backup timer, pre-update hook, notifications) run roost. The
+    installed roost when there is one: the app's user must be able to run it, and a checkout in
+    root's home (0700) is out of its reach."""
     import sys
 
+    installed = os.path.join(INSTALL_PREFIX, "venv", "bin", "python3")
+    if os.path.exists(installed):
+        return (installed, "-m", "roost")
     # sys.prefix, not sys.executable: the same interpreter is reached as venv/bin/python via the
     # console script or as python3 via `python3 -m roost`; the units must not change with that
     return (os.path.join(sys.prefix, "bin", "python3"), "-m", "roost")
 
 
-def prepare(spec_path: str | Path, host: Host) -> Prepared:
+def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> Prepared:
+    """spec_text: apply this text (e.g. the applied copy, for `roost reapply`) instead of the file's;
+    files the spec names (env_file) are still found beside spec_path."""
     spec_path = Path(spec_path).resolve()
-    spec = load_spec(spec_path)
+    spec = parse_spec(spec_text, str(spec_path)) if spec_text is not None else load_spec(spec_path)
     env_files = read_env_files(spec, spec_path)
+    notify_urls = read_notify_urls(spec, spec_path)
+    for url in notify_urls:  # secrets: masked wherever a command or its output is shown
+        host.add_secret(url)
     system = gather_system(host)
     identity = resolve(spec, system)
     check_conflicts(spec, system, identity.uid)
-    desired = render(spec, identity, env_files, str(spec_path), spec_path.read_text(), roost_command())
+    desired = render(spec, identity, env_files, str(spec_path),
+                     spec_text if spec_text is not None else spec_path.read_text(), roost_command(),
+                     notify_urls=notify_urls)
     user = AppUser(spec.name, identity.uid, spec.home) if spec.name in system.users else None
     app = gather_app(
         host, desired.layout, user,
@@ -83,6 +113,11 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
         secret_names=sorted(spec.secrets),
         units=list(desired.units),
     )
+    if spec.notify is not None:
+        from roost.render.notify import path_unit
+
+        active = host.run(["systemctl", "is-active", "--quiet", path_unit(spec.name)], check=False).ok
+        app = dataclasses.replace(app, notify_active=active)
     pg_guard(spec, {p: c for p, (c, _) in app.files.items()})
     for value in app.secrets.values():
         host.add_secret(value)
@@ -142,6 +177,22 @@ def app_lock(layout: Layout, wait: float = 600, say=print) -> Iterator[None]:
         finally:
             fh.seek(0)
             fh.truncate()
+
+
+def lock_busy(layout: Layout) -> bool:
+    """Whether a roost run holds the app's lock now (without waiting for it)."""
+    try:
+        fd = os.open(layout.lock_file, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:

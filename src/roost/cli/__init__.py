@@ -28,6 +28,9 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "doctor": ("roost.cli.doctor", "doctor", "Check the host for rootless Podman traps and say (or make) the fix."),
     "history": ("roost.cli.history", "history", "What was applied to an app, when, by whom, with which images."),
     "lab": ("roost.cli.lab", "lab", "A disposable systemd + Podman host to try specs and run tests."),
+    "completion": ("roost.cli.completion", "completion", "Shell completion script: roost completion bash|zsh|fish."),
+    "notify": ("roost.cli.notify", "notify", "Notifications: send a test message; hand events to root."),
+    "reapply": ("roost.cli.reapply", "reapply", "Apply every recorded app again from its applied spec (after an upgrade)."),
 }
 
 

@@ -196,4 +196,11 @@ def plan(inp: Inputs) -> A.Plan:
         st = app.units.get(timer)
         if timer not in app.enabled_timers or st is None or st.active != "active":
             add(A.EnableTimer(timer))
+
+    if spec.notify is not None:
+        from roost.render.notify import SYSTEM_DIR
+
+        reload = any(path.startswith(SYSTEM_DIR + "/") for path in changed_files)
+        if reload or not app.notify_active:
+            add(A.EnableNotify(spec.name, reload))
     return p

@@ -116,6 +116,10 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
     unit = [("Description", f"roost app {spec.name}: {name}")]
     for dep in c.requires:
         unit += [("Requires", layout.container_service(dep)), ("After", layout.container_service(dep))]
+    if spec.notify is not None:  # a failed start (never healthy) or each crash of a restart loop
+        from roost.render.notify import failed_unit
+
+        unit.append(("OnFailure", failed_unit(name)))
     ctr: list[tuple[str, str | tuple[str, ...]] | None] = [
         ("ContainerName", f"{spec.name}-{name}"),
         ("Image", c.image),
@@ -198,12 +202,18 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
                     ("RandomizedDelaySec", "10m")),
             section("Install", ("WantedBy", "timers.target")),
         )).render()
+    if spec.notify is not None:
+        from roost.render import notify
+
+        out.update(notify.user_units(spec, layout, roost_cmd))
     return out
 
 
 def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] | None = None,
-           spec_path: str = "", spec_text: str | None = None, roost_cmd: tuple[str, ...] = ROOST_CMD) -> Desired:
-    """env_files: container -> values read from the user's `env_file` beside the spec."""
+           spec_path: str = "", spec_text: str | None = None, roost_cmd: tuple[str, ...] = ROOST_CMD,
+           notify_urls: tuple[str, ...] = ()) -> Desired:
+    """env_files: container -> values read from the user's `env_file` beside the spec.
+    notify_urls: read from the spec's notify.urls_file (secrets: stored root-only)."""
     layout = Layout(spec.name, spec.home)
     uid, gid = identity.uid, identity.gid
     env_files = env_files or {}
@@ -272,7 +282,24 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
     if spec_text is not None:
         files.append(FileWant(layout.spec_copy, spec_text, 0o600, uid, gid))
     files.append(FileWant(layout.registry_file, registry_record(spec, identity, spec_path), 0o644, 0, 0))
+    if spec.notify is not None:
+        _notify_wants(spec, identity, roost_cmd, notify_urls, dirs, files)
     return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), units, tuple(user_units))
+
+
+def _notify_wants(spec: Spec, identity: Identity, roost_cmd: tuple[str, ...], urls: tuple[str, ...],
+                  dirs: list[DirWant], files: list[FileWant]) -> None:
+    """Root-only URL store, the user's spool directory, the system units that connect them."""
+    from roost import notify
+    from roost.render.notify import system_units
+
+    for d in ("/var/lib/roost", notify.STATE_ROOT, notify.SPOOL_ROOT):
+        dirs.append(DirWant(d, 0o755, 0, 0))
+    dirs.append(DirWant(notify.state_dir(spec.name), 0o700, 0, 0))
+    dirs.append(DirWant(notify.spool_dir(spec.name), 0o700, identity.uid, identity.gid))
+    files.append(FileWant(notify.urls_path(spec.name), notify.render_stored(list(urls)), 0o600, 0, 0, sensitive=True))
+    for path, content in system_units(roost_cmd).items():
+        files.append(FileWant(path, content, 0o644, 0, 0))
 
 
 def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
