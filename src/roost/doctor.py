@@ -221,7 +221,7 @@ def check_generator(host: Host, user: AppUser) -> Check:
     return Check(f"units {user.name}", OK, "Quadlet generates every unit without a warning")
 
 
-ROOST_UNITS = ("roost-restart.service", "roost-backup.service", "podman-auto-update.service", "roost-failed@x.service")
+ROOST_UNITS = ("roost-restart.service", "roost-backup.service", "podman-auto-update.service")
 _ARGV = re.compile(r"argv\[\]=([^;]*);")
 
 
@@ -241,11 +241,12 @@ def roost_commands(show_output: str) -> list[tuple[str, ...]]:
     return out
 
 
-def check_roost_command(host: Host, user: AppUser) -> Check:
+def check_roost_command(host: Host, user: AppUser, containers: tuple[str, ...] | list[str] = ()) -> Check:
     """The app's own units run roost as its user (nightly backup, auto-update restart,
     notifications): that command must exist and be runnable by that user."""
     name = f"roost command {user.name}"
-    show = host.run(["systemctl", "--user", "show", "-p", "ExecStart,ExecStartPre,ExecStopPost", "--", *ROOST_UNITS],
+    show = host.run(["systemctl", "--user", "show", "-p", "ExecStart,ExecStartPre,ExecStopPost", "--", *ROOST_UNITS,
+                     *(f"roost-failed-{c}.service" for c in containers)],
                     user=user, check=False)
     commands = roost_commands(show.stdout)
     if not commands:
@@ -304,5 +305,5 @@ def run_checks(host: Host, apps: dict[str, dict], only: str | None = None) -> li
         checks += check_storage(host, user)
         if user in users and host.exists(f"{user.runtime_dir}/bus"):
             checks.append(check_generator(host, user))
-            checks.append(check_roost_command(host, user))
+            checks.append(check_roost_command(host, user, a.get("containers", [])))
     return checks

@@ -120,7 +120,7 @@ def parse_event(raw: bytes, spec: Spec) -> Event:
     """An event written by the app's user: exactly the expected keys and values, or refused."""
     data = json.loads(raw.decode("utf-8"))
     if not isinstance(data, dict) or not set(data) <= {"kind", "container", "detail"}:
-        raise ValueError("not an event object")
+        raise ValueError("not an event object")  # noqa: TRY004 (bad input, one kind of error for callers)
     kind, container, detail = data.get("kind"), data.get("container"), data.get("detail", "")
     if kind not in USER_KINDS:
         raise ValueError("unknown kind")
@@ -186,6 +186,18 @@ def send(name: str, event: Event) -> str:
         raise RoostError(f"sending the notification failed for at least one of {added} URL(s)",
                          hint="see the messages above (URLs are never shown); check the service is reachable")
     return f"sent to {added} URL(s)"
+
+
+def disable(host, name: str, purge: bool) -> None:
+    """`roost down`: stop watching the app's spool; with purge, remove the spool and the stored URLs.
+    rm does not follow the links the user may have left in its spool."""
+    unit = f"roost-notify@{name}.path"
+    if host.run(["systemctl", "is-enabled", "--quiet", unit], check=False).ok:
+        host.run(["systemctl", "disable", "--now", unit], mutates=True, check=False)
+    if purge:
+        for d in (spool_dir(name), state_dir(name)):
+            if os.path.lexists(d):
+                host.run(["rm", "-rf", "--one-file-system", "--", d], mutates=True, check=False)
 
 
 # -- the app's user: hand over to root ------------------------------------------------------

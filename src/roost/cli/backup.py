@@ -28,9 +28,8 @@ def backup(app: str, reason: str) -> None:
       roost backup hedgedoc
     """
     from roost import backup as bk
-    from roost.cli.common import locked
-
     from roost import notify as nt
+    from roost.cli.common import locked
     from roost.errors import RoostError
 
     a = _load(app)

@@ -38,6 +38,9 @@ def down(app: str, purge: bool, yes: bool) -> None:
         if manager:
             host.run(["systemctl", "--user", "daemon-reload"], user=user, mutates=True)
             host.run(["systemctl", "--user", "reset-failed"], user=user, mutates=True, check=False)
+        from roost import notify
+
+        notify.disable(host, app, purge)
         if not purge:
             console.print(f"[bold green]down[/]: {app} stopped and its units removed; data kept in {record['home']}")
             return
