@@ -25,8 +25,8 @@ from tests.e2e.test_golden_path import EXAMPLE, as_app, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 
-NAME, UID, PORT = "srv", 2750, 8394
-HOOK_PORT = 8397
+NAME, UID, PORT = "srv", 2760, 8394
+HOOK_PORT = 18394  # the webhook receiver, on this machine
 SECRET = "Zq7s3cr3tT0ken"
 URL = f"http://127.0.0.1:{PORT}"
 SPEC_DIR = "/root/specs"
