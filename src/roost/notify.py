@@ -78,6 +78,26 @@ def spool_dir(name: str) -> str:
 
 
 # -- the stored URLs ----------------------------------------------------------------------
+def read_notify_urls(spec: Spec, spec_path) -> tuple[str, ...]:
+    """The URLs in the file the spec's [notify] names, beside the spec (read by root at apply)."""
+    from roost.errors import UsageError
+
+    if spec.notify is None:
+        return ()
+    path = spec_path.parent / spec.notify.urls_file
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"{spec_path}: notify.urls_file: {path} does not exist",
+                         hint="create it beside the spec (one Apprise URL per line, mode 0600), "
+                              "or remove [notify]") from None
+    return tuple(parse_urls_file(text, str(path)))
+
+
+def notify_watch_active(host, name: str) -> bool:
+    return host.run(["systemctl", "is-active", "--quiet", f"roost-notify@{name}.path"], check=False).ok
+
+
 def parse_urls_file(text: str, source: str) -> list[str]:
     """The user's file: one URL per line, # comments and blank lines ignored."""
     from roost.errors import UsageError
@@ -228,6 +248,18 @@ def emit_for_update(app: App, report) -> str:
     changed = ", ".join(f"{c} (tried {report.tried.get(c, {}).get('digest', '?')[:19]})" for c in report.changed)
     kind = "update-rolled-back" if report.result == "rolled-back" else "update-failed"
     return emit(app, Event(kind, f"{changed}: {report.error or 'not healthy'}"))
+
+
+def history_lines(text: str) -> list[dict]:
+    out = []
+    for line in text.splitlines()[-200:]:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out
 
 
 def nightly_outcome(history: list[dict], service_result: str, exit_status: str) -> Event | None:

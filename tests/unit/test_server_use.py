@@ -138,7 +138,7 @@ def test_doctor_reads_the_roost_command_from_the_units():
 def test_render_with_notify_keeps_urls_out_of_every_unit(spec):
     d = render(spec, Identity(2000, 2000, 200000000), roost_cmd=("/opt/roost/venv/bin/python3", "-m", "roost"),
                notify_urls=(URL,))
-    files = {f.path: f for f in d.files}
+    files = {f.path: f for f in (*d.files, *d.state_files)}
     stored = files["/var/lib/roost/apps/wiki/notify.urls"]
     assert stored.mode == 0o600 and stored.uid == 0 and stored.sensitive and URL in stored.content
     assert all("TOPSECRET" not in f.content for p, f in files.items() if p != stored.path)
@@ -149,6 +149,7 @@ def test_render_with_notify_keeps_urls_out_of_every_unit(spec):
         files["/etc/systemd/system/roost-notify@.service"].content
     spool = next(x for x in d.dirs if x.path == "/var/lib/roost/spool/wiki")
     assert (spool.mode, spool.uid) == (0o700, 2000)
+    assert json.loads(files["/var/lib/roost/apps/wiki/record.json"].content)["notify"] is True
 
 
 def _notify_spec(tmp_path, url: str = URL):

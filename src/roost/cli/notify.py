@@ -59,13 +59,13 @@ def container_failed(app: str, container: str) -> None:
     """(OnFailure= of a container's unit, as the app's user) Report a failed container, unless an
     update or apply is at work on the app (it reports its own outcome)."""
     from roost import notify as nt
-    from roost.apply import lock_busy
+    from roost.lock import busy
 
     a = _app(app)
     if container not in a.spec.containers:
         raise click.BadParameter(f"no container {container} in app {app}")
     nightly = a.systemctl("show", "-p", "ActiveState", "--value", "podman-auto-update.service", check=False)
-    if lock_busy(a.layout) or nightly.stdout.strip() in ("activating", "active", "deactivating"):
+    if busy(a.layout.lock_file) or nightly.stdout.strip() in ("activating", "active", "deactivating"):
         console.print(f"{container} failed while roost or podman auto-update works on {app}: they report it")
         return
     show = a.systemctl("show", "-p", "Result,NRestarts", "--value", a.service(container), check=False)
@@ -85,8 +85,10 @@ def auto_update_done(app: str) -> None:
     from roost import notify as nt
 
     a = _app(app)
-    event = nt.nightly_outcome(a.history(), os.environ.get("SERVICE_RESULT", "success"),
-                               os.environ.get("EXIT_STATUS", ""))
+    # the user's own runs (pre-update backup, restart-changed) are recorded in its copy of the
+    # history only; what it reports from there root validates as untrusted input anyway
+    event = nt.nightly_outcome(nt.history_lines(a.host.read_file(a.layout.history_copy) or ""),
+                               os.environ.get("SERVICE_RESULT", "success"), os.environ.get("EXIT_STATUS", ""))
     if event is None:
         console.print("nightly update: nothing to report")
         return

@@ -26,6 +26,7 @@ def reapply(apps: tuple[str, ...], quiet: bool) -> None:
     from roost.apply import prepare
     from roost.cli.apply import _apply_one
     from roost.cli.common import list_apps, locked, print_plan, require_root, runner
+    from roost.lock import global_lock
 
     require_root()
     host = runner()
@@ -34,7 +35,7 @@ def reapply(apps: tuple[str, ...], quiet: bool) -> None:
         console.print("no roost apps on this host: nothing to reapply")
     for name in names:
         app = App.load(name, host)
-        with locked(app.layout):
+        with global_lock(say=lambda m: console.print(m, style="yellow", markup=False)), locked(app.layout):
             prep = prepare(app.record["spec_path"], host, spec_text=app.spec_text)
             print_plan(prep.plan, show_diffs=not quiet)
             if not prep.plan.empty:

@@ -7,7 +7,7 @@ import json
 import posixpath
 from dataclasses import dataclass, field
 
-from roost.layout import REGISTRY_DIR, Layout
+from roost.layout import APPS_DIR, STATE_ROOT, Layout
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
 from roost.spec.model import SECRET_REF_RE, Container, Spec, parse_duration
@@ -63,6 +63,10 @@ class Desired:
     secret_envs: tuple[SecretEnvWant, ...]
     units: dict[str, tuple[str, ...]] = field(default_factory=dict)  # service -> files it is made from
     user_units: tuple[str, ...] = ()  # plain systemd user units and drop-ins (daemon-reload when changed)
+    # root's own record of the app (/var/lib/roost/apps/NAME): written before anything else,
+    # so that the user, group and range it claims are known as roost's even if apply stops
+    state_dirs: tuple[DirWant, ...] = ()
+    state_files: tuple[FileWant, ...] = ()
 
     def file(self, path: str) -> FileWant:
         return next(f for f in self.files if f.path == path)
@@ -212,8 +216,8 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
 def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] | None = None,
            spec_path: str = "", spec_text: str | None = None, roost_cmd: tuple[str, ...] = ROOST_CMD,
            notify_urls: tuple[str, ...] = ()) -> Desired:
-    """env_files: container -> values read from the user's `env_file` beside the spec.
-    notify_urls: read from the spec's notify.urls_file (secrets: stored root-only)."""
+    """notify_urls: read from the spec's notify.urls_file (secrets: stored root-only)."""
+    """env_files: container -> values read from the user's `env_file` beside the spec."""
     layout = Layout(spec.name, spec.home)
     uid, gid = identity.uid, identity.gid
     env_files = env_files or {}
@@ -229,7 +233,6 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
         DirWant(posixpath.join(spec.home, ".local", "state"), 0o700, uid, gid),
         DirWant(layout.state_dir, 0o700, uid, gid),
     ]
-    dirs += [DirWant(posixpath.dirname(REGISTRY_DIR), 0o755, 0, 0), DirWant(REGISTRY_DIR, 0o755, 0, 0)]
     seen = {d.path for d in dirs}
     for c in spec.containers.values():
         for vol in c.mounts:
@@ -262,8 +265,8 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
         inputs = [layout.container_file(name)]
         if plain:
             header = f"roost app {spec.name}, container {name}: environment (mode 0600)"
-            # a user's env_file may hold secrets of its own: treat its values as sensitive
-            files.append(FileWant(layout.env_file(name), render_env(plain, header), 0o600, uid, gid, sensitive=name in env_files))
+            # values may be credentials (an env_file's always could): masked in every plan
+            files.append(FileWant(layout.env_file(name), render_env(plain, header), 0o600, uid, gid, sensitive=True))
             inputs.append(layout.env_file(name))
         files.append(FileWant(layout.container_file(name), render_container(spec, layout, name, c, bool(plain)), 0o644, uid, gid))
         units[layout.container_service(name)] = tuple(inputs)
@@ -279,27 +282,21 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
                 seen.add(d)
                 dirs.append(DirWant(d, 0o700, uid, gid))
         files.append(FileWant(path, content, 0o644, uid, gid))
+    state_dirs = (DirWant(STATE_ROOT, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0), DirWant(layout.root_dir, 0o755, 0, 0))
+    state_files = [FileWant(layout.record_file, registry_record(spec, identity, spec_path), 0o644, 0, 0)]
     if spec_text is not None:
+        # root's copy is the truth; the one in the home is for the app's user to read
+        state_files.append(FileWant(layout.applied_spec, spec_text, 0o644, 0, 0))
         files.append(FileWant(layout.spec_copy, spec_text, 0o600, uid, gid))
-    files.append(FileWant(layout.registry_file, registry_record(spec, identity, spec_path), 0o644, 0, 0))
     if spec.notify is not None:
-        _notify_wants(spec, identity, roost_cmd, notify_urls, dirs, files)
-    return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), units, tuple(user_units))
+        from roost.render.notify import notify_wants
 
-
-def _notify_wants(spec: Spec, identity: Identity, roost_cmd: tuple[str, ...], urls: tuple[str, ...],
-                  dirs: list[DirWant], files: list[FileWant]) -> None:
-    """Root-only URL store, the user's spool directory, the system units that connect them."""
-    from roost import notify
-    from roost.render.notify import system_units
-
-    for d in ("/var/lib/roost", notify.STATE_ROOT, notify.SPOOL_ROOT):
-        dirs.append(DirWant(d, 0o755, 0, 0))
-    dirs.append(DirWant(notify.state_dir(spec.name), 0o700, 0, 0))
-    dirs.append(DirWant(notify.spool_dir(spec.name), 0o700, identity.uid, identity.gid))
-    files.append(FileWant(notify.urls_path(spec.name), notify.render_stored(list(urls)), 0o600, 0, 0, sensitive=True))
-    for path, content in system_units(roost_cmd).items():
-        files.append(FileWant(path, content, 0o644, 0, 0))
+        more_dirs, more_files, spool = notify_wants(spec, identity, roost_cmd, notify_urls)
+        state_dirs = (*state_dirs, *more_dirs)
+        state_files += more_files
+        dirs.append(spool)
+    return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), units, tuple(user_units),
+                   state_dirs, tuple(state_files))
 
 
 def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
@@ -318,4 +315,6 @@ def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
         "images": spec.images,
         "pod_service": layout.pod_service,
     }
+    if spec.notify is not None:
+        record["notify"] = True  # down stops the system unit that watches its spool
     return json.dumps(record, indent=2, sort_keys=True) + "\n"

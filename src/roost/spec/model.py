@@ -39,6 +39,41 @@ RESERVED_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", 
 # drops to its own user. Everything else podman grants by default is dropped.
 DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID")
 
+# The host's own trees: an app's home (or a host path given to its containers) is never one of
+# them nor inside one, and never a folder that holds them or other apps' homes (the app user
+# would own it: a typo in app.home must not hand /etc or /srv to an app).
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run",
+                "/sbin", "/sys", "/usr", "/tmp", "/var/tmp", "/var/log", "/var/cache", "/var/spool", "/var/mail",
+                "/var/lib/roost", "/var/lib/systemd", "/var/lib/containers", "/var/lib/dpkg",
+                "/var/lib/apt", "/var/lib/rpm", "/var/lib/caddy", "/snap", "/lost+found")
+SYSTEM_DIRS = ("/home", "/srv", "/srv/roost", "/opt", "/var", "/var/lib", "/var/opt", "/var/local", "/mnt", "/media",
+               "/usr/local", "/data", "/var/backups")
+# Units of the app user's systemd that a container's unit (NAME.service) must not shadow
+RESERVED_UNITS = {"dbus", "default", "basic", "exit", "shutdown", "sockets", "timers", "paths", "printer", "sound",
+                  "bluetooth", "smartcard", "graphical-session", "graphical-session-pre", "init", "pipewire",
+                  "pipewire-pulse", "wireplumber", "pulseaudio", "gpg-agent", "ssh-agent", "at-spi-dbus-bus"}
+RESERVED_UNIT_PREFIXES = ("systemd-", "dbus-", "podman", "roost-", "xdg-", "user-", "app-", "session-")
+
+
+def check_host_dir(v: str, what: str) -> str:
+    """A host directory roost gives to an app: normalised, absolute, not the host's own."""
+    check_text(v)
+    if not v.startswith("/") or posixpath.normpath(v) != v or v.startswith("//") or v == "/":
+        raise ValueError(f"{v!r} must be a normalised absolute path (no '..', no trailing '/')")
+    if ":" in v:
+        raise ValueError(f"{v!r} contains ':', which Volume= and podman read as a separator")
+    for tree in SYSTEM_TREES:
+        if v == tree or v.startswith(tree + "/"):
+            raise ValueError(f"{v!r} is inside the system directory {tree}: {what} must live elsewhere, "
+                             "e.g. /srv/roost/NAME")
+    for d in (*SYSTEM_TREES, *SYSTEM_DIRS):
+        if d == v or d.startswith(v + "/"):
+            raise ValueError(f"{v!r} is (or holds) the system directory {d}: {what} must be a folder of its own, "
+                             f"e.g. {v.rstrip('/')}/NAME" if v != d else f"{v!r} is a system directory: {what} must "
+                             f"be a folder of its own inside it, e.g. {v}/NAME")
+    return v
+
+
 MIN_APP_ID = 2000  # above the distributions' system range, and journald keeps users >= 1000 apart
 MAX_APP_ID = 59999
 
@@ -135,20 +170,13 @@ class App(Model):
     @field_validator("home")
     @classmethod
     def _home(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        check_text(v)
-        if not v.startswith("/") or posixpath.normpath(v) != v or v.startswith("//") or v == "/":
-            raise ValueError(f"{v!r} must be a normalised absolute path (no '..', no trailing '/')")
-        return v
+        return v if v is None else check_host_dir(v, "an app's home")
 
     @field_validator("allow_host_paths")
     @classmethod
     def _allowed(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for p in v:
-            check_text(p)
-            if not p.startswith("/") or posixpath.normpath(p) != p:
-                raise ValueError(f"{p!r} must be a normalised absolute path")
+            check_host_dir(p, "a host path given to containers")
         return v
 
 
@@ -444,6 +472,11 @@ class Spec(Model):
 def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
     """Checks that need the whole spec. Returns (key path, message) pairs."""
     problems: list[tuple[tuple[str, ...], str]] = []
+    for cname in spec.containers:
+        if unit_clash(spec.name, cname):
+            problems.append((("containers", cname),
+                             f"a container named {cname!r} would run as {cname}.service, which is "
+                             f"{unit_clash(spec.name, cname)}; rename it"))
     for cname, c in spec.containers.items():
         for dep in c.requires:
             if dep not in spec.containers:
@@ -478,6 +511,17 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
     if cycle:
         problems.append((("containers", cycle[0], "requires"), f"`requires` forms a cycle: {' -> '.join(cycle)}"))
     return problems
+
+
+def unit_clash(app: str, container: str) -> str | None:
+    """Why a container's unit name (CONTAINER.service) would shadow another unit, or None."""
+    if container == f"{app}-pod":
+        return "the pod's own unit"
+    if container in RESERVED_UNITS:
+        return "a unit of the user's systemd"
+    if container.startswith(RESERVED_UNIT_PREFIXES):
+        return f"in the name space of units that start with {next(p for p in RESERVED_UNIT_PREFIXES if container.startswith(p))!r}"
+    return None
 
 
 def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
