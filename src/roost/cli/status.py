@@ -154,6 +154,7 @@ def status(app: str | None, as_json: bool) -> None:
 
 
 def _print_table(data: list[dict]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="roost apps", title_justify="left")
@@ -168,7 +169,7 @@ def _print_table(data: list[dict]) -> None:
                 row["container"],
                 f"[{state_style}]{row['state']}[/]",
                 f"[{colour.get(row['health'], 'dim')}]{row['health']}[/]",
-                row["image"],
+                escape(row["image"]),  # podman's text: no markup
                 row["digest"].removeprefix("sha256:")[:12] or "-",
                 ", ".join(a["publish"]) if i == 0 else "",
                 _uptime(row["uptime_s"]),
@@ -176,4 +177,4 @@ def _print_table(data: list[dict]) -> None:
         table.add_section()
     console.print(table)
     for p in problems(data):
-        console.print(f"[red]problem:[/] {p}")
+        console.print(f"[red]problem:[/] {escape(p)}")

@@ -282,7 +282,7 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
                 seen.add(d)
                 dirs.append(DirWant(d, 0o700, uid, gid))
         files.append(FileWant(path, content, 0o644, uid, gid))
-    state_dirs = (DirWant(STATE_ROOT, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0), DirWant(layout.root_dir, 0o755, 0, 0))
+    state_dirs: tuple[DirWant, ...] = (DirWant(STATE_ROOT, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0), DirWant(layout.root_dir, 0o755, 0, 0))
     state_files = [FileWant(layout.record_file, registry_record(spec, identity, spec_path), 0o644, 0, 0)]
     if spec_text is not None:
         # root's copy is the truth; the one in the home is for the app's user to read
