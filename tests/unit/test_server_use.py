@@ -222,3 +222,28 @@ def test_update_exits_0_only_when_the_app_runs_what_was_asked(action, result, co
     if action == "update" and result == "rolled-back":
         assert "tried sha256:bbbbbbbbbbbb, restored sha256:aaaaaaaaaaaa" in out
         assert app.entries[-1]["tried"] == new
+
+
+def test_reapply_applies_the_applied_text_not_the_edited_file(tmp_path):
+    from roost.apply import prepare
+    from tests.unit.fakehost import bare_host, converge
+
+    host = bare_host()
+    path = _notify_spec(tmp_path)
+    applied = path.read_text()
+    converge(host, prepare(path, host))
+    path.write_text(applied.replace("hedgedoc.example.org", "edited.example.org"))  # not applied yet
+    assert not prepare(path, host).plan.empty
+    host.on("systemctl", "is-active", "--quiet", "roost-notify@hedgedoc.path", answer="")
+    again = prepare(path, host, spec_text=applied)
+    assert again.plan.empty, [a.describe() for a in again.plan.actions]
+
+
+def test_units_name_the_installed_roost_when_there_is_one(monkeypatch, tmp_path):
+    from roost import command
+
+    monkeypatch.setattr(command, "INSTALL_PREFIX", str(tmp_path))
+    assert command.roost_command()[0] != f"{tmp_path}/venv/bin/python3"
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    (tmp_path / "venv" / "bin" / "python3").write_text("")
+    assert command.roost_command() == (f"{tmp_path}/venv/bin/python3", "-m", "roost")
