@@ -247,3 +247,14 @@ def test_units_name_the_installed_roost_when_there_is_one(monkeypatch, tmp_path)
     (tmp_path / "venv" / "bin").mkdir(parents=True)
     (tmp_path / "venv" / "bin" / "python3").write_text("")
     assert command.roost_command() == (f"{tmp_path}/venv/bin/python3", "-m", "roost")
+
+
+@pytest.mark.parametrize(("shell", "marker"), [("bash", "complete -o nosort -F _roost_completion roost"),
+                                               ("zsh", "#compdef roost"), ("fish", "complete --no-files --command roost")])
+def test_completion_scripts_come_from_click(shell, marker):
+    from click.testing import CliRunner
+
+    from roost.cli import cli
+
+    r = CliRunner().invoke(cli, ["completion", shell])
+    assert r.exit_code == 0 and marker in r.output and "_ROOST_COMPLETE" in r.output
