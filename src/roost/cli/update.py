@@ -24,8 +24,10 @@ def _show(app, action: str, report, as_json: bool) -> None:
     app.record_history(entry)
     if report.result in ("rolled-back", "failed") and action == "update":
         from roost import notify
+        from roost.output import console_err
 
-        notify.emit_for_update(app, report)
+        if app.spec.notify is not None:  # stderr: with --json, stdout carries only the report
+            console_err.print(f"notification: {notify.emit_for_update(app, report)}", markup=False)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
