@@ -27,6 +27,7 @@ class App:
     host: Host  # the seam: a Runner on a real host, a FakeHost in unit tests
     user: AppUser
     layout: Layout
+    spec_text: str = ""  # the applied spec as written (roost reapply applies it again)
 
     @classmethod
     def load(cls, name: str, host: Host) -> App:
@@ -38,7 +39,7 @@ class App:
                              "where the app's user could change it)",
                              hint=f"run `roost apply {record.get('spec_path') or 'SPEC'}` for this app again")
         spec = parse_spec(text, layout.applied_spec)
-        return cls(record, spec, host, AppUser(name, record["uid"], record["home"]), layout)
+        return cls(record, spec, host, AppUser(name, record["uid"], record["home"]), layout, text)
 
     # -- commands as the app user -------------------------------------------------------
     def podman(self, *args: str, mutates: bool = False, check: bool = True, stdin: str | None = None,

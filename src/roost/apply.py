@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,14 @@ from roost.errors import RoostError, UsageError
 from roost.frontdoor.state import gather_front
 from roost.host.runner import AppUser, Host
 from roost.host.safefs import UnsafePath
-from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system, running_images
+from roost.host.state import (
+    AppFacts,
+    SystemFacts,
+    gather_app,
+    gather_system,
+    running_images,
+)
+from roost.notify import notify_watch_active, read_notify_urls
 from roost.pgmajor import guard as pg_guard
 from roost.pgmajor import pg_version_files
 from roost.plan.actions import Action, DaemonReload, Plan, StartUnits
@@ -23,7 +31,7 @@ from roost.plan.identity import resolve
 from roost.plan.planner import Inputs, check_conflicts, check_home, plan
 from roost.render.app import Desired, render
 from roost.spec.envfiles import read_env_files
-from roost.spec.load import load_spec
+from roost.spec.load import load_spec, parse_spec
 from roost.spec.model import Spec
 
 
@@ -59,10 +67,15 @@ def check_host_paths(spec: Spec, host: Host) -> None:
                 raise UsageError(f"containers.{cname}.volumes: {e.message}", hint=e.hint) from None
 
 
-def prepare(spec_path: str | Path, host: Host) -> Prepared:
+def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> Prepared:
+    """spec_text: apply this text (the applied spec, for `roost reapply`) instead of the file's;
+    files the spec names (env_file, notify.urls_file) are still found beside spec_path."""
     spec_path = Path(spec_path).resolve()
-    spec = load_spec(spec_path)
+    spec = parse_spec(spec_text, str(spec_path)) if spec_text is not None else load_spec(spec_path)
     env_files = read_env_files(spec, spec_path)
+    notify_urls = read_notify_urls(spec, spec_path)
+    for url in notify_urls:  # secrets: masked wherever a command or its output is shown
+        host.add_secret(url)
     system = gather_system(host)
     identity = resolve(spec, system)
     check_conflicts(spec, system, identity.uid)
@@ -74,7 +87,9 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
     except UnsafePath as e:
         raise UsageError(e.message, hint=e.hint) from None
     check_home(spec, system, identity.uid, home, entries, parent)
-    desired = render(spec, identity, env_files, str(spec_path), spec_path.read_text(), roost_command())
+    desired = render(spec, identity, env_files, str(spec_path),
+                     spec_text if spec_text is not None else spec_path.read_text(), roost_command(),
+                     notify_urls=notify_urls)
     user = AppUser(spec.name, identity.uid, spec.home) if spec.name in system.users else None
     app = gather_app(
         host, desired.layout, user,
@@ -84,6 +99,8 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
         secret_names=sorted(spec.secrets),
         units=list(desired.units),
     )
+    if spec.notify is not None:
+        app = dataclasses.replace(app, notify_active=notify_watch_active(host, spec.name))
     pg_guard(spec, {p: c for p, (c, _) in app.files.items()})
     for value in app.secrets.values():
         host.add_secret(value)

@@ -247,6 +247,47 @@ def check_generator(host: Host, user: AppUser) -> Check:
     return Check(f"units {user.name}", OK, "Quadlet generates every unit without a warning")
 
 
+ROOST_UNITS = ("roost-restart.service", "roost-backup.service", "podman-auto-update.service")
+_ARGV = re.compile(r"argv\[\]=([^;]*);")
+
+
+def roost_commands(show_output: str) -> list[tuple[str, ...]]:
+    """The roost commands (up to the verb) in `systemctl show -p ExecStart,ExecStartPre,ExecStopPost`."""
+    out: list[tuple[str, ...]] = []
+    for m in _ARGV.finditer(show_output):
+        argv = m.group(1).split()
+        if len(argv) >= 3 and argv[1:3] == ["-m", "roost"]:
+            cmd = tuple(argv[:3])
+        elif argv and os.path.basename(argv[0]) == "roost":
+            cmd = (argv[0],)
+        else:
+            continue
+        if cmd not in out:
+            out.append(cmd)
+    return out
+
+
+def check_roost_command(host: Host, user: AppUser, containers: tuple[str, ...] | list[str] = ()) -> Check:
+    """The app's own units run roost as its user (nightly backup, auto-update restart,
+    notifications): that command must exist and be runnable by that user."""
+    name = f"roost command {user.name}"
+    show = host.run(["systemctl", "--user", "show", "-p", "ExecStart,ExecStartPre,ExecStopPost", "--", *ROOST_UNITS,
+                     *(f"roost-failed-{c}.service" for c in containers)],
+                    user=user, check=False)
+    commands = roost_commands(show.stdout)
+    if not commands:
+        return Check(name, OK, "no unit of the app runs roost")
+    fix = ("install roost where every user can run it: `sudo scripts/install` from a roost checkout "
+           "(a root-owned venv in /opt/roost), which also runs `roost reapply` to point the units at it")
+    for cmd in commands:
+        r = host.run([*cmd, "--version"], user=user, check=False, timeout=60)
+        if not r.ok:
+            why = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
+            return Check(name, FAIL, f"the app's units run {' '.join(cmd)}, which {user.name} cannot run: {why[0]}",
+                         fix)
+    return Check(name, OK, f"{user.name} can run {', '.join(' '.join(c) for c in commands)}")
+
+
 def check_storage(host: Host, user: AppUser) -> list[Check]:
     out = []
     try:
@@ -293,4 +334,5 @@ def run_checks(host: Host, apps: dict[str, AppRecord], only: str | None = None) 
         checks += check_storage(host, user)
         if user in users and host.exists(f"{user.runtime_dir}/bus"):
             checks.append(check_generator(host, user))
+            checks.append(check_roost_command(host, user, a.get("containers", [])))
     return checks

@@ -23,10 +23,11 @@ class AppRecord(TypedDict):
     containers: list[str]  # in start order
     images: dict[str, str]  # container -> image reference
     pod_service: str
-    # only when the spec has a [web] section (the front door; older records lack them)
+    # the front door ([web]): other apps' plans refuse these domains, `status` shows the URL
     domains: NotRequired[list[str]]
     url: NotRequired[str]
     tls: NotRequired[str]
+    notify: NotRequired[bool]  # [notify]: down stops the system unit that watches its spool
 
 
 _TYPES: dict[str, type | tuple[type, ...]] = {

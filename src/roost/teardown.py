@@ -16,6 +16,12 @@ from roost.record import AppRecord
 from roost.render.app import Identity
 
 
+def notify_state_files(name: str) -> tuple[str, ...]:
+    from roost import notify
+
+    return notify.urls_path(name), f"{notify.state_dir(name)}/{notify.SENT_FILE}"
+
+
 def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     """Pure: the record of the app and whether its user manager runs -> the steps."""
     name, uid, home = record["name"], record["uid"], record["home"]
@@ -34,8 +40,17 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     if manager_running:
         add(A.DaemonReload())
         add(A.RunCommand("forget failed units", ("systemctl", "--user", "reset-failed"), as_user=True))
+    if record.get("notify"):
+        add(A.RunCommand(f"stop watching {name}'s notification spool",
+                         ("systemctl", "disable", "--now", f"roost-notify@{name}.path")))
     if not purge:
         return p
+    if record.get("notify"):  # emptied by its own user (its files); root removes the folder
+        from roost import notify
+
+        spool = notify.spool_dir(name)
+        add(A.RunCommand(f"empty {spool} (as {name})", ("find", spool, "-mindepth", "1", "-delete"), as_user=True))
+        add(A.RunCommand(f"remove {spool}", ("rmdir", "--", spool)))
     if manager_running:
         add(A.RunCommand("remove containers, images and podman secrets",
                          ("podman", "system", "reset", "--force"), as_user=True, timeout=300))
@@ -55,8 +70,9 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     add(A.RunCommand(f"delete user {name}", ("userdel", name)))
     add(A.RunCommand(f"delete group {name}", ("groupdel", name)))
     add(A.RunCommand(f"remove the empty folder {home}", ("rmdir", "--", home)))
+    extra = (notify_state_files(name) if record.get("notify") else ())
     for path in (layout.pending_file, layout.secret_digests_file, layout.history_file, layout.applied_spec,
-                 layout.legacy_record, layout.record_file):
+                 layout.legacy_record, layout.record_file, *extra):
         add(A.RemoveFile(path, "roost's record of the app"))
     add(A.RunCommand(f"remove {layout.root_dir}", ("rmdir", "--", layout.root_dir)))
     return p

@@ -24,6 +24,9 @@ class Report:
     result: str  # updated, current, rolled-back, failed
     before: dict[str, dict[str, str]] = field(default_factory=dict)
     after: dict[str, dict[str, str]] = field(default_factory=dict)
+    # container -> {image, id, digest} of the image the update started (after a rollback,
+    # `after` is what was restored, so the image that failed is only known from here)
+    tried: dict[str, dict[str, str]] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)
     backup: str | None = None
     seconds_to_healthy: float | None = None
@@ -57,6 +60,21 @@ def _pg_major_of_image(app: App, image_id: str) -> int | None:
     return None
 
 
+def image_digest(app: App, image_id: str) -> str:
+    r = app.podman("image", "inspect", "--format", "{{.Digest}}", image_id, check=False)
+    return r.stdout.strip() if r.ok else ""
+
+
+def _tried(app: App, containers: list[str], ids: dict[str, str | None]) -> dict[str, dict[str, str]]:
+    """container -> the new image it was restarted on (ids: image reference -> local image id)."""
+    out = {}
+    for c in containers:
+        ref = app.spec.containers[c].image
+        image_id = ids.get(ref) or ""
+        out[c] = {"image": ref, "id": image_id, "digest": image_digest(app, image_id) if image_id else ""}
+    return out
+
+
 def _keep(app: App, container: str, image_id: str) -> None:
     app.podman("tag", image_id, f"{KEEP_REPO}/{app.spec.name}-{container}:{image_id[:12]}", mutates=True)
 
@@ -87,6 +105,7 @@ def update(app: App, say=print, status=None) -> Report:
     if not changed:
         say("every container already runs the newest image")
         return report
+    report.tried = _tried(app, changed, dict(new_ids))
     # PostgreSQL must not jump majors under an existing data directory
     for c in changed:
         data = pgdata_host_path(app.spec, c) if app.spec.containers[c].is_postgres else None
@@ -185,6 +204,8 @@ def restart_changed(app: App) -> Report:
                       or (st := states.get(app.service(c))) is None or st.active != "active"]
     if not report.changed:
         return report
+    report.tried = _tried(app, [c for c in report.changed if c in running and ids[app.spec.containers[c].image]
+                                not in (None, running[c]["id"])], dict(ids))
     started = time.monotonic()
     ok, why = _restart_and_check(app, [app.service(c) for c in report.changed],
                                  parse_duration(app.spec.app.health_timeout), None)

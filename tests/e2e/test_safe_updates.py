@@ -107,8 +107,9 @@ def test_broken_v3_is_rolled_back_by_roost_update(upd):
     lab = upd
     notes_before = wait_http(f"{URL}/")
     images.build_notes(lab.machine, "3", broken=True, tags=("upd",))
-    report = json.loads(roost(lab, "update", NAME, "--json").stdout)
-    assert report["result"] == "rolled-back", report
+    r = roost(lab, "update", NAME, "--json", check=False)
+    report = json.loads(r.stdout)
+    assert report["result"] == "rolled-back" and r.returncode == 1, report  # scripts must not think it updated
     assert version() == "2" and wait_http(f"{URL}/") == notes_before
     history = json.loads(roost(lab, "history", NAME, "--json").stdout)
     assert history[-1]["result"] == "rolled-back" and "error" in history[-1]

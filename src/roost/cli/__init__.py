@@ -31,6 +31,9 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "lab": ("roost.cli.lab", "lab", "A disposable systemd + Podman host to try specs and run tests."),
     "import": ("roost.cli.importer", "import_", "Turn a docker-compose file into a spec, reporting what changed."),
     "check": ("roost.cli.importer", "check", "Validate spec files (no root, nothing read from the host)."),
+    "completion": ("roost.cli.completion", "completion", "Shell completion script: roost completion bash|zsh|fish."),
+    "notify": ("roost.cli.notify", "notify", "Notifications: send a test message; hand events to root."),
+    "reapply": ("roost.cli.reapply", "reapply", "Apply every recorded app again from its applied spec (after an upgrade)."),
 }
 
 

@@ -28,12 +28,21 @@ def backup(app: str, reason: str) -> None:
       roost backup hedgedoc
     """
     from roost import backup as bk
+    from roost import notify as nt
     from roost.cli.common import locked
+    from roost.errors import RoostError
 
     a = _load(app)
     with locked(a.layout):
-        with console.status(f"backing up {app}"):
-            path = bk.take(a, reason)
+        try:
+            with console.status(f"backing up {app}"):
+                path = bk.take(a, reason)
+        except RoostError as e:
+            a.record_history({"action": "backup", "result": "failed", "reason": reason, "error": e.message[-400:]})
+            if reason != "pre-auto-update":  # a skipped nightly update reports that itself
+                console.print(nt.emit(a, nt.Event("backup-failed", f"{reason} backup: {e.message[-300:]}")),
+                              markup=False)
+            raise
         a.record_history({"action": "backup", "result": "ok", "reason": reason, "backup": path,
                           "images": a.running_images()})
     console.print(f"[bold green]backup written[/]: {path}")

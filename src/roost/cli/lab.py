@@ -178,7 +178,8 @@ def reboot(name: str) -> None:
 
 
 @lab.command("ls")
-def ls() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def ls(as_json: bool) -> None:
     """List labs and their state.
 
     \b
@@ -192,6 +193,12 @@ def ls() -> None:
     from roost.output import console
 
     preflight()
+    if as_json:
+        import json
+
+        click.echo(json.dumps([{"name": m.name, "state": m.system_state(), "pid": m.nspawn_pid(), "disk": str(m.dir)}
+                               for m in all_machines()], indent=2))
+        return
     table = Table("name", "state", "pid", "disk")
     for m in all_machines():
         table.add_row(m.name, m.system_state(), str(m.nspawn_pid() or "-"), str(m.dir))

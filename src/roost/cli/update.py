@@ -17,26 +17,49 @@ def _run_locked(app_name: str, fn):
 
 
 def _show(app, action: str, report, as_json: bool) -> None:
+    """Record, print, and exit the way scripts need: 0 only when the app runs what was asked for
+    (`update`: the new images, or already the newest; `rollback`: the earlier images)."""
     entry = {"action": action, "result": report.result, **report.to_dict()}
     entry["images"] = report.after or report.before
     app.record_history(entry)
+    if report.result in ("rolled-back", "failed") and action == "update":
+        from roost import notify
+        from roost.output import console_err
+
+        if app.spec.notify is not None:  # stderr: with --json, stdout carries only the report
+            console_err.print(f"notification: {notify.emit_for_update(app, report)}", markup=False)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
-        return
+    else:
+        _print_report(action, report)
+    if report.result == "failed" or (action == "update" and report.result == "rolled-back"):
+        raise SystemExit(1)
+
+
+def _short(digest: str) -> str:
+    return digest[:19] or "?"
+
+
+def _print_report(action: str, report) -> None:
     colour = {"updated": "green", "current": "green", "rolled-back": "yellow", "failed": "red"}[report.result]
     console.print(f"[bold {colour}]{action}: {report.result}[/]")
     for c in report.changed:
-        old = report.before.get(c, {}).get("digest", "")[:19]
-        new = report.after.get(c, {}).get("digest", "")[:19]
-        console.print(f"  {c}: {old or '?'} → {new or '?'}")
+        old = report.before.get(c, {}).get("digest", "")
+        now = report.after.get(c, {}).get("digest", "")
+        tried = report.tried.get(c, {}).get("digest", "")
+        if tried and report.result in ("rolled-back", "failed"):
+            console.print(f"  {c}: tried {_short(tried)}, " +
+                          (f"restored {_short(now)}" if report.result == "rolled-back" else f"now runs {_short(now)}"))
+        else:
+            console.print(f"  {c}: {_short(old)} → {_short(now)}")
     if report.seconds_to_healthy is not None:
         console.print(f"  healthy {report.seconds_to_healthy:.1f}s after the restart began")
     if report.rollback_seconds is not None:
         console.print(f"  rollback took {report.rollback_seconds:.1f}s")
     if report.error:
-        console.print(f"  [red]why:[/] {report.error}")
-    if report.result == "failed":
-        raise SystemExit(1)
+        from rich.markup import escape
+
+        console.print(f"  [red]why:[/] {escape(report.error)}")
 
 
 @click.command()

@@ -85,6 +85,7 @@ class AppFacts:
     images: tuple[ImageInfo, ...] = ()
     enabled_timers: frozenset[str] = frozenset()
     pending: Pending = Pending()
+    notify_active: bool = False  # the system unit roost-notify@NAME.path (only looked at with [notify])
 
 
 def user_manager_running(host: Host, uid: int) -> bool:

@@ -341,6 +341,9 @@ class Builder:
                 self.note(("containers", name, "auto_update"),
                           "io.containers.autoupdate is set, but podman auto-update updates only pods run by systemd "
                           "(podman-kube@.service); roost's backup before the update is not included", "approximated")
+        if self.spec.notify is not None:
+            self.note(("notify", "urls_file"), "roost's notifications (rolled-back updates, failed backups, restart loops) "
+                      "come from its units on the host; on a cluster use its alerting (e.g. Alertmanager)")
 
 
 def host_ip(p: Publish) -> str:

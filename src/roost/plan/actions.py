@@ -356,6 +356,22 @@ class EnableTimer(Action):
         ctx.host.run(["systemctl", "--user", "enable", "--now", self.unit], user=ctx.user, mutates=True)
 
 
+@dataclass(frozen=True)
+class EnableNotify(Action):
+    """Root watches the app user's spool directory (roost-notify@NAME.path) and sends its events."""
+
+    app: str
+    reload: bool = True
+
+    def describe(self) -> str:
+        return f"systemctl enable --now roost-notify@{self.app}.path (notifications)"
+
+    def execute(self, ctx: Context) -> None:
+        if self.reload:
+            ctx.host.run(["systemctl", "daemon-reload"], mutates=True)
+        ctx.host.run(["systemctl", "enable", "--now", f"roost-notify@{self.app}.path"], mutates=True)
+
+
 @dataclass
 class Plan:
     app: str

@@ -134,7 +134,7 @@ def plan(inp: Inputs) -> A.Plan:
                   or (st.mode, st.uid, st.gid) != (d.mode, d.uid, d.gid)]
     if state_make:
         add(A.MakeDirs(tuple(state_make), tuple(d.path for d in state_make if app.dirs.get(d.path) is not None)))
-    _write_files(p, desired.state_files, app)
+    changed_state = _write_files(p, desired.state_files, app)
     if app.files.get(layout.legacy_record, (None, None))[1] is not None:
         add(A.RemoveFile(layout.legacy_record, f"the record now lives in {layout.record_file}"))
     user_exists = spec.name in system.users
@@ -253,4 +253,10 @@ def plan(inp: Inputs) -> A.Plan:
 
     # 7. the front door, once the app answers behind it
     p.actions += frontdoor.actions(spec, inp.front, system.package_manager)
+    if spec.notify is not None:
+        from roost.render.notify import SYSTEM_DIR
+
+        reload = any(path.startswith(SYSTEM_DIR + "/") for path in changed_state)
+        if reload or not app.notify_active:
+            add(A.EnableNotify(spec.name, reload))
     return p

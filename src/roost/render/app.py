@@ -123,6 +123,10 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
     unit = [("Description", f"roost app {spec.name}: {name}")]
     for dep in c.requires:
         unit += [("Requires", layout.container_service(dep)), ("After", layout.container_service(dep))]
+    if spec.notify is not None:  # a failed start (never healthy) or each crash of a restart loop
+        from roost.render.notify import failed_unit
+
+        unit.append(("OnFailure", failed_unit(name)))
     ctr: list[tuple[str, str | tuple[str, ...]] | None] = [
         ("ContainerName", f"{spec.name}-{name}"),
         ("Image", c.image),
@@ -207,11 +211,17 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
                     ("RandomizedDelaySec", "10m")),
             section("Install", ("WantedBy", "timers.target")),
         )).render()
+    if spec.notify is not None:
+        from roost.render import notify
+
+        out.update(notify.user_units(spec, layout, roost_cmd))
     return out
 
 
 def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] | None = None,
-           spec_path: str = "", spec_text: str | None = None, roost_cmd: tuple[str, ...] = ROOST_CMD) -> Desired:
+           spec_path: str = "", spec_text: str | None = None, roost_cmd: tuple[str, ...] = ROOST_CMD,
+           notify_urls: tuple[str, ...] = ()) -> Desired:
+    """notify_urls: read from the spec's notify.urls_file (secrets: stored root-only)."""
     """env_files: container -> values read from the user's `env_file` beside the spec."""
     layout = Layout(spec.name, spec.home)
     uid, gid = identity.uid, identity.gid
@@ -277,12 +287,20 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
                 seen.add(d)
                 dirs.append(DirWant(d, 0o700, uid, gid))
         files.append(FileWant(path, content, 0o644, uid, gid))
-    state_dirs = (DirWant(STATE_ROOT, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0), DirWant(layout.root_dir, 0o755, 0, 0))
+    state_dirs: tuple[DirWant, ...] = (DirWant(STATE_ROOT, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0),
+                                       DirWant(layout.root_dir, 0o755, 0, 0))
     state_files = [FileWant(layout.record_file, registry_record(spec, identity, spec_path), 0o644, 0, 0)]
     if spec_text is not None:
         # root's copy is the truth; the one in the home is for the app's user to read
         state_files.append(FileWant(layout.applied_spec, spec_text, 0o644, 0, 0))
         files.append(FileWant(layout.spec_copy, spec_text, 0o600, uid, gid))
+    if spec.notify is not None:
+        from roost.render.notify import notify_wants
+
+        more_dirs, more_files, spool = notify_wants(spec, identity, roost_cmd, notify_urls)
+        state_dirs = (*state_dirs, *more_dirs)
+        state_files += more_files
+        dirs.append(spool)
     return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), units, tuple(user_units),
                    state_dirs, tuple(state_files))
 
@@ -305,4 +323,6 @@ def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
     }
     if spec.web is not None:  # the front door: `status` shows the URL, other apps' plans refuse these domains
         record["domains"], record["url"], record["tls"] = list(spec.web.domains), spec.web.url, spec.web.tls
+    if spec.notify is not None:
+        record["notify"] = True  # down stops the system unit that watches its spool
     return dump_record(record)

@@ -419,10 +419,23 @@ class Backup(Model):
         return v if v is None else check_unit_value(v)
 
 
+class Notify(Model):
+    # the URLs are secrets (tokens, passwords): the spec names a file that holds them, never the URLs
+    urls_file: str = Field(description="file beside the spec, one Apprise URL per line")
+
+    @field_validator("urls_file")
+    @classmethod
+    def _urls_file(cls, v: str) -> str:
+        if v.startswith("/") or ".." in v.split("/") or posixpath.normpath(v) == "." or "\n" in v:
+            raise ValueError(f"{v!r} must be a path relative to the spec's folder, inside it")
+        return v
+
+
 class Spec(Model):
     app: AppSettings
     pod: Pod = Pod()
     backup: Backup = Backup()
+    notify: Notify | None = None
     # names are checked as dict keys so that an error's location is the offending table
     secrets: dict[SecretName, SecretSpec] = Field(default_factory=dict)
     containers: dict[ContainerName, Container]
