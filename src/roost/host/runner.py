@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from roost.errors import RoostError
+from roost.host import safefs
+from roost.host.safefs import Stat as FileStat
 
 log = logging.getLogger("roost.runner")
 
@@ -60,15 +60,6 @@ class Result:
         return self.returncode == 0
 
 
-@dataclass(frozen=True)
-class FileStat:
-    mode: int  # permission bits only
-    uid: int
-    gid: int
-    is_dir: bool
-    is_link: bool = False
-
-
 class CommandFailed(RoostError):
     def __init__(self, shown: str, result: Result) -> None:
         detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
@@ -104,7 +95,19 @@ class Host(Protocol):
 
     def remove_file(self, path: str) -> None: ...
 
+    def append_file(self, path: str, content: str, *, mode: int, uid: int, gid: int) -> None: ...
+
+    def fix_file(self, path: str, *, mode: int, uid: int, gid: int) -> None: ...
+
+    def list_dir(self, path: str) -> list[tuple[str, FileStat]] | None: ...
+
+    def check_no_links(self, path: str) -> None: ...
+
     def add_secret(self, value: str) -> None: ...
+
+    def mask(self, text: str) -> str: ...
+
+    def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None: ...
 
 
 @dataclass
@@ -168,6 +171,8 @@ class Runner:
                 input=stdin,
                 capture_output=True,
                 text=True,
+                encoding="utf-8",
+                errors="replace",  # a LATIN1 dump or a binary name must not crash roost
                 timeout=timeout,
                 cwd=user.home if user and os.path.isdir(user.home) else "/",
             )
@@ -181,23 +186,22 @@ class Runner:
             raise CommandFailed(shown, result)
         return result
 
+    # Files: every path is walked safely (host/safefs.py), so a link or FIFO the app user
+    # planted in its home never redirects or hangs root.
     def read_file(self, path: str) -> str | None:
-        try:
-            return Path(path).read_text()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        return safefs.read_text(path)
 
     def stat(self, path: str) -> FileStat | None:
-        try:
-            st = os.lstat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        import stat as st_mod
-
-        return FileStat(st.st_mode & 0o7777, st.st_uid, st.st_gid, st_mod.S_ISDIR(st.st_mode), st_mod.S_ISLNK(st.st_mode))
+        return safefs.lstat(path)
 
     def exists(self, path: str) -> bool:
-        return os.path.exists(path)  # a dangling link (a removed helper binary) does not count
+        return os.path.exists(path)  # system paths (helper binaries, /run/user/UID/bus); a dangling link does not count
+
+    def list_dir(self, path: str) -> list[tuple[str, FileStat]] | None:
+        return safefs.list_dir(path)
+
+    def check_no_links(self, path: str) -> None:
+        safefs.check_no_links(path)
 
     def add_secret(self, value: str) -> None:
         """From now on, `value` is masked in everything shown or logged."""
@@ -207,43 +211,39 @@ class Runner:
     def _mutation(self, what: str) -> None:
         if self.dry_run:
             raise RoostError(f"refusing to {what} in dry-run")
-        self._audit(what)
+        self._audit(self.mask(what))
 
     def make_dir(self, path: str, *, mode: int, uid: int, gid: int) -> None:
         self._mutation(f"mkdir {path} (mode {mode:04o}, owner {uid}:{gid})")
-        if os.path.islink(path):  # never chmod/chown through a link planted in the app's home
-            raise RoostError(f"{path} is a symbolic link: roost does not follow links in an app's home")
-        os.makedirs(path, exist_ok=True)
-        os.chown(path, uid, gid, follow_symlinks=False)
-        os.chmod(path, mode)
+        safefs.make_dir(path, mode, uid, gid)
 
     def remove_file(self, path: str) -> None:
-        if os.path.lexists(path):
+        st = safefs.lstat(path)
+        if st is not None:
             self._mutation(f"remove {path}")
-            os.unlink(path)
+            safefs.remove(path)
 
     def write_file(self, path: str, content: str, *, mode: int, uid: int, gid: int) -> None:
         """Atomically replace `path`: the new file has its final mode and owner before it is visible."""
         self._mutation(f"write {path} (mode {mode:04o}, owner {uid}:{gid})")
-        directory = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".roost-")
-        try:
-            os.fchmod(fd, mode)
-            os.fchown(fd, uid, gid)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(content)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        safefs.write_file(path, content.encode(), mode, uid, gid)
 
+    def append_file(self, path: str, content: str, *, mode: int, uid: int, gid: int) -> None:
+        self._mutation(f"append to {path}")
+        safefs.append_file(path, content.encode(), mode, uid, gid)
+
+    def fix_file(self, path: str, *, mode: int, uid: int, gid: int) -> None:
+        """Mode and owner of an existing regular file, through a checked fd (no links, one hard link)."""
+        self._mutation(f"chmod {mode:04o} and chown {uid}:{gid} {path}")
+        safefs.fix_file(path, mode, uid, gid)
 
     def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None:
-        """Hand the terminal over (roost shell, logs -f): replaces this process."""
+        """Hand the terminal over (roost shell, logs -f): replaces this process. As the app
+        user, in a new pseudo-terminal: otherwise its processes could push keystrokes into
+        root's terminal (TIOCSTI) after roost is gone."""
         full = self.wrap(argv, user)
+        if user is not None and full[0] == "runuser" and os.isatty(0):
+            full.insert(1, "--pty")
         os.chdir(user.home if user and os.path.isdir(user.home) else "/")
         os.execvp(full[0], full)
 
