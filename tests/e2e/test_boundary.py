@@ -619,13 +619,46 @@ def test_history_numbers_whole_history_and_escapes(bound):
 
 def test_another_local_user_cannot_reach_roost_state(bound):
     lab = bound
-    with held(lab, "another local user: cannot read the app's home or roost's state, cannot write /run/roost"):
-        for argv in (["ls", HOME], ["cat", f"{HOME}/.config/roost/secrets/db_password"], ["cat", f"{STATE}/spec.toml"],
-                     ["cat", f"{STATE}/history.jsonl"], ["touch", "/run/roost/bx"], ["touch", f"{STATE}/bx"]):
+    with held(lab, "another local user: cannot read the app's home, write roost's state or /run/roost"):
+        for argv in (["ls", HOME], ["cat", f"{HOME}/.config/roost/secrets/db_password"], ["touch", "/run/roost/bx"],
+                     ["touch", f"{STATE}/bx"], ["sh", "-c", f"echo x >> {STATE}/history.jsonl"]):
             cp = run(lab, argv, user="mallory", uid=0)
             assert cp.returncode != 0, f"mallory could: {' '.join(argv)}"
-        for argv in (["touch", f"{STATE}/bx"], ["touch", "/run/roost/bx"]):
+        for argv in (["touch", f"{STATE}/bx"], ["touch", "/run/roost/bx"],
+                     ["sh", "-c", f"echo x >> {STATE}/history.jsonl"], ["sh", "-c", f"echo x >> {STATE}/spec.toml"]):
             assert run(lab, argv, user=APP).returncode != 0, f"the app user could: {' '.join(argv)}"
+
+
+def test_another_local_user_cannot_read_the_applied_spec(bound):
+    lab = bound
+    # the home copy of the spec is the app's (0750 home); root's copy must not be readable by everyone instead
+    with held(lab, "another local user: cannot read the applied spec (env values) in roost's state", digest=False):
+        cp = run(lab, ["cat", f"{STATE}/spec.toml"], user="mallory", uid=0)
+        assert TOKEN not in cp.stdout, f"mallory reads {STATE}/spec.toml, env values included"
+
+
+def test_another_local_user_cannot_block_applies(bound):
+    lab = bound
+    # flock(2) needs no write access: a lock file anyone can open read-only, anyone can hold
+    holder = run(lab, ["sh", "-c", "ls /run/roost/*.lock"]).stdout.split()
+    assert holder, "no lock files in /run/roost"
+    pidfile = "/run/bx-holder.pid"
+    procs = [subprocess.Popen(lab.machine.argv(app_argv("mallory", 0, [
+        "sh", "-c", f'echo $$ >> {pidfile}; exec flock -o "$0" sleep 60', lock]), env={"HOME": "/root"}),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for lock in holder]
+    time.sleep(2)
+    try:
+        with held(lab, "another local user flock()s the lock files in /run/roost: apply and down go on"):
+            try:
+                cp = roost(lab, "apply", SPEC, timeout=40)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"roost apply waits on locks another local user holds: {holder}", pytrace=False)
+            no_traceback(cp)
+            assert cp.returncode == 0, cp.stdout[-800:] + cp.stderr[-800:]
+    finally:
+        run(lab, ["sh", "-c", f"kill $(cat {pidfile}); rm -f {pidfile}"])
+        for p in procs:
+            p.wait(timeout=30)
 
 
 def test_two_new_apps_applied_at_once_get_different_ids(bound):
