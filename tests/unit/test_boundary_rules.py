@@ -140,8 +140,8 @@ def entries(n: int) -> list[dict]:
 
 
 def run_history(monkeypatch, history: list[dict], *args: str):
-    import roost.cli.common as common
     import roost.history as hist
+    from roost.cli import common
     from roost.cli.history import history as verb
 
     monkeypatch.setattr(common, "require_root", lambda: None)
