@@ -1,8 +1,8 @@
 """An applied app, for the verbs that work on one after `apply`: update, backup, restore...
 
-Everything comes from what apply recorded: the registry record in /etc/roost/apps and the
-copy of the applied spec in the app's home (readable by the app user, so its own timers can
-run roost too).
+Everything comes from what apply recorded in root's own folder (/var/lib/roost/apps/NAME):
+the record and the applied spec. Both are readable by the app user, so its own timers can
+run roost too, but only root writes them: the copy in the app's home is never read here.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ class App:
     def load(cls, name: str, host: Runner) -> App:
         record = read_record(name)
         layout = Layout(name, record["home"])
-        text = host.read_file(layout.spec_copy)
+        text = host.read_file(layout.applied_spec)
         if text is None:
-            raise RoostError(f"{layout.spec_copy} is missing", hint="run `roost apply SPEC` for this app again")
-        spec = parse_spec(text, layout.spec_copy)
+            raise RoostError(f"{layout.applied_spec} is missing (roost < 0.2 kept the applied spec in the app's home, "
+                             "where the app's user could change it)",
+                             hint=f"run `roost apply {record.get('spec_path') or 'SPEC'}` for this app again")
+        spec = parse_spec(text, layout.applied_spec)
         return cls(record, spec, host, AppUser(name, record["uid"], record["home"]), layout)
 
     # -- commands as the app user -------------------------------------------------------

@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
-import os
-import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
+from roost import faults, history
+from roost.command import roost_command
 from roost.errors import RoostError, UsageError
-from roost.history import who
 from roost.host.runner import AppUser, Host
-from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system, secret_digests_path
-from roost.layout import Layout
+from roost.host.safefs import UnsafePath
+from roost.host.state import AppFacts, SystemFacts, gather_app, gather_system, running_images
 from roost.pgmajor import guard as pg_guard
 from roost.pgmajor import pg_version_files
-from roost.plan.actions import Action, Plan
+from roost.plan.actions import Action, DaemonReload, Plan, StartUnits
+from roost.plan.context import Context
 from roost.plan.identity import resolve
-from roost.plan.planner import Inputs, check_conflicts, plan
-from roost.render.app import Desired, Identity, render
-from roost.render.envfile import parse_env
+from roost.plan.planner import Inputs, check_conflicts, check_home, plan
+from roost.render.app import Desired, render
+from roost.spec.envfiles import read_env_files
 from roost.spec.load import load_spec
-from roost.spec.model import Spec, parse_duration
+from roost.spec.model import Spec
 
 
 @dataclass
@@ -42,29 +40,22 @@ class Prepared:
         return AppUser(self.spec.name, self.desired.identity.uid, self.spec.home)
 
 
-def read_env_files(spec: Spec, spec_path: Path) -> dict[str, dict[str, str]]:
-    out = {}
-    for name, c in spec.containers.items():
-        if c.env_file is None:
-            continue
-        path = spec_path.parent / c.env_file
-        try:
-            out[name] = parse_env(path.read_text())
-        except FileNotFoundError:
-            raise UsageError(f"{spec_path}: containers.{name}.env_file: {path} does not exist",
-                             hint="create it beside the spec, or remove the key") from None
-        except ValueError as e:
-            raise UsageError(f"{path}: {e}", hint="write one KEY=VALUE per line") from None
-    return out
-
-
-def roost_command() -> tuple[str, ...]:
-    """How the app's own units (backup timer, pre-update hook) run this roost."""
-    import sys
-
-    # sys.prefix, not sys.executable: the same interpreter is reached as venv/bin/python via the
-    # console script or as python3 via `python3 -m roost`; the units must not change with that
-    return (os.path.join(sys.prefix, "bin", "python3"), "-m", "roost")
+def check_host_paths(spec: Spec, host: Host) -> None:
+    """What a container mounts must be what the spec names: a host path outside the home
+    passes through no link at all; one inside passes through none the app user could plant
+    (the safe walk refuses those). Checked at plan time and again just before units start."""
+    for cname, c in sorted(spec.containers.items()):
+        for vol in c.mounts:
+            path = spec.host_path(vol.source)
+            try:
+                if path.startswith(spec.home + "/"):
+                    st = host.stat(path)
+                    if st is not None and st.is_link:
+                        raise UnsafePath(path, "is a symbolic link")
+                else:
+                    host.check_no_links(path)
+            except UnsafePath as e:
+                raise UsageError(f"containers.{cname}.volumes: {e.message}", hint=e.hint) from None
 
 
 def prepare(spec_path: str | Path, host: Host) -> Prepared:
@@ -74,12 +65,20 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
     system = gather_system(host)
     identity = resolve(spec, system)
     check_conflicts(spec, system, identity.uid)
+    try:
+        home = host.stat(spec.home)
+        entries = host.list_dir(spec.home) if home is not None and home.is_dir else None
+        check_host_paths(spec, host)
+    except UnsafePath as e:
+        raise UsageError(e.message, hint=e.hint) from None
+    check_home(spec, system, identity.uid, home, entries)
     desired = render(spec, identity, env_files, str(spec_path), spec_path.read_text(), roost_command())
     user = AppUser(spec.name, identity.uid, spec.home) if spec.name in system.users else None
     app = gather_app(
         host, desired.layout, user,
-        dirs=[d.path for d in desired.dirs] + [spec.home.rsplit("/", 1)[0] or "/"],
-        files=[f.path for f in desired.files] + list(pg_version_files(spec).values()),
+        dirs=[d.path for d in (*desired.state_dirs, *desired.dirs)] + [spec.home.rsplit("/", 1)[0] or "/"],
+        files=[f.path for f in (*desired.state_files, *desired.files)] + list(pg_version_files(spec).values())
+        + [desired.layout.legacy_record],
         secret_names=sorted(spec.secrets),
         units=list(desired.units),
     )
@@ -93,90 +92,72 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
     return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app)))
 
 
-@dataclass
-class Context:
-    host: Host
-    layout: Layout
-    identity: Identity
-    user: AppUser
-    ui: object  # rich Console: status spinners
-    health_timeout: float
-    secrets: dict[str, str] = field(default_factory=dict)
-    secret_digests: dict[str, str] = field(default_factory=dict)
-
-    def save_secret_digests(self) -> None:
-        self.host.write_file(secret_digests_path(self.layout), json.dumps(self.secret_digests, sort_keys=True) + "\n",
-                             mode=0o600, uid=self.identity.uid, gid=self.identity.gid)
-
-
-@contextlib.contextmanager
-def app_lock(layout: Layout, wait: float = 600, say=print) -> Iterator[None]:
-    """One mutating roost run per app at a time; a second one waits, then gives up clearly."""
-    os.makedirs(os.path.dirname(layout.lock_file), exist_ok=True)
-    fd = os.open(layout.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
-    if os.geteuid() == 0:
-        os.fchmod(fd, 0o666)  # the app user's own timers (backups) take the same lock
-    with os.fdopen(fd, "r+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another roost run"
-            say(f"waiting for {holder} to finish with app {layout.name} ...")
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise RoostError(f"app {layout.name} is locked by {holder}",
-                                         hint=f"wait for it to finish, or remove {layout.lock_file} if it is stale") from None
-                    time.sleep(0.5)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"roost pid {os.getpid()} ({who()})\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-
-
 def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:
     """Run the plan's actions in order. Stops at the first failure; the next apply finishes the job."""
     ctx = Context(
         host=host, layout=prep.desired.layout, identity=prep.desired.identity, user=prep.user, ui=ui,
-        health_timeout=parse_duration(prep.spec.app.health_timeout),
+        health_timeout=prep.spec.app.health_timeout_s,
         secrets=dict(prep.app.secrets), secret_digests=dict(prep.app.secret_digests),
     )
     done = []
-    fault = fault_point()
+    fault = faults.fault_point()
     for action in prep.plan.actions:
+        if isinstance(action, (DaemonReload, StartUnits)):
+            check_host_paths(prep.spec, host)  # again: links may have appeared since the plan
         if on_action:
             on_action(action)
         name = type(action).__name__
         if fault == (name, "during"):
-            _kill_self_soon()
+            faults.die_soon()
         action.execute(ctx)
         if fault == (name, "after"):
-            os.kill(os.getpid(), signal.SIGKILL)
+            faults.die_now()
         done.append(action)
     return done
 
 
-def fault_point() -> tuple[str, str] | None:
-    """Test hook for the fault-injection suite: ROOST_KILL_AT=CreateUser (after it) or
-    PullImage:during. roost then dies by SIGKILL there, as a power cut or OOM kill would."""
-    spec = os.environ.get("ROOST_KILL_AT")
-    if not spec:
-        return None
-    action, _, when = spec.partition(":")
-    return action, when or "after"
+@dataclass
+class Applied:
+    """What one apply did, for the verb to print."""
+
+    app: str
+    changes: int
+    seconds: float
+    urls: list[str] = field(default_factory=list)
+    entry: dict[str, Any] = field(default_factory=dict)  # the history entry
 
 
-def _kill_self_soon(delay: float = 0.5) -> None:
-    import threading
+def apply(prep: Prepared, host: Host, ui: Any, on_action: Callable[[Action], None] | None = None) -> Applied:
+    """Execute the plan and record it in the app's history, whatever the outcome."""
+    started = time.monotonic()
+    result, error = "ok", None
+    try:
+        execute(prep, host, ui, on_action=on_action)
+    except RoostError as e:
+        result, error = "failed", e.message
+        raise
+    finally:
+        entry: dict[str, Any] = {"spec": prep.spec_path, "spec_digest": prep.spec.digest(),
+                                 "changes": len(prep.plan.actions), "seconds": round(time.monotonic() - started, 2),
+                                 "error": host.mask(error) if error else None}
+        if _user_exists(prep.spec.name):
+            try:
+                entry["images"] = running_images(host, prep.user, prep.spec.name, prep.spec.images)
+            except RoostError:
+                pass
+        if host.stat(prep.spec.home) is not None:
+            ident = prep.desired.identity
+            entry = history.record(host, prep.desired.layout, ident.uid, ident.gid, "apply", result, **entry)
+    urls = [f"http://{'127.0.0.1' if p.ip == '0.0.0.0' else p.ip}:{p.host_port}/" for p in prep.spec.pod.ports
+            if p.proto == "tcp"]
+    return Applied(prep.spec.name, len(prep.plan.actions), time.monotonic() - started, urls, entry)
 
-    threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from roost.host import facts
+from roost.errors import RoostError
 from roost.host.runner import AppUser, Host
 from roost.host.state import TOOLS, gather_system, user_manager_running
 from roost.layout import SUBID_COUNT, Layout
@@ -193,20 +194,44 @@ def check_selinux(host: Host, specs_use_z: bool) -> Check:
     return Check("SELinux", OK, "enforcing; volumes carry :Z/:z labels" if enforce.strip() == "1" else "permissive")
 
 
+def _fix_file(path: str, uid: int, gid: int) -> Callable[[Host], None]:
+    def repair(host: Host) -> None:
+        host.fix_file(path, mode=0o600, uid=uid, gid=gid)  # through a checked fd: no link, one hard link
+
+    repair.__doc__ = f"chmod 0600 and chown {uid}:{gid} {path!r}"
+    return repair
+
+
 def check_app_files(host: Host, record: dict) -> list[Check]:
+    """Env and secret files: 0600 and the app user's. The names come from directories the app
+    user controls: they are listed with scandir (a newline is part of a name, not a separator)
+    and only regular files are repaired, each through an fd opened without following links."""
     layout = Layout(record["name"], record["home"])
     uid, gid = record["uid"], record["gid"]
-    bad, repairs = [], []
-    listing = host.run(["find", layout.env_dir, layout.secrets_dir, "-maxdepth", "1", "-type", "f"], check=False)
-    for path in facts.parse_lines(listing.stdout):
-        st = host.stat(path)
-        if st and (st.mode != 0o600 or st.uid != uid):
-            bad.append(f"{path} ({st.mode:04o}, uid {st.uid})")
-            repairs += [_run(["chown", f"{uid}:{gid}", path]), _run(["chmod", "0600", path])]
+    bad, repairs, odd = [], [], []
+    for directory in (layout.env_dir, layout.secrets_dir):
+        try:
+            entries = host.list_dir(directory) or []
+        except RoostError as e:
+            odd.append(e.message)
+            continue
+        for name, st in entries:
+            path = posixpath.join(directory, name)
+            if not st.is_file:
+                if not st.is_dir:
+                    odd.append(f"{path!r} is not a regular file")
+                continue
+            if st.mode != 0o600 or st.uid != uid:
+                bad.append(f"{path!r} ({st.mode:04o}, uid {st.uid})")
+                repairs.append(_fix_file(path, uid, gid))
+    label = f"secret files {record['name']}"
+    out = []
+    if odd:
+        out.append(Check(label, WARN, "; ".join(odd), f"look at them as {record['name']} (`roost shell {record['name']}`)"))
     if bad:
-        return [Check(f"secret files {record['name']}", FAIL, "not 0600/owned by the app user: " + ", ".join(bad),
-                      f"chmod 0600 and chown {record['name']} those files", repairs)]
-    return [Check(f"secret files {record['name']}", OK, "env and secret files are 0600, owned by the app user")]
+        return [*out, Check(label, FAIL, "not 0600/owned by the app user: " + ", ".join(bad),
+                            f"chmod 0600 and chown {record['name']} those files", repairs)]
+    return out or [Check(label, OK, "env and secret files are 0600, owned by the app user")]
 
 
 def check_generator(host: Host, user: AppUser) -> Check:

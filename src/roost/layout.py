@@ -1,34 +1,59 @@
-"""Where everything of one app lives. One folder (the app's home) holds the deployment."""
+"""Where everything of one app lives.
+
+One folder, the app's home, holds the deployment: units, env files, secrets, volumes, and
+copies of the applied spec and history for the app's user to read. What root decides from
+lives where only root writes (/var/lib/roost/apps/NAME): the record, the applied spec,
+the history that `rollback` trusts, the pending restarts. See docs/security.md.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import posixpath
+import re
 from dataclasses import dataclass
 
 from roost.errors import UsageError
 
-REGISTRY_DIR = "/etc/roost/apps"  # one JSON record per applied app: how `status`/`logs` find them
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")  # as spec.model's: no import of pydantic here
+
+STATE_ROOT = "/var/lib/roost"
+APPS_DIR = "/var/lib/roost/apps"  # one root-owned folder per applied app: how every verb finds them
+LEGACY_REGISTRY_DIR = "/etc/roost/apps"  # before 0.2: NAME.json records (moved on the next apply)
+LOCK_DIR = "/run/roost"  # root's own: no O_CREAT in a world-writable directory
+GLOBAL_LOCK = "/run/roost/apply.lock"  # serialises applies: UID and subordinate range allocation
 SUBID_COUNT = 65536
 
 
 def read_record(name: str) -> dict:
-    """The record roost keeps of an applied app (/etc/roost/apps/NAME.json)."""
-    try:
-        with open(posixpath.join(REGISTRY_DIR, f"{name}.json")) as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        known = ", ".join(list_apps()) or "none"
-        raise UsageError(f"no roost app named {name!r} on this host (applied apps: {known})",
-                         hint="run `roost status` to list apps, or `roost apply SPEC` first") from None
+    """The record roost keeps of an applied app (root-owned, see Layout.record_file)."""
+    from roost.host import safefs
+
+    if NAME_RE.match(name):
+        for path in (posixpath.join(APPS_DIR, name, "record.json"), posixpath.join(LEGACY_REGISTRY_DIR, f"{name}.json")):
+            text = safefs.read_text(path)
+            if text is not None:
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise UsageError(f"{path} is not valid JSON", hint="run `roost apply SPEC` for the app again") from None
+    known = ", ".join(list_apps()) or "none"
+    raise UsageError(f"no roost app named {name!r} on this host (applied apps: {known})",
+                     hint="run `roost status` to list apps, or `roost apply SPEC` first")
 
 
 def list_apps() -> list[str]:
+    names = set()
     try:
-        return sorted(f[:-5] for f in os.listdir(REGISTRY_DIR) if f.endswith(".json"))
+        names |= {n for n in os.listdir(APPS_DIR) if os.path.isfile(posixpath.join(APPS_DIR, n, "record.json"))}
     except FileNotFoundError:
-        return []
+        pass
+    try:
+        names |= {f[:-5] for f in os.listdir(LEGACY_REGISTRY_DIR) if f.endswith(".json")}
+    except FileNotFoundError:
+        pass
+    return sorted(n for n in names if NAME_RE.match(n))
 
 
 @dataclass(frozen=True)
@@ -71,26 +96,53 @@ class Layout:
     def user_unit(self, name: str) -> str:
         return posixpath.join(self.user_unit_dir, name)
 
+    # -- root's own (0755 dir; record, spec and history readable by the app's timers) ----------
+    @property
+    def root_dir(self) -> str:
+        return posixpath.join(APPS_DIR, self.name)
+
+    @property
+    def record_file(self) -> str:
+        return posixpath.join(self.root_dir, "record.json")
+
+    @property
+    def applied_spec(self) -> str:
+        """The applied spec: what update, backup, restore and db upgrade work from."""
+        return posixpath.join(self.root_dir, "spec.toml")
+
+    @property
+    def history_file(self) -> str:
+        """The history root writes and `rollback` trusts."""
+        return posixpath.join(self.root_dir, "history.jsonl")
+
+    @property
+    def pending_file(self) -> str:
+        return posixpath.join(self.root_dir, "pending.json")
+
+    @property
+    def secret_digests_file(self) -> str:
+        return posixpath.join(self.root_dir, "secret-digests.json")
+
+    @property
+    def legacy_record(self) -> str:
+        return posixpath.join(LEGACY_REGISTRY_DIR, f"{self.name}.json")
+
+    @property
+    def lock_file(self) -> str:
+        return posixpath.join(LOCK_DIR, f"{self.name}.lock")
+
+    # -- copies in the home, for the app's user to read; no root decision reads them ------------
     @property
     def spec_copy(self) -> str:
-        """The applied spec, kept with the deployment (for backups, rollback and timers)."""
         return self._h(".config", "roost", "spec.toml")
+
+    @property
+    def history_copy(self) -> str:
+        return self._h("history.jsonl")
 
     @property
     def state_dir(self) -> str:
         return self._h(".local", "state", "roost")
-
-    @property
-    def pending_file(self) -> str:
-        return posixpath.join(self.state_dir, "pending.json")
-
-    @property
-    def lock_file(self) -> str:
-        return f"/run/lock/roost-{self.name}.lock"
-
-    @property
-    def history_file(self) -> str:
-        return self._h("history.jsonl")
 
     @property
     def backups_dir(self) -> str:
@@ -99,10 +151,6 @@ class Layout:
     @property
     def bashrc(self) -> str:
         return self._h(".bashrc")
-
-    @property
-    def registry_file(self) -> str:
-        return posixpath.join(REGISTRY_DIR, f"{self.name}.json")
 
     @property
     def pod_service(self) -> str:

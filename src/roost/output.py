@@ -22,3 +22,13 @@ def setup_logging(verbose: int) -> None:
         format="%(message)s",
         handlers=[RichHandler(console=console_err, show_time=False, show_path=False, markup=False)],
     )
+
+
+_CONTROL = {c: None for c in range(0x20) if c not in (0x09,)} | {0x7F: None} | {c: None for c in range(0x80, 0xA0)}
+
+
+def plain(value: object) -> str:
+    """Text someone else controls (the app's history, logs, file names), made safe to show:
+    no control characters, so no escape sequence reaches the terminal. Print it with
+    markup=False (or inside rich.text.Text) so that `[bold]` stays literal."""
+    return str(value).translate(_CONTROL)

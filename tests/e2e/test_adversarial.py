@@ -65,7 +65,8 @@ def test_no_secret_leaks_after_apply_update_and_backup(lab):
             "journal": lab.exec(["journalctl", "--no-pager", "-o", "cat"]).stdout,
             "audit log": lab.exec(["cat", "/var/log/roost/audit.log"]).stdout,
             "history": lab.exec(["cat", f"/srv/roost/{name}/history.jsonl"]).stdout,
-            "registry record": lab.exec(["cat", f"/etc/roost/apps/{name}.json"]).stdout,
+            "record": lab.exec(["cat", f"/var/lib/roost/apps/{name}/record.json"]).stdout,
+            "root history": lab.exec(["cat", f"/var/lib/roost/apps/{name}/history.jsonl"]).stdout,
         }
         leaks = []
         for where, text in places.items():

@@ -58,7 +58,7 @@ class FakeHost:
     def write_file(self, path: str, content: str, *, mode: int, uid: int, gid: int) -> None:
         self.record.append(f"write {path}")
         self.files[path] = content
-        self.stats[path] = FileStat(mode, uid, gid, False)
+        self.stats[path] = FileStat(mode, uid, gid, False, is_file=True)
 
     def make_dir(self, path: str, *, mode: int, uid: int, gid: int) -> None:
         self.record.append(f"mkdir {path}")
@@ -69,6 +69,38 @@ class FakeHost:
             self.record.append(f"remove {path}")
             self.files.pop(path)
             self.stats.pop(path, None)
+
+    def append_file(self, path: str, content: str, *, mode: int, uid: int, gid: int) -> None:
+        self.record.append(f"append {path}")
+        self.files[path] = self.files.get(path, "") + content
+        self.stats[path] = FileStat(mode, uid, gid, False, is_file=True)
+
+    def fix_file(self, path: str, *, mode: int, uid: int, gid: int) -> None:
+        self.record.append(f"fix {path} {mode:04o} {uid}:{gid}")
+        self.stats[path] = FileStat(mode, uid, gid, False, is_file=True)
+
+    def list_dir(self, path: str) -> list[tuple[str, FileStat]] | None:
+        if path not in self.dirs:
+            return None
+        prefix = path.rstrip("/") + "/"
+        out = {}
+        for p in [*self.files, *self.stats, *self.dirs]:
+            if p.startswith(prefix) and "/" not in p[len(prefix):]:
+                name = p[len(prefix):]
+                out[name] = self.dirs.get(p) or self.stats.get(p) or FileStat(0o644, 0, 0, False, is_file=True)
+        return sorted(out.items())
+
+    links: set[str] = field(default_factory=set)
+
+    def check_no_links(self, path: str) -> None:
+        from roost.host.safefs import UnsafePath
+
+        for link in self.links:
+            if path == link or path.startswith(link + "/"):
+                raise UnsafePath(path, f"passes through the symbolic link {link}")
+
+    def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None:
+        self.calls.append(("exec", *argv))
 
     def add_secret(self, value: str) -> None:
         self.secrets.append(value)
@@ -94,7 +126,6 @@ def bare_host() -> FakeHost:
     h.on("podman", "--version", answer="podman version 5.4.2\n")
     h.on("ss", answer="")
     h.on("find", answer="")
-    h.on("ls", answer="")
     return h
 
 
@@ -106,26 +137,26 @@ def converge(host: FakeHost, prep) -> None:
     host.files["/etc/group"] += f"{name}:x:{gid}:\n"
     host.files["/etc/subuid"] += f"{name}:{d.identity.subid_start}:65536\n"
     host.files["/etc/subgid"] += f"{name}:{d.identity.subid_start}:65536\n"
-    host.on("ls", answer=f"{name}\n")
+    host.dirs["/var/lib/systemd/linger"] = FileStat(0o755, 0, 0, True)
+    host.stats[f"/var/lib/systemd/linger/{name}"] = FileStat(0o644, 0, 0, False, is_file=True)
     parent = prep.spec.home.rsplit("/", 1)[0]
     host.dirs[parent] = FileStat(0o755, 0, 0, True)
     for w in d.dirs:
         host.dirs[w.path] = FileStat(w.mode, w.uid, w.gid, True)
-    for f in d.files:
+    for w in d.state_dirs:
+        host.dirs[w.path] = FileStat(w.mode, w.uid, w.gid, True)
+    for f in (*d.state_files, *d.files):
         host.files[f.path] = f.content
-        host.stats[f.path] = FileStat(f.mode, f.uid, f.gid, False)
+        host.stats[f.path] = FileStat(f.mode, f.uid, f.gid, False, is_file=True)
     secrets = {}
     for sname in prep.spec.secrets:
         secrets[sname] = "s3cret" + sname
         host.files[d.layout.secret_file(sname)] = secrets[sname] + "\n"
     from roost.render.app import secret_digest
-    from roost.host.state import secret_digests_path
-
     digests = {w.name: secret_digest(w.resolve(secrets)) for w in d.secret_envs}
-    host.files[secret_digests_path(d.layout)] = json.dumps(digests)
+    host.files[d.layout.secret_digests_file] = json.dumps(digests)
     host.files[f"/run/user/{uid}/bus"] = ""
     host.files.pop(d.layout.pending_file, None)
-    host.on("find", answer=d.layout.registry_file + "\n")
     host.on("systemctl", "is-active", answer="active\n")
     units = [*d.units, "podman-auto-update.timer", "roost-backup.timer"]
     show = "\n\n".join(f"Id={u}\nLoadState=loaded\nActiveState=active\nSubState=running\nNeedDaemonReload=no\n"

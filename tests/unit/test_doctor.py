@@ -43,7 +43,8 @@ def test_linger_off_is_fixable_and_on_with_a_manager_is_ok():
     user = AppUser("wiki", 2000, "/srv/roost/wiki")
     [c] = doctor.check_linger(host, gather_system(host), [user])
     assert c.status == doctor.FAIL and c.fix == "loginctl enable-linger wiki" and c.repair
-    host.on("ls", answer="wiki\n")
+    host.dirs["/var/lib/systemd/linger"] = FileStat(0o755, 0, 0, True)
+    host.stats["/var/lib/systemd/linger/wiki"] = FileStat(0o644, 0, 0, False, is_file=True)
     host.on("systemctl", "is-active", answer="active\n")
     host.files["/run/user/2000/bus"] = ""
     [c] = doctor.check_linger(host, gather_system(host), [user])
@@ -70,11 +71,29 @@ def test_privileged_port_in_a_spec_fails():
 
 def test_secret_file_with_loose_mode_fails_and_repairs():
     host = bare_host()
-    path = "/srv/roost/wiki/.config/roost/secrets/db"
-    host.stats[path] = FileStat(0o644, 2000, 2000, False)
-    host.on("find", answer=path + "\n")
+    secrets = "/srv/roost/wiki/.config/roost/secrets"
+    host.dirs[secrets] = FileStat(0o700, 2000, 2000, True)
+    path = secrets + "/db"
+    host.stats[path] = FileStat(0o644, 2000, 2000, False, is_file=True)
     [c] = doctor.check_app_files(host, APP)
-    assert c.status == doctor.FAIL and path in c.detail and len(c.repair) == 2
+    assert c.status == doctor.FAIL and path in c.detail and len(c.repair) == 1
+    c.repair[0](host)
+    assert host.record == [f"fix {path} 0600 2000:2000"]
+
+
+def test_a_name_with_a_newline_is_repaired_as_one_name():
+    """`x<newline>etc` in ~/env once made root chown /etc (find output split on lines)."""
+    host = bare_host()
+    env = "/srv/roost/wiki/env"
+    host.dirs[env] = FileStat(0o700, 2000, 2000, True)
+    host.stats[env + "/x\netc"] = FileStat(0o644, 2000, 2000, False, is_file=True)
+    host.stats[env + "/fifo"] = FileStat(0o644, 2000, 2000, False, is_file=False)
+    checks = doctor.check_app_files(host, APP)
+    assert [c.status for c in checks] == [doctor.WARN, doctor.FAIL]
+    assert "'/srv/roost/wiki/env/fifo' is not a regular file" in checks[0].detail
+    for repair in checks[1].repair:
+        repair(host)
+    assert host.record == ["fix /srv/roost/wiki/env/x\netc 0600 2000:2000"]
 
 
 def test_missing_cgroup_delegation_warns_and_full_delegation_is_ok():

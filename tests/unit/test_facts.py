@@ -58,11 +58,11 @@ def test_systemctl_show():
     units = F.parse_systemctl_show(recorded("systemctl-show"))
     assert list(units) == ["hedgedoc-pod.service", "database.service", "application.service", "gone.service",
                            "podman-auto-update.timer"]
-    assert units["database.service"] == F.UnitState("database.service", "loaded", "active", "running", True, 51902144, 2927)
-    assert units["application.service"].active == "activating" and units["application.service"].since_us == 0
+    assert units["database.service"] == F.UnitState("database.service", "loaded", "active", "running", True)
+    assert units["application.service"].active == "activating"
     gone = units["gone.service"]
     assert (gone.load, gone.active, gone.sub, gone.need_reload) == ("not-found", "inactive", "dead", False)
-    assert units["podman-auto-update.timer"].main_pid == 0  # timers have no MainPID
+    assert units["podman-auto-update.timer"].sub == "waiting"
 
 
 def test_systemctl_show_of_nothing():

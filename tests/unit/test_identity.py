@@ -45,10 +45,13 @@ CASES = [
     ("skips-taken-gid", spec(), system(groups={"team": 2000}), Identity(2001, 2001, 200_100_000)),
     ("skips-other-roost-apps", spec(), system(apps={"notes": {"name": "notes", "uid": 2000, "gid": 2000}}),
      Identity(2001, 2001, 200_100_000)),
-    ("existing-group-gid-kept", spec(2000), system(groups={"demo": 2300}), Identity(2000, 2300, 200_000_000)),
+    # a group roost created (its record says so) and an interrupted apply that stopped before the user
+    ("existing-group-gid-kept", spec(2000), system(groups={"demo": 2300}, apps={"demo": {"name": "demo"}}),
+     Identity(2000, 2300, 200_000_000)),
     ("existing-user-kept", spec(), system(users={"demo": (2005, 2005)}, apps={"demo": {"uid": 2005}}),
      Identity(2005, 2005, 200_500_000)),
-    ("existing-user-same-uid", spec(2005), system(users={"demo": (2005, 2005)}), Identity(2005, 2005, 200_500_000)),
+    ("existing-user-same-uid", spec(2005), system(users={"demo": (2005, 2005)}, apps={"demo": {"name": "demo"}}),
+     Identity(2005, 2005, 200_500_000)),
     ("existing-range-reused", spec(2000), system(subuids=[("demo", 300_000, 65536)]), Identity(2000, 2000, 300_000)),
     ("existing-subuid-without-subgid", spec(2000), system(subuids=[("demo", 300_000, 65536)], subgids=[]),
      Identity(2000, 2000, 300_000)),
@@ -75,15 +78,24 @@ def test_resolve(spec_, system_, expected):
 
 ERRORS = [
     # (id, spec, system, message pattern, hint pattern)
-    ("existing-user-other-uid", spec(2000), system(users={"demo": (2005, 2005)}),
+    ("existing-user-other-uid", spec(2000), system(users={"demo": (2005, 2005)}, apps={"demo": {"name": "demo"}}),
      r"user demo already exists with UID 2005, but the spec asks for app.uid = 2000", r"set app.uid = 2005"),
     ("uid-taken-by-user", spec(2000), system(users={"bob": (2000, 2000)}),
      r"app.uid 2000 is already used by bob", r"choose a free UID"),
     ("uid-taken-by-roost-app", spec(2000), system(apps={"notes": {"name": "notes", "uid": 2000}}),
      r"app.uid 2000 is already used by notes", r"choose a free UID"),
     ("account-not-created-by-roost", spec(name="alice"), system(),
-     r"alice is an existing account \(UID 1000\) that roost did not create", r"pick another app name"),
-    ("group-with-other-gid", spec(2000, 2100), system(groups={"demo": 2300}),
+     r"user alice already exists \(UID 1000\) and roost did not create it", r"pick another app name"),
+    ("human-account-above-2000", spec(name="carol"), system(users={"carol": (2001, 2001)}),
+     r"user carol already exists \(UID 2001\) and roost did not create it", r"never takes over"),
+    # an app named after a group joins it: `shadow` could read /etc/shadow, `docker` drive dockerd
+    ("system-group", spec(name="shadow"), system(groups={"shadow": 42}),
+     r"group shadow already exists \(GID 42\) and roost did not create it", r"pick another app name"),
+    ("other-group-above-2000", spec(name="docker"), system(groups={"docker": 2500}),
+     r"group docker already exists \(GID 2500\)", r"pick another app name"),
+    ("recorded-but-system-gid", spec(name="kvm"), system(groups={"kvm": 104}, apps={"kvm": {"name": "kvm"}}),
+     r"group kvm has GID 104, a system group", r"pick another app name"),
+    ("group-with-other-gid", spec(2000, 2100), system(groups={"demo": 2300}, apps={"demo": {"name": "demo"}}),
      r"group demo exists with GID 2300, the spec asks for 2100", r"set app.gid = 2300"),
     ("gid-taken", spec(2000, 2100), system(groups={"team": 2100}), r"GID 2100 is already used", r"free GID"),
 ]

@@ -8,6 +8,7 @@ import pytest
 
 from roost.apply import execute, prepare
 from roost.errors import UsageError
+from roost.host.runner import FileStat
 from roost.plan import actions as A
 from tests.unit.fakehost import bare_host, converge
 
@@ -29,9 +30,11 @@ def spec_copy(tmp_path: Path, edit=lambda text: text) -> Path:
 def test_fresh_host_plans_the_whole_golden_path():
     prep = prepare(HEDGEDOC, bare_host())
     k = kinds(prep.plan)
-    # order matters: identity first, then files, then systemd
-    assert k[:4] == ["CreateGroup", "MakeDir", "CreateUser", "AddSubIds"]
-    assert k.index("AddSubIds") < k.index("MakeDirs") < k.index("EnableLinger") < k.index("GenerateSecret")
+    # order matters: root's record (it claims the identity), identity, then files, then systemd
+    assert k[:7] == ["MakeDirs", "WriteFile", "WriteFile", "CreateGroup", "MakeDir", "CreateUser", "AddSubIds"]
+    assert [a.want.path for a in prep.plan.actions[1:3]] == ["/var/lib/roost/apps/hedgedoc/record.json",
+                                                             "/var/lib/roost/apps/hedgedoc/spec.toml"]
+    assert k.index("AddSubIds") < k.index("MakeDirs", 1) < k.index("EnableLinger") < k.index("GenerateSecret")
     assert k.index("GenerateSecret") < k.index("PutPodmanSecret") < k.index("DaemonReload") < k.index("PullImage")
     assert k[-3:] == ["StartUnits", "ClearPending", "EnableTimer"]
     sub = next(a for a in prep.plan.actions if isinstance(a, A.AddSubIds))
@@ -58,8 +61,8 @@ def test_env_change_restarts_only_that_container(tmp_path):
     starts = [a for a in prep.plan.actions if isinstance(a, A.StartUnits)]
     assert len(starts) == 1 and starts[0].restart and starts[0].units == ("application.service",)
     writes = [a.want.path for a in prep.plan.actions if isinstance(a, A.WriteFile)]
-    assert writes == ["/srv/hedgedoc/env/application.env", "/srv/hedgedoc/.config/roost/spec.toml",
-                      "/etc/roost/apps/hedgedoc.json"]
+    assert writes == ["/var/lib/roost/apps/hedgedoc/record.json", "/var/lib/roost/apps/hedgedoc/spec.toml",
+                      "/srv/hedgedoc/env/application.env", "/srv/hedgedoc/.config/roost/spec.toml"]
     assert "DaemonReload" not in kinds(prep.plan)  # env files are not units
 
 
@@ -160,5 +163,58 @@ def test_a_link_planted_in_the_home_is_refused(tmp_path):
     prep = prepare(spec_copy(tmp_path), host)
     converge(host, prep)
     host.dirs["/srv/hedgedoc/database"] = FileStat(0o777, 2000, 2000, False, is_link=True)
-    with pytest.raises(UsageError, match="/srv/hedgedoc/database is a symbolic link"):
+    with pytest.raises(UsageError, match="containers.database.volumes: /srv/hedgedoc/database: is a symbolic link"):
         prepare(spec_copy(tmp_path), host)
+
+
+HOME_CASES = [
+    # (id, edit of the spec, what the host has, refusal or None)
+    ("fresh", None, {}, None),
+    ("empty-root-owned-folder", None, {"/srv/hedgedoc": FileStat(0o755, 0, 0, True)}, None),
+    ("a-home-of-its-own", None, {"/srv/hedgedoc": FileStat(0o750, 2000, 2000, True),
+                                 "/srv/hedgedoc/x": FileStat(0o644, 2000, 2000, False, is_file=True)}, None),
+    ("root-owned-with-content", None, {"/srv/hedgedoc": FileStat(0o755, 0, 0, True),
+                                       "/srv/hedgedoc/keep": FileStat(0o644, 0, 0, False, is_file=True)},
+     "already exists, belongs to UID 0 and is not empty"),
+    ("a-humans-home", ('home = "/srv/hedgedoc"', 'home = "/srv/alice"'),
+     {"/srv/alice": FileStat(0o700, 1000, 1000, True)}, "belongs to UID 1000"),
+    ("a-link", None, {"/srv/hedgedoc": FileStat(0o777, 0, 0, False, is_link=True)}, "is not a directory"),
+]
+
+
+@pytest.mark.parametrize("edit, dirs, refusal", [c[1:] for c in HOME_CASES], ids=[c[0] for c in HOME_CASES])
+def test_home_must_be_a_folder_of_its_own(tmp_path, edit, dirs, refusal):
+    host = bare_host()
+    host.dirs["/srv"] = FileStat(0o755, 0, 0, True)
+    host.dirs.update({p: st for p, st in dirs.items() if st.is_dir or st.is_link})
+    host.stats.update({p: st for p, st in dirs.items() if not (st.is_dir or st.is_link)})
+    if any(st.uid == 2000 for st in dirs.values()):  # its record says roost made it
+        host.files["/var/lib/roost/apps/hedgedoc/record.json"] = '{"name": "hedgedoc", "uid": 2000, "home": "/srv/hedgedoc"}'
+        host.dirs["/var/lib/roost/apps"] = FileStat(0o755, 0, 0, True)
+        host.dirs["/var/lib/roost/apps/hedgedoc"] = FileStat(0o755, 0, 0, True)
+    path = spec_copy(tmp_path, (lambda t: t.replace(*edit)) if edit else (lambda t: t))
+    if refusal is None:
+        assert prepare(path, host).plan.actions
+        return
+    with pytest.raises(UsageError, match=refusal) as info:
+        prepare(path, host)
+    assert info.value.message.startswith("app.home: ") and info.value.exit_code == 2
+    assert host.record == []
+
+
+def test_homes_of_two_apps_may_not_nest(tmp_path):
+    host = bare_host()
+    host.dirs["/var/lib/roost/apps"] = FileStat(0o755, 0, 0, True)
+    host.dirs["/var/lib/roost/apps/wiki"] = FileStat(0o755, 0, 0, True)
+    host.files["/var/lib/roost/apps/wiki/record.json"] = '{"name": "wiki", "uid": 2001, "home": "/srv/hedgedoc/wiki"}'
+    with pytest.raises(UsageError, match="overlaps the home of roost app wiki"):
+        prepare(spec_copy(tmp_path), host)
+
+
+def test_a_host_path_through_a_link_is_refused(tmp_path):
+    host = bare_host()
+    host.links.add("/opt/x/data")
+    path = spec_copy(tmp_path, lambda t: t.replace('home = "/srv/hedgedoc"', 'home = "/srv/hedgedoc"\nallow_host_paths = ["/opt/x"]')
+                     .replace('"uploads:/hedgedoc/public/uploads:Z"', '"/opt/x/data:/hedgedoc/public/uploads:Z"'))
+    with pytest.raises(UsageError, match=r"containers.application.volumes: /opt/x/data: passes through the symbolic link"):
+        prepare(path, host)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from roost.apply import read_env_files
+from roost.spec.envfiles import read_env_files
 from roost.render.app import Identity, render
 from roost.render.envfile import parse_env, render_env
 from roost.render.unitfile import Entry, UnitFile, UnsafeValue, escape_raw, quote_word, section
@@ -53,8 +53,8 @@ def test_files_modes_and_owners(desired):
     envs = [desired.file(p) for n, p in GOLDEN_FILES.items() if n.endswith(".env")]
     assert {(f.mode, f.uid, f.gid) for f in units} == {(0o644, 2000, 2000)}
     assert {(f.mode, f.uid, f.gid) for f in envs} == {(0o600, 2000, 2000)}
-    assert desired.file("/srv/hedgedoc/env/application.env").sensitive  # holds the user's env_file
-    assert desired.file("/etc/roost/apps/hedgedoc.json").uid == 0
+    assert all(f.sensitive for f in envs)  # masked in plans, also when an env_file is removed
+    assert {(f.path, f.mode, f.uid) for f in desired.state_files} == {("/var/lib/roost/apps/hedgedoc/record.json", 0o644, 0)}
 
 
 def test_secret_values_never_reach_files(desired):

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import os
-import time
-
 import click
 
 from roost.cli.common import print_plan, require_root, runner
@@ -31,6 +28,7 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
     from roost.cli.common import locked
     from roost.errors import UsageError
     from roost.layout import Layout
+    from roost.lock import global_lock
     from roost.spec.load import load_spec
 
     require_root()
@@ -41,6 +39,8 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
         twice = sorted({n for n in names if names.count(n) > 1})
         raise UsageError(f"app {', '.join(twice)} is named by more than one spec", hint="apply each app once")
     with ExitStack() as locks:
+        # one apply at a time on the host: two new apps must not be given the same UID or range
+        locks.enter_context(global_lock(say=lambda m: console.print(m, style="yellow", markup=False)))
         for spec in sorted(loaded, key=lambda s: s.name):  # one order for all: no deadlock between runs
             locks.enter_context(locked(Layout(spec.name, spec.home)))
         with ThreadPoolExecutor(max_workers=4) as pool:  # reads only; each spends its time in podman/runuser
@@ -56,43 +56,9 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
 
 
 def _apply_one(host, prep) -> None:
-    from roost import history
-    from roost.apply import execute
-    from roost.errors import RoostError
-    from roost.host.state import running_images
+    from roost.apply import apply
 
-    started = time.monotonic()
-    result, error = "ok", None
-    try:
-        execute(prep, host, console, on_action=lambda a: console.print(f"[cyan]→[/] {a.describe()}", highlight=False))
-    except RoostError as e:
-        result, error = "failed", e.message
-        raise
-    finally:
-        entry = {"action": "apply", "result": result, "spec": prep.spec_path, "spec_digest": prep.spec.digest(),
-                 "changes": len(prep.plan.actions), "seconds": round(time.monotonic() - started, 2)}
-        if error:
-            entry["error"] = host.mask(error)
-        try:
-            if _user_exists(prep.spec.name):
-                entry["images"] = running_images(host, prep.user, prep.spec.name, prep.spec.images)
-            if os.path.isdir(prep.spec.home):
-                ident = prep.desired.identity
-                history.append(host, prep.desired.layout, ident.uid, ident.gid, entry)
-        except Exception:  # history must never hide the real outcome
-            pass
-    console.print(f"[bold green]applied[/] {len(prep.plan.actions)} change(s) in {time.monotonic() - started:.1f}s")
-    for port in prep.spec.pod.ports:
-        if port.proto == "tcp":
-            host_ip = "127.0.0.1" if port.ip in ("0.0.0.0",) else port.ip
-            console.print(f"  app {prep.spec.name} answers on [bold]http://{host_ip}:{port.host_port}/[/]")
-
-
-def _user_exists(name: str) -> bool:
-    import pwd
-
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
+    done = apply(prep, host, console, on_action=lambda a: console.print(f"[cyan]→[/] {a.describe()}", highlight=False))
+    console.print(f"[bold green]applied[/] {done.changes} change(s) in {done.seconds:.1f}s")
+    for url in done.urls:
+        console.print(f"  app {done.app} answers on [bold]{url}[/]")

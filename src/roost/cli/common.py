@@ -52,9 +52,9 @@ def print_plan(plan: Plan, show_diffs: bool = True) -> None:
 
 def locked(layout):
     """The app's lock for a verb; while another roost run holds it, say so and wait."""
-    from roost.apply import app_lock
+    from roost.lock import app_lock
 
-    return app_lock(layout, say=lambda m: console.print(f"[yellow]{m}[/]"))
+    return app_lock(layout.lock_file, layout.name, say=lambda m: console.print(m, style="yellow", markup=False))
 
 
 def app_user(record: dict) -> AppUser:

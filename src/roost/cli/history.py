@@ -17,27 +17,33 @@ def history(app: str, as_json: bool, lines: int) -> None:
       roost history hedgedoc
     """
     from rich.table import Table
+    from rich.text import Text
 
     from roost.cli.common import load_app, require_root, runner
     from roost.history import read
     from roost.layout import Layout
-    from roost.output import console
+    from roost.output import console, plain
 
     require_root()
     record = load_app(app)
     layout = Layout(app, record["home"])
     path = layout.history_file
-    entries = read(runner(), layout)[-lines:]
+    every = read(runner(), layout)
+    first = max(len(every) - lines, 0)
+    numbered = list(enumerate(every, 1))[first:]  # numbers count the whole history: `rollback --to N`
     if as_json:
-        click.echo(json.dumps(entries, indent=2))
+        click.echo(json.dumps([{"n": n, **e} for n, e in numbered], indent=2))
         return
     table = Table(title=f"history of {app} ({path})", title_justify="left")
     for col in ("#", "time", "who", "action", "result", "changes", "images"):
         table.add_column(col)
-    for i, e in enumerate(entries, 1):
-        images = ", ".join(f"{c}={v.get('digest', '').removeprefix('sha256:')[:12] or v.get('image', '')}"
-                           for c, v in (e.get("images") or {}).items())
+    for n, e in numbered:
+        raw = e.get("images")
+        images: dict = raw if isinstance(raw, dict) else {}
+        shown = ", ".join(f"{c}={(v.get('digest') or '').removeprefix('sha256:')[:12] or v.get('image', '')}"
+                          for c, v in images.items() if isinstance(v, dict))
         colour = "green" if e.get("result") == "ok" else "red"
-        table.add_row(str(i), e.get("time", ""), e.get("who", ""), e.get("action", ""),
-                      f"[{colour}]{e.get('result', '')}[/]", str(e.get("changes", "")), images)
+        table.add_row(str(n), *(Text(plain(e.get(k, ""))) for k in ("time", "who", "action")),
+                      Text(plain(e.get("result", "")), style=colour), Text(plain(e.get("changes", ""))),
+                      Text(plain(shown)))
     console.print(table)

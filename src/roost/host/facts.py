@@ -40,8 +40,6 @@ class UnitState:
     active: str  # active, inactive, failed, activating, ...
     sub: str
     need_reload: bool
-    since_us: int  # ActiveEnterTimestampMonotonic, 0 when never active
-    main_pid: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,7 @@ def parse_podman_version(text: str) -> tuple[int, ...] | None:
     return tuple(int(g) for g in m.groups(default="0"))
 
 
-SHOW_PROPS = ("Id", "LoadState", "ActiveState", "SubState", "NeedDaemonReload", "ActiveEnterTimestampMonotonic", "MainPID")
+SHOW_PROPS = ("Id", "LoadState", "ActiveState", "SubState", "NeedDaemonReload")
 
 
 def parse_systemctl_show(text: str) -> dict[str, UnitState]:
@@ -110,8 +108,6 @@ def parse_systemctl_show(text: str) -> dict[str, UnitState]:
             active=props.get("ActiveState", ""),
             sub=props.get("SubState", ""),
             need_reload=props.get("NeedDaemonReload") == "yes",
-            since_us=int(props.get("ActiveEnterTimestampMonotonic") or 0),
-            main_pid=int(props.get("MainPID") or 0),
         )
     return out
 

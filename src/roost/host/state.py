@@ -6,12 +6,13 @@ import json
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from roost.host import facts
 from roost.host.facts import ImageInfo, PasswdEntry, SubRange, UnitState
 from roost.host.runner import AppUser, FileStat, Host
-from roost.layout import REGISTRY_DIR, Layout
+from roost.layout import APPS_DIR, LEGACY_REGISTRY_DIR, Layout
 
 # what rootless podman needs beyond podman itself: binary -> package (apt-get, dnf)
 TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -24,10 +25,7 @@ TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
 
 TIMERS = ("podman-auto-update.timer", "roost-backup.timer")  # user timers roost may enable
 
-T = TypeVar("T")
-
-
-def concurrently(*reads: Callable[[], T]) -> list[T]:
+def concurrently(*reads: Callable[[], Any]) -> list[Any]:
     """Run independent read-only host calls at the same time; results in the given order.
     Each rootless podman or runuser call spends most of its time starting up, so a handful
     of them together take about as long as the slowest one (bench/: `roost plan` facts)."""
@@ -102,19 +100,12 @@ def gather_system(host: Host) -> SystemFacts:
     has_podman = host.exists("/usr/bin/podman")
     podman_out, listing, linger_dir, ss = concurrently(
         lambda: host.run(["podman", "--version"], check=False).stdout if has_podman else None,
-        lambda: host.run(["find", REGISTRY_DIR, "-maxdepth", "1", "-name", "*.json"], check=False),
-        lambda: host.run(["ls", "-1", "/var/lib/systemd/linger"], check=False),
+        lambda: _records(host),
+        lambda: host.list_dir("/var/lib/systemd/linger") or [],
         lambda: host.run(["ss", "-Hltnu"], check=False),
     )
     version = facts.parse_podman_version(podman_out) if podman_out is not None else None
-    apps = {}
-    for path in sorted(facts.parse_lines(listing.stdout)):
-        text = host.read_file(path)
-        try:
-            record = json.loads(text or "")
-            apps[record["name"]] = record
-        except (ValueError, KeyError, TypeError):
-            continue
+    apps = listing
     return SystemFacts(
         package_manager=manager,
         missing_packages=tuple(missing),
@@ -125,12 +116,28 @@ def gather_system(host: Host) -> SystemFacts:
         subgids=tuple(facts.parse_subid(host.read_file("/etc/subgid") or "")),
         listeners=tuple(facts.parse_ss(ss.stdout)),
         apps=apps,
-        linger=frozenset(facts.parse_lines(linger_dir.stdout)),
+        linger=frozenset(name for name, _ in linger_dir),
     )
 
 
-def secret_digests_path(layout: Layout) -> str:
-    return posixpath.join(layout.state_dir, "secret-digests.json")
+def _records(host: Host) -> dict[str, dict]:
+    """Every app roost applied: name -> record (root's own files; the pre-0.2 place too)."""
+    paths = [posixpath.join(APPS_DIR, n, "record.json") for n, st in host.list_dir(APPS_DIR) or [] if st.is_dir]
+    paths += [posixpath.join(LEGACY_REGISTRY_DIR, n) for n, st in host.list_dir(LEGACY_REGISTRY_DIR) or []
+              if n.endswith(".json") and st.is_file]
+    apps: dict[str, dict] = {}
+    for path in paths:
+        try:
+            record = json.loads(host.read_file(path) or "")
+            apps.setdefault(record["name"], record)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return apps
+
+
+def _legacy(layout: Layout, name: str) -> str:
+    """Where roost < 0.2 kept pending restarts and secret digests (in the home)."""
+    return posixpath.join(layout.state_dir, name)
 
 
 def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str], files: list[str],
@@ -145,9 +152,13 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
             secrets[name] = value.strip()
     digests: dict[str, str] = {}
     try:
-        digests = json.loads(host.read_file(secret_digests_path(layout)) or "{}")
-    except ValueError:
-        pass
+        text = host.read_file(layout.secret_digests_file)
+        if text is None and user is not None:  # moved from the home; only ever causes a re-create
+            text = host.read_file(_legacy(layout, "secret-digests.json"))
+        digests = json.loads(text or "{}")
+        digests = {str(k): str(v) for k, v in digests.items()} if isinstance(digests, dict) else {}
+    except (ValueError, AttributeError):
+        digests = {}
     pending = Pending.parse(host.read_file(layout.pending_file))
     if user is None:
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)

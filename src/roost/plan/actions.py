@@ -20,13 +20,12 @@ from roost.host.state import user_manager_running
 from roost.render.app import DirWant, FileWant, SecretEnvWant, secret_digest
 
 if TYPE_CHECKING:
-    from roost.apply import Context
+    from roost.plan.context import Context
 
 SECRET_ALPHABET = string.ascii_letters + string.digits  # safe inside URLs and env files
 
 
 class Action:
-    phase = "host"
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -227,8 +226,6 @@ class PutPodmanSecret(Action):
     want: SecretEnvWant
     replace: bool = False
 
-    phase = "user"
-
     def describe(self) -> str:
         verb = "update" if self.replace else "create"
         return f"{verb} podman secret {self.want.name} ({self.want.var} of {self.want.container}, value hidden)"
@@ -258,13 +255,11 @@ class MarkPending(Action):
         from roost.host.state import Pending
 
         ctx.host.write_file(ctx.layout.pending_file, Pending(self.daemon_reload, self.restart).dump(),
-                            mode=0o600, uid=ctx.identity.uid, gid=ctx.identity.gid)
+                            mode=0o600, uid=0, gid=0)
 
 
 @dataclass(frozen=True)
 class DaemonReload(Action):
-    phase = "user"
-
     def describe(self) -> str:
         return "systemctl --user daemon-reload (Quadlet turns the unit files into services)"
 
@@ -275,8 +270,6 @@ class DaemonReload(Action):
 @dataclass(frozen=True)
 class PullImage(Action):
     image: str
-
-    phase = "user"
 
     def describe(self) -> str:
         return f"pull {self.image}"
@@ -291,8 +284,6 @@ class StartUnits(Action):
     units: tuple[str, ...]
     restart: bool = False
     reason: str = ""
-
-    phase = "user"
 
     def describe(self) -> str:
         verb = "restart" if self.restart else "start"
@@ -314,6 +305,37 @@ class StartUnits(Action):
 
 
 @dataclass(frozen=True)
+class RemoveFile(Action):
+    path: str
+    why: str
+
+    def describe(self) -> str:
+        return f"remove {self.path} ({self.why})"
+
+    def execute(self, ctx: Context) -> None:
+        ctx.host.remove_file(self.path)
+
+
+@dataclass(frozen=True)
+class RunCommand(Action):
+    """One described command, as root or as the app user. A teardown step: its failure (a
+    unit already gone) does not stop the steps after it unless `must_succeed`."""
+
+    what: str
+    argv: tuple[str, ...]
+    as_user: bool = False
+    must_succeed: bool = False
+    timeout: float | None = None
+
+    def describe(self) -> str:
+        return self.what
+
+    def execute(self, ctx: Context) -> None:
+        ctx.host.run(list(self.argv), user=ctx.user if self.as_user else None, mutates=True,
+                     check=self.must_succeed, timeout=self.timeout)
+
+
+@dataclass(frozen=True)
 class ClearPending(Action):
     def describe(self) -> str:
         return "clear the note of pending restarts"
@@ -325,7 +347,6 @@ class ClearPending(Action):
 @dataclass(frozen=True)
 class EnableTimer(Action):
     unit: str = "podman-auto-update.timer"
-    phase = "user"
 
     def describe(self) -> str:
         what = "nightly image updates" if self.unit == "podman-auto-update.timer" else "scheduled backups"

@@ -18,15 +18,25 @@ def resolve(spec: Spec, system: SystemFacts) -> Identity:
     name = spec.name
     user = system.users.get(name)
     other_apps = {n: a for n, a in system.apps.items() if n != name}
+    ours = name in system.apps  # root's record claims the user and group as roost's
+    if user is not None and not ours:
+        raise UsageError(f"user {name} already exists (UID {user.uid}) and roost did not create it",
+                         hint="pick another app name: roost never takes over an existing account")
+    group_gid = system.groups.get(name)
+    if group_gid is not None and not ours:
+        raise UsageError(f"group {name} already exists (GID {group_gid}) and roost did not create it: the app "
+                         "would join it and get its rights", hint="pick another app name")
+    if group_gid is not None and group_gid < MIN_APP_ID:
+        raise UsageError(f"group {name} has GID {group_gid}, a system group (below {MIN_APP_ID})",
+                         hint="pick another app name")
     if user is not None:
         if spec.app.uid is not None and spec.app.uid != user.uid:
             raise UsageError(
                 f"user {name} already exists with UID {user.uid}, but the spec asks for app.uid = {spec.app.uid}",
                 hint=f"set app.uid = {user.uid} in the spec, or pick another app name",
             )
-        if name not in system.apps and user.uid < MIN_APP_ID:
-            raise UsageError(f"{name} is an existing account (UID {user.uid}) that roost did not create",
-                             hint="pick another app name")
+        if user.uid < MIN_APP_ID:
+            raise UsageError(f"{name} is a system account (UID {user.uid})", hint="pick another app name")
         uid, gid = user.uid, user.gid
     else:
         taken_uids = {u.uid for u in system.users.values()} | {a.get("uid") for a in other_apps.values()}
@@ -38,11 +48,11 @@ def resolve(spec: Spec, system: SystemFacts) -> Identity:
                     (n for n, a in other_apps.items() if a.get("uid") == uid), "?")
                 raise UsageError(f"app.uid {uid} is already used by {owner}", hint="choose a free UID or leave app.uid out")
         else:
-            uid = next((i for i in range(MIN_APP_ID, MAX_APP_ID) if i not in taken_uids and i not in taken_gids), None)
-            if uid is None:
+            free = next((i for i in range(MIN_APP_ID, MAX_APP_ID) if i not in taken_uids and i not in taken_gids), None)
+            if free is None:
                 raise UsageError("no free UID left in 2000-59999")
+            uid = free
         gid = spec.app.gid if spec.app.gid is not None else uid
-        group_gid = system.groups.get(name)
         if group_gid is not None:
             gid = group_gid if spec.app.gid is None else gid
             if group_gid != gid:
@@ -62,7 +72,7 @@ def _subid_start(name: str, uid: int, system: SystemFacts) -> int:
         return own[0].start
     ranges = [r for r in (*system.subuids, *system.subgids) if r.owner != name]
     real_ids = {u.uid for u in system.users.values()} | set(system.groups.values())
-    recorded = [a.get("subid_start") for n, a in system.apps.items() if n != name and a.get("subid_start")]
+    recorded = [s for n, a in system.apps.items() if n != name and isinstance(s := a.get("subid_start"), int)]
 
     def free(start: int) -> bool:
         if start + SUBID_COUNT > SUBID_MAX:

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from roost.errors import UsageError
 from roost.host.facts import normalize_image
+from roost.host.runner import FileStat
 from roost.host.state import AppFacts, SystemFacts
 from roost.layout import SUBID_COUNT
 from roost.plan import actions as A
-from roost.render.app import Desired, secret_digest
+from roost.render.app import Desired, FileWant, secret_digest
 from roost.spec.model import Spec, parse_publish
 
 MIN_PODMAN = (5, 0)
@@ -50,6 +51,43 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
                 )
 
 
+def _write_files(p: A.Plan, wants: tuple[FileWant, ...], app: AppFacts) -> set[str]:
+    """WriteFile for each file whose content, mode or owner differs; the paths whose content changed."""
+    changed = set()
+    for f in wants:
+        old, st = app.files.get(f.path, (None, None))
+        if old != f.content:
+            p.actions.append(A.WriteFile(f, old))
+            changed.add(f.path)
+        elif st is None or st.mode != f.mode or st.uid != f.uid or st.gid != f.gid:
+            p.actions.append(A.WriteFile(f, old, content_changed=False))
+    return changed
+
+
+def _within(a: str, b: str) -> bool:
+    return a == b or a.startswith(b.rstrip("/") + "/")
+
+
+def check_home(spec: Spec, system: SystemFacts, uid: int, home: FileStat | None,
+               entries: list[tuple[str, FileStat]] | None) -> None:
+    """The app's home becomes its user's: it must be a folder of its own (exit 2, nothing changed).
+    `home`, `entries`: the home's lstat and listing as they are now (None: not there)."""
+    for other, record in system.apps.items():
+        theirs = record.get("home")
+        if other != spec.name and isinstance(theirs, str) and (_within(spec.home, theirs) or _within(theirs, spec.home)):
+            raise UsageError(f"app.home: {spec.home} overlaps the home of roost app {other} ({theirs})",
+                             hint="give each app a folder of its own, e.g. /srv/roost/NAME")
+    if home is None:
+        return
+    if home.is_link or not home.is_dir:
+        raise UsageError(f"app.home: {spec.home} exists and is not a directory" + (" (a symbolic link)" if home.is_link else ""),
+                         hint="choose another app.home, or remove what is there")
+    empty_roots = home.uid == 0 and not entries
+    if home.uid != uid and not empty_roots:
+        raise UsageError(f"app.home: {spec.home} already exists, belongs to UID {home.uid} and is not empty; roost "
+                         f"would hand it to the app's user", hint="choose a new folder for app.home (roost creates it)")
+
+
 def plan(inp: Inputs) -> A.Plan:
     spec, system, desired, app = inp.spec, inp.system, inp.desired, inp.app
     layout, ident = desired.layout, desired.identity
@@ -75,7 +113,15 @@ def plan(inp: Inputs) -> A.Plan:
     else:
         note(f"podman {'.'.join(map(str, system.podman_version or ()))} and its helpers are installed")
 
-    # 2. group, user, subordinate ranges, linger
+    # 2. root's record of the app first (it marks the user, group and range as roost's), then
+    # group, user, subordinate ranges, linger
+    state_make = [d for d in desired.state_dirs if (st := app.dirs.get(d.path)) is None
+                  or (st.mode, st.uid, st.gid) != (d.mode, d.uid, d.gid)]
+    if state_make:
+        add(A.MakeDirs(tuple(state_make), tuple(d.path for d in state_make if app.dirs.get(d.path) is not None)))
+    _write_files(p, desired.state_files, app)
+    if app.files.get(layout.legacy_record, (None, None))[1] is not None:
+        add(A.RemoveFile(layout.legacy_record, f"the record now lives in {layout.record_file}"))
     user_exists = spec.name in system.users
     if spec.name not in system.groups:
         add(A.CreateGroup(spec.name, ident.gid))
@@ -119,14 +165,7 @@ def plan(inp: Inputs) -> A.Plan:
             add(A.GenerateSecret(name, s.generate, layout.secret_file(name), ident.uid, ident.gid))
 
     # 5. files: changed content or wrong mode/owner
-    changed_files: set[str] = set()
-    for f in desired.files:
-        old, st = app.files.get(f.path, (None, None))
-        if old != f.content:
-            add(A.WriteFile(f, old))
-            changed_files.add(f.path)
-        elif st is None or st.mode != f.mode or st.uid != f.uid or st.gid != f.gid:
-            add(A.WriteFile(f, old, content_changed=False))
+    changed_files = _write_files(p, desired.files, app)
 
     # podman secrets for env values that mention secrets
     changed_secret_units: set[str] = set()
@@ -152,7 +191,7 @@ def plan(inp: Inputs) -> A.Plan:
             restart.add(service)
     pod_restart = layout.pod_service in restart
     state = {u: app.units.get(u) for u in desired.units}
-    pod_active = (s := state[layout.pod_service]) is not None and s.active == "active"
+    pod_active = (u := state[layout.pod_service]) is not None and u.active == "active"
     if not pod_active:
         restart.clear()  # a start runs everything with the new inputs
 
@@ -175,7 +214,7 @@ def plan(inp: Inputs) -> A.Plan:
         add(A.StartUnits(every, restart=True, reason="the pod's unit changed: every container restarts"))
     else:
         inactive = [layout.container_service(c) for c in spec.start_order()
-                    if (s := state[layout.container_service(c)]) is None or s.active != "active"]
+                    if (u := state[layout.container_service(c)]) is None or u.active != "active"]
         again = [layout.container_service(c) for c in spec.start_order() if layout.container_service(c) in restart]
         if again:
             add(A.StartUnits(tuple(again), restart=True, reason="their inputs changed"))
@@ -193,7 +232,7 @@ def plan(inp: Inputs) -> A.Plan:
     if spec.backup.schedule:
         timers.append("roost-backup.timer")
     for timer in timers:
-        st = app.units.get(timer)
-        if timer not in app.enabled_timers or st is None or st.active != "active":
+        unit = app.units.get(timer)
+        if timer not in app.enabled_timers or unit is None or unit.active != "active":
             add(A.EnableTimer(timer))
     return p

@@ -7,7 +7,7 @@ import json
 import posixpath
 from dataclasses import dataclass, field
 
-from roost.layout import REGISTRY_DIR, Layout
+from roost.layout import APPS_DIR, STATE_ROOT, Layout
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
 from roost.spec.model import SECRET_REF_RE, Container, Spec, parse_duration
@@ -63,6 +63,10 @@ class Desired:
     secret_envs: tuple[SecretEnvWant, ...]
     units: dict[str, tuple[str, ...]] = field(default_factory=dict)  # service -> files it is made from
     user_units: tuple[str, ...] = ()  # plain systemd user units and drop-ins (daemon-reload when changed)
+    # root's own record of the app (/var/lib/roost/apps/NAME): written before anything else,
+    # so that the user, group and range it claims are known as roost's even if apply stops
+    state_dirs: tuple[DirWant, ...] = ()
+    state_files: tuple[FileWant, ...] = ()
 
     def file(self, path: str) -> FileWant:
         return next(f for f in self.files if f.path == path)
@@ -112,7 +116,7 @@ def _seconds(value: str) -> str:
 
 
 def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool) -> str:
-    timeout = int(parse_duration(spec.app.health_timeout))
+    timeout = int(spec.app.health_timeout_s)
     unit = [("Description", f"roost app {spec.name}: {name}")]
     for dep in c.requires:
         unit += [("Requires", layout.container_service(dep)), ("After", layout.container_service(dep))]
@@ -178,7 +182,7 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
         # containers in a pod, and rolls back when that restart fails. The pod's own unit is
         # ready before any container is, so point the label at a unit that restarts the
         # containers whose image changed and succeeds only once they are healthy.
-        timeout = int(parse_duration(spec.app.health_timeout))
+        timeout = int(spec.app.health_timeout_s)
         out[layout.user_unit(RESTART_UNIT)] = UnitFile((
             section("Unit", ("Description", f"roost: restart the updated containers of {spec.name}, wait until healthy")),
             section("Service", ("Type", "oneshot"), ("ExecStart", (*roost_cmd, "restart-changed", spec.name)),
@@ -219,7 +223,6 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
         DirWant(posixpath.join(spec.home, ".local", "state"), 0o700, uid, gid),
         DirWant(layout.state_dir, 0o700, uid, gid),
     ]
-    dirs += [DirWant(posixpath.dirname(REGISTRY_DIR), 0o755, 0, 0), DirWant(REGISTRY_DIR, 0o755, 0, 0)]
     seen = {d.path for d in dirs}
     for c in spec.containers.values():
         for vol in c.mounts:
@@ -252,8 +255,8 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
         inputs = [layout.container_file(name)]
         if plain:
             header = f"roost app {spec.name}, container {name}: environment (mode 0600)"
-            # a user's env_file may hold secrets of its own: treat its values as sensitive
-            files.append(FileWant(layout.env_file(name), render_env(plain, header), 0o600, uid, gid, sensitive=name in env_files))
+            # values may be credentials (an env_file's always could): masked in every plan
+            files.append(FileWant(layout.env_file(name), render_env(plain, header), 0o600, uid, gid, sensitive=True))
             inputs.append(layout.env_file(name))
         files.append(FileWant(layout.container_file(name), render_container(spec, layout, name, c, bool(plain)), 0o644, uid, gid))
         units[layout.container_service(name)] = tuple(inputs)
@@ -269,10 +272,14 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
                 seen.add(d)
                 dirs.append(DirWant(d, 0o700, uid, gid))
         files.append(FileWant(path, content, 0o644, uid, gid))
+    state_dirs = (DirWant(STATE_ROOT, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0), DirWant(layout.root_dir, 0o755, 0, 0))
+    state_files = [FileWant(layout.record_file, registry_record(spec, identity, spec_path), 0o644, 0, 0)]
     if spec_text is not None:
+        # root's copy is the truth; the one in the home is for the app's user to read
+        state_files.append(FileWant(layout.applied_spec, spec_text, 0o644, 0, 0))
         files.append(FileWant(layout.spec_copy, spec_text, 0o600, uid, gid))
-    files.append(FileWant(layout.registry_file, registry_record(spec, identity, spec_path), 0o644, 0, 0))
-    return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), units, tuple(user_units))
+    return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), units, tuple(user_units),
+                   state_dirs, tuple(state_files))
 
 
 def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import posixpath
 import re
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -38,6 +39,41 @@ RESERVED_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", 
 # What a typical image needs to start: an entrypoint that fixes ownership of its data and
 # drops to its own user. Everything else podman grants by default is dropped.
 DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID")
+
+# The host's own trees: an app's home (or a host path given to its containers) is never one of
+# them nor inside one, and never a folder that holds them or other apps' homes (the app user
+# would own it: a typo in app.home must not hand /etc or /srv to an app).
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run",
+                "/sbin", "/sys", "/usr", "/tmp", "/var/tmp", "/var/log", "/var/cache", "/var/spool", "/var/mail",
+                "/var/lib/roost", "/var/lib/systemd", "/var/lib/containers", "/var/lib/dpkg",
+                "/var/lib/apt", "/var/lib/rpm", "/var/lib/caddy", "/snap", "/lost+found")
+SYSTEM_DIRS = ("/home", "/srv", "/srv/roost", "/opt", "/var", "/var/lib", "/var/opt", "/var/local", "/mnt", "/media",
+               "/usr/local", "/data", "/var/backups")
+# Units of the app user's systemd that a container's unit (NAME.service) must not shadow
+RESERVED_UNITS = {"dbus", "default", "basic", "exit", "shutdown", "sockets", "timers", "paths", "printer", "sound",
+                  "bluetooth", "smartcard", "graphical-session", "graphical-session-pre", "init", "pipewire",
+                  "pipewire-pulse", "wireplumber", "pulseaudio", "gpg-agent", "ssh-agent", "at-spi-dbus-bus"}
+RESERVED_UNIT_PREFIXES = ("systemd-", "dbus-", "podman", "roost-", "xdg-", "user-", "app-", "session-")
+
+
+def check_host_dir(v: str, what: str) -> str:
+    """A host directory roost gives to an app: normalised, absolute, not the host's own."""
+    check_text(v)
+    if not v.startswith("/") or posixpath.normpath(v) != v or v.startswith("//") or v == "/":
+        raise ValueError(f"{v!r} must be a normalised absolute path (no '..', no trailing '/')")
+    if ":" in v:
+        raise ValueError(f"{v!r} contains ':', which Volume= and podman read as a separator")
+    for tree in SYSTEM_TREES:
+        if v == tree or v.startswith(tree + "/"):
+            raise ValueError(f"{v!r} is inside the system directory {tree}: {what} must live elsewhere, "
+                             "e.g. /srv/roost/NAME")
+    for d in (*SYSTEM_TREES, *SYSTEM_DIRS):
+        if d == v or d.startswith(v + "/"):
+            raise ValueError(f"{v!r} is (or holds) the system directory {d}: {what} must be a folder of its own, "
+                             f"e.g. {v.rstrip('/')}/NAME" if v != d else f"{v!r} is a system directory: {what} must "
+                             f"be a folder of its own inside it, e.g. {v}/NAME")
+    return v
+
 
 MIN_APP_ID = 2000  # above the distributions' system range, and journald keeps users >= 1000 apart
 MAX_APP_ID = 59999
@@ -125,6 +161,10 @@ class App(Model):
             raise ValueError(f"{v!r} clashes with a system account name; pick another")
         return v
 
+    @cached_property
+    def health_timeout_s(self) -> float:
+        return parse_duration(self.health_timeout)
+
     @field_validator("health_timeout")
     @classmethod
     def _timeout(cls, v: str) -> str:
@@ -135,20 +175,13 @@ class App(Model):
     @field_validator("home")
     @classmethod
     def _home(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        check_text(v)
-        if not v.startswith("/") or posixpath.normpath(v) != v or v.startswith("//") or v == "/":
-            raise ValueError(f"{v!r} must be a normalised absolute path (no '..', no trailing '/')")
-        return v
+        return v if v is None else check_host_dir(v, "an app's home")
 
     @field_validator("allow_host_paths")
     @classmethod
     def _allowed(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for p in v:
-            check_text(p)
-            if not p.startswith("/") or posixpath.normpath(p) != p:
-                raise ValueError(f"{p!r} must be a normalised absolute path")
+            check_host_dir(p, "a host path given to containers")
         return v
 
 
@@ -177,7 +210,7 @@ def parse_publish(value: str) -> Publish:
         ipaddress.IPv6Address(address) if version == 6 else ipaddress.IPv4Address(address)
     except ValueError:
         raise ValueError(f"{ip!r} in {value!r} is not an IPv{version} address") from None
-    return Publish(ip=ip, host_port=host, container_port=ctr, proto=m["proto"] or "tcp")
+    return Publish(ip=ip, host_port=host, container_port=ctr, proto="udp" if m["proto"] == "udp" else "tcp")
 
 
 class Pod(Model):
@@ -194,8 +227,9 @@ class Pod(Model):
             seen.add((p.host_port, p.proto))
         return v
 
-    @property
+    @cached_property
     def ports(self) -> list[Publish]:
+        """`publish`, parsed once."""
         return [parse_publish(p) for p in self.publish]
 
 
@@ -208,7 +242,7 @@ class Health(Model):
     http: Text | None = None
     interval: Duration = "10s"
     timeout: Duration = "5s"
-    retries: StrictInt = Field(3, ge=1, le=100)
+    retries: StrictInt = Field(default=3, ge=1, le=100)
     start_period: Duration = "0s"
 
     @model_validator(mode="after")
@@ -322,8 +356,9 @@ class Container(Model):
             raise ValueError(f"{v!r} must be a path relative to the spec's folder, inside it")
         return v
 
-    @property
+    @cached_property
     def mounts(self) -> list[Volume]:
+        """`volumes`, parsed once."""
         return [parse_volume(v) for v in self.volumes]
 
     @property
@@ -351,7 +386,7 @@ SecretName = Annotated[str, AfterValidator(_secret_name)]
 
 
 class Backup(Model):
-    keep: StrictInt = Field(7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
+    keep: StrictInt = Field(default=7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
     schedule: str | None = None  # a systemd OnCalendar= expression, e.g. "daily" or "*-*-* 03:00"
 
     @field_validator("schedule")
@@ -431,6 +466,11 @@ class Spec(Model):
 def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
     """Checks that need the whole spec. Returns (key path, message) pairs."""
     problems: list[tuple[tuple[str, ...], str]] = []
+    for cname in spec.containers:
+        if unit_clash(spec.name, cname):
+            problems.append((("containers", cname),
+                             f"a container named {cname!r} would run as {cname}.service, which is "
+                             f"{unit_clash(spec.name, cname)}; rename it"))
     for cname, c in spec.containers.items():
         for dep in c.requires:
             if dep not in spec.containers:
@@ -465,6 +505,17 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
     if cycle:
         problems.append((("containers", cycle[0], "requires"), f"`requires` forms a cycle: {' -> '.join(cycle)}"))
     return problems
+
+
+def unit_clash(app: str, container: str) -> str | None:
+    """Why a container's unit name (CONTAINER.service) would shadow another unit, or None."""
+    if container == f"{app}-pod":
+        return "the pod's own unit"
+    if container in RESERVED_UNITS:
+        return "a unit of the user's systemd"
+    if container.startswith(RESERVED_UNIT_PREFIXES):
+        return f"in the name space of units that start with {next(p for p in RESERVED_UNIT_PREFIXES if container.startswith(p))!r}"
+    return None
 
 
 def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:

@@ -1,0 +1,79 @@
+"""Locks: one mutating roost run per app at a time, and one apply at a time on the host.
+
+The lock files live in /run/roost, a directory only root writes, and only root creates
+them: a world-writable lock directory would let any user plant a link or hold a lock
+forever. The app user's own timers (scheduled backups) open the app's lock read-only,
+which is enough for flock().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+
+from roost.errors import RoostError
+from roost.history import who
+from roost.layout import GLOBAL_LOCK, LOCK_DIR
+
+
+def _open(path: str) -> int | None:
+    if os.geteuid() != 0:
+        try:
+            return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None  # no root run has made it since boot: none is running
+    os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
+    st = os.lstat(LOCK_DIR)
+    if st.st_uid != 0 or st.st_mode & 0o022 or not os.path.isdir(LOCK_DIR) or os.path.islink(LOCK_DIR):
+        raise RoostError(f"{LOCK_DIR} is not a directory that only root can write", hint=f"remove {LOCK_DIR}")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    os.fchmod(fd, 0o644)
+    return fd
+
+
+@contextlib.contextmanager
+def hold(path: str, what: str, wait: float = 600, say: Callable[[str], object] = print) -> Iterator[None]:
+    """Hold the lock at `path`; while another run holds it, say so and wait up to `wait` s."""
+    fd = _open(path)
+    if fd is None:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another roost run"
+            holder = "".join(ch for ch in holder if ch.isprintable())
+            say(f"waiting for {holder} to finish with {what} ...")
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise RoostError(f"{what} is locked by {holder}", hint="wait for it to finish") from None
+                    time.sleep(0.5)
+        if os.geteuid() == 0:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"roost pid {os.getpid()} ({who()})\n".encode(), 0)
+        try:
+            yield
+        finally:
+            if os.geteuid() == 0:
+                os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+
+
+def app_lock(lock_file: str, name: str, wait: float = 600, say: Callable[[str], object] = print
+             ) -> contextlib.AbstractContextManager[None]:
+    return hold(lock_file, f"app {name}", wait, say)
+
+
+def global_lock(say: Callable[[str], object] = print) -> contextlib.AbstractContextManager[None]:
+    """Held by apply from reading the host's users and ranges until they are changed."""
+    return hold(GLOBAL_LOCK, "the host's users and ID ranges", 1800, say)

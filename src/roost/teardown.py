@@ -1,0 +1,71 @@
+"""`roost down`: stopping an app, and with --purge removing all roost made for it, as a plan
+of actions like every other change roost makes (shown, then executed, each step audited).
+
+Data is removed only by the purge plan, which the verb runs only after an explicit yes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roost.host.runner import AppUser, Host
+from roost.layout import SUBID_COUNT, Layout
+from roost.plan import actions as A
+from roost.plan.context import Context
+from roost.render.app import Identity
+
+
+def plan_down(record: dict[str, Any], manager_running: bool, purge: bool) -> A.Plan:
+    """Pure: the record of the app and whether its user manager runs -> the steps."""
+    name, uid, home = record["name"], record["uid"], record["home"]
+    layout = Layout(name, home)
+    p = A.Plan(name)
+    add = p.actions.append
+    if manager_running:
+        add(A.RunCommand(f"stop {record['pod_service']} (every container of the pod)",
+                         ("systemctl", "--user", "stop", record["pod_service"]), as_user=True))
+    for path in [layout.pod_file, *(layout.container_file(c) for c in record["containers"])]:
+        add(A.RemoveFile(path, "the app's units"))
+    if manager_running:
+        add(A.DaemonReload())
+        add(A.RunCommand("forget failed units", ("systemctl", "--user", "reset-failed"), as_user=True))
+    if not purge:
+        return p
+    if manager_running:
+        add(A.RunCommand("remove containers, images and podman secrets",
+                         ("podman", "system", "reset", "--force"), as_user=True, timeout=300))
+    # the home is emptied by its own user, in its user namespace (volume files belong to its
+    # subordinate IDs); root only removes the then empty folder, whose parent is root's
+    add(A.RunCommand(f"delete everything in {home} (as {name})",
+                     ("podman", "unshare", "rm", "-rf", "--one-file-system", "--", home), as_user=True, timeout=600))
+    add(A.RunCommand(f"disable linger for {name}", ("loginctl", "disable-linger", name)))
+    add(A.RunCommand(f"stop user@{uid}.service", ("systemctl", "stop", f"user@{uid}.service")))
+    add(A.RunCommand(f"end {name}'s sessions and processes", ("loginctl", "terminate-user", name)))
+    add(A.RunCommand(f"kill what is left of UID {uid}", ("pkill", "-KILL", "-u", str(uid))))
+    start = record.get("subid_start")
+    if start:
+        span = f"{start}-{start + SUBID_COUNT - 1}"
+        add(A.RunCommand(f"give back subordinate IDs {span}",
+                         ("usermod", "--del-subuids", span, "--del-subgids", span, name)))
+    add(A.RunCommand(f"delete user {name}", ("userdel", name)))
+    add(A.RunCommand(f"delete group {name}", ("groupdel", name)))
+    add(A.RunCommand(f"remove the empty folder {home}", ("rmdir", "--", home)))
+    for path in (layout.pending_file, layout.secret_digests_file, layout.history_file, layout.applied_spec,
+                 layout.legacy_record, layout.record_file):
+        add(A.RemoveFile(path, "roost's record of the app"))
+    add(A.RunCommand(f"remove {layout.root_dir}", ("rmdir", "--", layout.root_dir)))
+    return p
+
+
+def down(record: dict[str, Any], host: Host, purge: bool, ui: Any, on_action=None) -> A.Plan:
+    """Stop (and with `purge`, remove) the app. Runs under the app's lock (the verb holds it)."""
+    user = AppUser(record["name"], record["uid"], record["home"])
+    manager = host.exists(f"{user.runtime_dir}/bus")
+    p = plan_down(record, manager, purge)
+    ctx = Context(host, Layout(record["name"], record["home"]),
+                  Identity(record["uid"], record["gid"], record.get("subid_start") or 0), user, ui, 60.0)
+    for action in p.actions:
+        if on_action:
+            on_action(action)
+        action.execute(ctx)
+    return p
