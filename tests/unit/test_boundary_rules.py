@@ -1,5 +1,6 @@
 """Issue 9's pure checks, table-driven: where an app's home may be, which groups an app may
-become, which container names would shadow a unit, and how `roost history` numbers entries.
+become, which container names would shadow a unit, how `roost history` numbers entries, and
+which existing folders an app may take as its home (planner.check_home).
 
 Each refusal happens before anything touches the host (spec load or identity resolution); the
 end-to-end side (exit 2, nothing created) is tests/e2e/test_boundary.py.
@@ -14,8 +15,10 @@ from click.testing import CliRunner
 
 from roost.errors import SpecError, UsageError
 from roost.host.facts import PasswdEntry
+from roost.host.runner import FileStat
 from roost.host.state import SystemFacts
 from roost.plan.identity import resolve
+from roost.plan.planner import check_home
 from roost.spec.load import parse_spec
 
 BASE = """\
@@ -173,3 +176,41 @@ def test_history_shows_hostile_text_literally(monkeypatch):
     out = run_history(monkeypatch, history)
     assert "\x1b" not in out and "\x07" not in out
     assert "[bold red]mallory[/]" in out
+
+
+# --- app.home against the host, at plan time (planner.check_home) ----------------------------------------------------
+
+def at(home: str, name: str = "demo"):
+    return parse_spec(BASE.replace('name = "demo"\n', f'name = "{name}"\nhome = "{home}"\n', 1))
+
+
+OTHER = {"other": {"name": "other", "uid": 2500, "gid": 2500, "home": "/srv/apps/other"}}
+
+
+def d(uid: int, *, link: bool = False, is_dir: bool = True) -> FileStat:
+    return FileStat(0o750, uid, uid, is_dir=is_dir, is_link=link)
+
+
+@pytest.mark.parametrize(("home", "stat", "entries", "why"), [
+    ("/srv/apps/other", d(2500), [], "overlaps the home of roost app other"),
+    ("/srv/apps/other/inner", None, None, "overlaps the home of roost app other"),
+    ("/srv/apps", d(0), [("other", d(2500))], "overlaps the home of roost app other"),
+    ("/srv/taken", d(1000), [("notes.txt", FileStat(0o644, 1000, 1000, is_dir=False, is_file=True))], "UID 1000"),
+    ("/srv/taken", d(0), [("keep", FileStat(0o644, 0, 0, is_dir=False, is_file=True))], "UID 0"),
+    ("/srv/linked", d(0, link=True), None, "symbolic link"),
+    ("/srv/afile", d(0, is_dir=False), None, "not a directory"),
+])
+def test_home_on_the_host_refused(home, stat, entries, why):
+    with pytest.raises(UsageError) as err:
+        check_home(at(home), system({}, apps=OTHER), 2000, stat, entries)
+    assert err.value.message.startswith("app.home") and why in err.value.message, err.value.message
+
+
+@pytest.mark.parametrize(("home", "stat", "entries"), [
+    ("/srv/apps/demo", None, None),               # roost creates it
+    ("/srv/apps/demo", d(0), []),                 # empty and root's: prepared by the admin
+    ("/srv/apps/demo", d(2000), [("env", d(2000))]),  # this app's own, from an earlier apply
+    ("/srv/apps/otherwise", None, None),          # a name that merely starts like another app's home
+])
+def test_home_on_the_host_accepted(home, stat, entries):
+    check_home(at(home), system({}, apps=OTHER), 2000, stat, entries)
