@@ -305,14 +305,15 @@ def test_hostile_home_owned_by_someone_else(lab):
 
 def test_hostile_home_prepared_by_another_local_user(bound):
     lab = bound
-    run(lab, ["mkdir", "/var/tmp/hx-mallory"], user="mallory", uid=0, check=True)
-    run(lab, ["ln", "-s", "/etc", "/var/tmp/hx-mallory/.config"], user="mallory", uid=0, check=True)
+    # an admin points app.home into a user's folder; that user made it first, with a link inside
+    run(lab, ["mkdir", "/home/mallory/hx"], user="mallory", uid=0, check=True)
+    run(lab, ["ln", "-s", "/etc", "/home/mallory/hx/.config"], user="mallory", uid=0, check=True)
     try:
         refused(lab, "spec: app.home prepared by another local user (mallory, with a link inside)", "hx",
-                mini("hx", home="/var/tmp/hx-mallory"), "home")
-        assert run(lab, ["stat", "-c", "%U", "/var/tmp/hx-mallory"]).stdout.strip() == "mallory"
+                mini("hx", home="/home/mallory/hx"), "home")
+        assert run(lab, ["stat", "-c", "%U", "/home/mallory/hx"]).stdout.strip() == "mallory"
     finally:
-        run(lab, ["rm", "-rf", "/var/tmp/hx-mallory"])
+        run(lab, ["rm", "-rf", "/home/mallory/hx"])
 
 
 @pytest.mark.parametrize("where", ["same", "inside", "around"])
