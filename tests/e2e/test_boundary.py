@@ -19,7 +19,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pytest
-
 from tests.e2e.conftest import (
     EXAMPLE,
     app_argv,

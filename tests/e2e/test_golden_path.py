@@ -10,7 +10,6 @@ import json
 import time
 
 import pytest
-
 from tests.e2e.conftest import EXAMPLE, app_argv, http, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
