@@ -15,13 +15,14 @@ from roost.host.facts import SHOW_PROPS, parse_systemctl_show
 from roost.host.runner import AppUser, Result, Runner
 from roost.host.state import running_images
 from roost.layout import Layout, read_record
+from roost.record import AppRecord
 from roost.spec.load import parse_spec
 from roost.spec.model import Spec
 
 
 @dataclass
 class App:
-    record: dict
+    record: AppRecord
     spec: Spec
     host: Runner
     user: AppUser

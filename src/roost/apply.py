@@ -68,10 +68,11 @@ def prepare(spec_path: str | Path, host: Host) -> Prepared:
     try:
         home = host.stat(spec.home)
         entries = host.list_dir(spec.home) if home is not None and home.is_dir else None
+        parent = host.stat(spec.home.rsplit("/", 1)[0] or "/")
         check_host_paths(spec, host)
     except UnsafePath as e:
         raise UsageError(e.message, hint=e.hint) from None
-    check_home(spec, system, identity.uid, home, entries)
+    check_home(spec, system, identity.uid, home, entries, parent)
     desired = render(spec, identity, env_files, str(spec_path), spec_path.read_text(), roost_command())
     user = AppUser(spec.name, identity.uid, spec.home) if spec.name in system.users else None
     app = gather_app(

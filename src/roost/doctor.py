@@ -19,6 +19,7 @@ from roost.errors import RoostError
 from roost.host.runner import AppUser, Host
 from roost.host.state import TOOLS, gather_system, user_manager_running
 from roost.layout import SUBID_COUNT, Layout
+from roost.record import AppRecord
 from roost.spec.model import parse_publish
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -130,7 +131,7 @@ def check_network_online(host: Host) -> Check:
     )
 
 
-def check_subids(system, apps: dict[str, dict]) -> list[Check]:
+def check_subids(system, apps: dict[str, AppRecord]) -> list[Check]:
     out = []
     real = {u.uid for u in system.users.values()}
     for kind, ranges in (("subuid", system.subuids), ("subgid", system.subgids)):
@@ -172,7 +173,7 @@ def check_linger(host: Host, system, users: list[AppUser]) -> list[Check]:
     return out
 
 
-def check_ports(host: Host, apps: dict[str, dict]) -> Check:
+def check_ports(host: Host, apps: dict[str, AppRecord]) -> Check:
     start = int((host.read_file("/proc/sys/net/ipv4/ip_unprivileged_port_start") or "1024").strip() or 1024)
     published = {(n, parse_publish(p).host_port) for n, a in apps.items() for p in a.get("publish", [])}
     low = sorted((n, port) for n, port in published if port < start)
@@ -202,7 +203,7 @@ def _fix_file(path: str, uid: int, gid: int) -> Callable[[Host], None]:
     return repair
 
 
-def check_app_files(host: Host, record: dict) -> list[Check]:
+def check_app_files(host: Host, record: AppRecord) -> list[Check]:
     """Env and secret files: 0600 and the app user's. The names come from directories the app
     user controls: they are listed with scandir (a newline is part of a name, not a separator)
     and only regular files are repaired, each through an fd opened without following links."""
@@ -274,7 +275,7 @@ def check_storage(host: Host, user: AppUser) -> list[Check]:
     return out
 
 
-def run_checks(host: Host, apps: dict[str, dict], only: str | None = None) -> list[Check]:
+def run_checks(host: Host, apps: dict[str, AppRecord], only: str | None = None) -> list[Check]:
     system = gather_system(host)
     if only:
         apps = {k: v for k, v in apps.items() if k == only}

@@ -12,10 +12,11 @@ from roost.host.runner import AppUser, Host
 from roost.layout import SUBID_COUNT, Layout
 from roost.plan import actions as A
 from roost.plan.context import Context
+from roost.record import AppRecord
 from roost.render.app import Identity
 
 
-def plan_down(record: dict[str, Any], manager_running: bool, purge: bool) -> A.Plan:
+def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     """Pure: the record of the app and whether its user manager runs -> the steps."""
     name, uid, home = record["name"], record["uid"], record["home"]
     layout = Layout(name, home)
@@ -57,7 +58,7 @@ def plan_down(record: dict[str, Any], manager_running: bool, purge: bool) -> A.P
     return p
 
 
-def down(record: dict[str, Any], host: Host, purge: bool, ui: Any, on_action=None) -> A.Plan:
+def down(record: AppRecord, host: Host, purge: bool, ui: Any, on_action=None) -> A.Plan:
     """Stop (and with `purge`, remove) the app. Runs under the app's lock (the verb holds it)."""
     user = AppUser(record["name"], record["uid"], record["home"])
     manager = host.exists(f"{user.runtime_dir}/bus")

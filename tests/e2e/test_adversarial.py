@@ -9,9 +9,9 @@ import subprocess
 import time
 
 import pytest
+from tests.e2e.test_golden_path import EXAMPLE, as_app, http, put, roost, wait_http
 
 from roost.lab import images
-from tests.e2e.test_golden_path import EXAMPLE, as_app, http, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 

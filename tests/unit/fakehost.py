@@ -6,8 +6,8 @@ Only unit tests use it; end-to-end tests run on the real lab host.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from roost.host.runner import AppUser, FileStat, Result
 

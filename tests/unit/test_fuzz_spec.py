@@ -21,10 +21,10 @@ import shlex
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -147,7 +147,7 @@ def check_every_unit_reads_back(r: Rendered) -> None:
     for path, content in r.files.items():
         if path.endswith((".container", ".pod", ".service", ".timer", ".conf")):
             unit = up.parse_unit(content)
-            for section, entries in unit.items():
+            for _section, entries in unit.items():
                 for key, value in entries:
                     if key in ("Exec", "Label", "PodmanArgs", "ExecStart", "ExecStartPre"):
                         up.split_words(value)

@@ -27,7 +27,10 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "db": ("roost.cli.db", "db", "Database chores: PostgreSQL major upgrades."),
     "doctor": ("roost.cli.doctor", "doctor", "Check the host for rootless Podman traps and say (or make) the fix."),
     "history": ("roost.cli.history", "history", "What was applied to an app, when, by whom, with which images."),
+    "export": ("roost.cli.export", "export", "Write an app's spec as Kubernetes YAML (podman kube play, clusters)."),
     "lab": ("roost.cli.lab", "lab", "A disposable systemd + Podman host to try specs and run tests."),
+    "import": ("roost.cli.importer", "import_", "Turn a docker-compose file into a spec, reporting what changed."),
+    "check": ("roost.cli.importer", "check", "Validate spec files (no root, nothing read from the host)."),
 }
 
 

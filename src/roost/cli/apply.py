@@ -46,7 +46,7 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
         with ThreadPoolExecutor(max_workers=4) as pool:  # reads only; each spends its time in podman/runuser
             preps = list(pool.map(lambda s: prepare(s, host), specs))
         changed = False
-        for path, prep in zip(specs, preps):
+        for path, prep in zip(specs, preps, strict=True):
             if changed:  # an earlier app changed the host (users, ranges, ports): look again
                 prep = prepare(path, host)
             print_plan(prep.plan, show_diffs=not quiet)

@@ -77,7 +77,6 @@ def try_(spec: Path, name: str) -> None:
     from roost.lab.up import copy_into
     from roost.lab.up import up as lab_up
     from roost.output import console
-
     from roost.spec.load import load_spec
 
     load_spec(spec)  # a bad spec is reported here, located, before a lab is built or booted

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from collections.abc import Callable
 from typing import Any
 
 from roost.host import facts
 from roost.host.facts import ImageInfo, PasswdEntry, SubRange, UnitState
 from roost.host.runner import AppUser, FileStat, Host
 from roost.layout import APPS_DIR, LEGACY_REGISTRY_DIR, Layout
+from roost.record import AppRecord, parse_record
 
 # what rootless podman needs beyond podman itself: binary -> package (apt-get, dnf)
 TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "podman": (("/usr/bin/podman",), "podman", "podman"),
     "pasta or slirp4netns": (("/usr/bin/pasta", "/usr/bin/slirp4netns"), "passt", "passt"),
     "newuidmap": (("/usr/bin/newuidmap",), "uidmap", "shadow-utils"),
-    "catatonit": (("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/libexec/catatonit/catatonit"), "catatonit", "catatonit"),
+    "catatonit": (("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/libexec/catatonit/catatonit"),
+                  "catatonit", "catatonit"),
 }
 
 
@@ -46,7 +48,7 @@ class SystemFacts:
     subuids: tuple[SubRange, ...]
     subgids: tuple[SubRange, ...]
     listeners: tuple[facts.Listener, ...]
-    apps: dict[str, dict]  # roost's registry of applied apps
+    apps: dict[str, AppRecord]  # every app roost applied
     linger: frozenset[str]
 
 
@@ -120,18 +122,16 @@ def gather_system(host: Host) -> SystemFacts:
     )
 
 
-def _records(host: Host) -> dict[str, dict]:
+def _records(host: Host) -> dict[str, AppRecord]:
     """Every app roost applied: name -> record (root's own files; the pre-0.2 place too)."""
     paths = [posixpath.join(APPS_DIR, n, "record.json") for n, st in host.list_dir(APPS_DIR) or [] if st.is_dir]
     paths += [posixpath.join(LEGACY_REGISTRY_DIR, n) for n, st in host.list_dir(LEGACY_REGISTRY_DIR) or []
               if n.endswith(".json") and st.is_file]
-    apps: dict[str, dict] = {}
+    apps: dict[str, AppRecord] = {}
     for path in paths:
-        try:
-            record = json.loads(host.read_file(path) or "")
-            apps.setdefault(record["name"], record)
-        except (ValueError, KeyError, TypeError):
-            continue
+        # a broken record stops the plan: skipping it would let another app take its UID or home
+        record = parse_record(host.read_file(path) or "", path)
+        apps.setdefault(record["name"], record)
     return apps
 
 
@@ -183,7 +183,7 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         manager_running=True,
         units=unit_states,
         images=tuple(facts.parse_images(images.stdout)) if images.ok else (),
-        enabled_timers=frozenset(t for t, state in zip(TIMERS, enabled.stdout.split()) if state == "enabled"),
+        enabled_timers=frozenset(t for t, state in zip(TIMERS, enabled.stdout.split(), strict=False) if state == "enabled"),
         pending=pending,
     )
 

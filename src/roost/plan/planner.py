@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 
 from roost.errors import UsageError
@@ -26,7 +27,7 @@ class Inputs:
 
 def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
     """Refuse what would collide with another app or a running service (exit 2, nothing changed)."""
-    mine = system.apps.get(spec.name, {})
+    mine = system.apps.get(spec.name)
     for other, record in system.apps.items():
         if other == spec.name:
             continue
@@ -37,7 +38,7 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
             if (p.host_port, p.proto) in theirs:
                 raise UsageError(f"pod.publish: host port {p.host_port} is already published by roost app {other}",
                                  hint="choose another host port")
-    my_ports = {str(p) for p in [*mine.get("publish", [])]}
+    my_ports = set(mine.get("publish", [])) if mine else set()
     for p in spec.pod.ports:
         if str(p) in my_ports:
             continue  # ours, from the previous apply
@@ -69,9 +70,16 @@ def _within(a: str, b: str) -> bool:
 
 
 def check_home(spec: Spec, system: SystemFacts, uid: int, home: FileStat | None,
-               entries: list[tuple[str, FileStat]] | None) -> None:
+               entries: list[tuple[str, FileStat]] | None, parent: FileStat | None = None) -> None:
     """The app's home becomes its user's: it must be a folder of its own (exit 2, nothing changed).
-    `home`, `entries`: the home's lstat and listing as they are now (None: not there)."""
+    `home`, `entries`, `parent`: the home's lstat and listing and its parent's lstat as they are
+    now (None: not there)."""
+    up = posixpath.dirname(spec.home)
+    if parent is not None and (parent.uid != 0 or parent.mode & 0o022 or not parent.is_dir):
+        raise UsageError(f"app.home: {spec.home} would be inside {up}, which " +
+                         ("is not a directory" if not parent.is_dir else f"belongs to UID {parent.uid}" if parent.uid
+                          else "others can write") + ": whoever controls it could move the app's home",
+                         hint=f"choose a home whose parent only root can change, e.g. /srv/roost/{spec.name}")
     for other, record in system.apps.items():
         theirs = record.get("home")
         if other != spec.name and isinstance(theirs, str) and (_within(spec.home, theirs) or _within(theirs, spec.home)):

@@ -8,6 +8,7 @@ import posixpath
 from dataclasses import dataclass, field
 
 from roost.layout import APPS_DIR, STATE_ROOT, Layout
+from roost.record import AppRecord, dump_record
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
 from roost.spec.model import SECRET_REF_RE, Container, Spec, parse_duration
@@ -103,6 +104,8 @@ def render_pod(spec: Spec, layout: Layout) -> str:
             # Quadlet's default stops the pod when its last container stops, which turns a
             # restart of one container (and those that require it) into a restart of the app
             ("PodmanArgs", ("--exit-policy=continue",)),
+            # names for 127.0.0.1 in the pod's shared /etc/hosts (PodmanArgs: Quadlet's [Pod] AddHost= needs 5.3)
+            *[("PodmanArgs", (f"--add-host={h}:127.0.0.1",)) for h in spec.pod.hosts],
         ),
         section("Install", ("WantedBy", "default.target")),
     )).render()
@@ -159,6 +162,8 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr += [("DropCapability", "all"), ("AddCapability", " ".join(caps))]
     if c.read_only:
         ctr.append(("ReadOnly", "true"))
+    if c.entrypoint is not None:  # Quadlet passes it as --entrypoint=VALUE; podman reads a JSON list
+        ctr.append(("Entrypoint", json.dumps(list(c.entrypoint), ensure_ascii=False)))
     if c.command:
         ctr.append(("Exec", tuple(c.command)))
     service = [("Restart", "always"), ("TimeoutStartSec", str(timeout))]
@@ -284,7 +289,7 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
 
 def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
     layout = Layout(spec.name, spec.home)
-    record = {
+    record: AppRecord = {
         "name": spec.name,
         "uid": identity.uid,
         "gid": identity.gid,
@@ -298,4 +303,4 @@ def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
         "images": spec.images,
         "pod_service": layout.pod_service,
     }
-    return json.dumps(record, indent=2, sort_keys=True) + "\n"
+    return dump_record(record)

@@ -64,7 +64,8 @@ def load_spec(path: str | Path) -> Spec:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise SpecError(str(path), [Problem("", "no such file")], hint="give the path of a spec file, e.g. examples/hedgedoc.toml") from None
+        raise SpecError(str(path), [Problem("", "no such file")],
+                        hint="give the path of a spec file, e.g. examples/hedgedoc.toml") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise SpecError(str(path), [Problem("", f"cannot read it: {e}")]) from None
     return parse_spec(text, str(path))

@@ -14,8 +14,7 @@ import re
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic import AfterValidator, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -29,7 +28,10 @@ IMAGE_RE = re.compile(
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?\Z"
 )
-PUBLISH_RE = re.compile(r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(?P<host>[0-9]{1,5}):(?P<ctr>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?\Z")
+PUBLISH_RE = re.compile(
+    r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
+    r"(?P<host>[0-9]{1,5}):(?P<ctr>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?\Z"
+)
 VOLUME_OPTIONS = {"z", "Z", "ro", "rw", "U", "noexec", "nosuid", "nodev", "exec", "suid", "dev"}
 # names that would shadow a system account or a roost directory
 RESERVED_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
@@ -84,7 +86,7 @@ def check_text(value: str) -> str:
     for ch in value:
         if ch in "\n\r":
             raise ValueError("must be a single line (newlines are not allowed)")
-        if ord(ch) < 0x20 and ch != "\t" or ord(ch) == 0x7F:
+        if (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F:
             raise ValueError(f"contains the control character {ch!r}")
     if len(value) > 4096:
         raise ValueError("is longer than 4096 characters")
@@ -144,7 +146,9 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class App(Model):
+class AppSettings(Model):
+    """The [app] table: who the app runs as and where it lives."""
+
     name: str = Field(description="app name: user, group, pod and directory are named after it")
     uid: StrictInt | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
     gid: StrictInt | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
@@ -156,7 +160,8 @@ class App(Model):
     @classmethod
     def _name(cls, v: str) -> str:
         if not NAME_RE.match(v):
-            raise ValueError(f"{v!r} is not a valid app name: use 1-31 lower-case letters, digits and '-', starting with a letter")
+            raise ValueError(f"{v!r} is not a valid app name: use 1-31 lower-case letters, digits and '-', "
+                             "starting with a letter")
         if v in RESERVED_NAMES:
             raise ValueError(f"{v!r} clashes with a system account name; pick another")
         return v
@@ -213,8 +218,22 @@ def parse_publish(value: str) -> Publish:
     return Publish(ip=ip, host_port=host, container_port=ctr, proto="udp" if m["proto"] == "udp" else "tcp")
 
 
+HOST_NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9_])?\Z")
+
+
 class Pod(Model):
     publish: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()  # extra names for 127.0.0.1 inside the pod (compose's service names)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            if not HOST_NAME_RE.match(name) or name.lower() == "localhost":
+                raise ValueError(f"{name!r} is not a host name like db or redis (letters, digits, '.', '-', '_')")
+        if len(set(v)) != len(v):
+            raise ValueError("a host name is listed twice")
+        return v
 
     @field_validator("publish")
     @classmethod
@@ -296,6 +315,7 @@ class Container(Model):
     volumes: tuple[str, ...] = ()
     health: Health | None = None
     command: tuple[Argument, ...] | None = None
+    entrypoint: tuple[Argument, ...] | None = None  # replaces the image's entrypoint; () clears it
     postgres: StrictBool | None = None  # marks a PostgreSQL container; None = detect from the image name
     # hardened defaults, each with its opt-out
     no_new_privileges: StrictBool = True
@@ -398,7 +418,7 @@ class Backup(Model):
 
 
 class Spec(Model):
-    app: App
+    app: AppSettings
     pod: Pod = Pod()
     backup: Backup = Backup()
     # names are checked as dict keys so that an error's location is the offending table
@@ -425,9 +445,9 @@ class Spec(Model):
         """The volume under which `inside` (a path in the container) lives, and its host path."""
         best = None
         for vol in self.containers[container].mounts:
-            if inside == vol.target or inside.startswith(vol.target.rstrip("/") + "/"):
-                if best is None or len(vol.target) > len(best.target):
-                    best = vol
+            under = inside == vol.target or inside.startswith(vol.target.rstrip("/") + "/")
+            if under and (best is None or len(vol.target) > len(best.target)):
+                best = vol
         if best is None:
             return None
         rest = posixpath.relpath(inside, best.target)
@@ -478,6 +498,7 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
             elif dep == cname:
                 problems.append((("containers", cname, "requires"), "a container cannot require itself"))
         elsewhere = [("image", c.image), *[("command", x) for x in c.command or ()], *[("volumes", v) for v in c.volumes]]
+        elsewhere += [("entrypoint", x) for x in c.entrypoint or ()]
         if c.health and c.health.cmd:
             elsewhere.append(("health", c.health.cmd))
         for key, value in elsewhere:
@@ -514,7 +535,8 @@ def unit_clash(app: str, container: str) -> str | None:
     if container in RESERVED_UNITS:
         return "a unit of the user's systemd"
     if container.startswith(RESERVED_UNIT_PREFIXES):
-        return f"in the name space of units that start with {next(p for p in RESERVED_UNIT_PREFIXES if container.startswith(p))!r}"
+        prefix = next(p for p in RESERVED_UNIT_PREFIXES if container.startswith(p))
+        return f"in the name space of units that start with {prefix!r}"
     return None
 
 
@@ -527,7 +549,7 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
         stack.append(node)
         for dep in graph.get(node, ()):
             if state.get(dep) == 1:
-                return stack[stack.index(dep):] + [dep]
+                return [*stack[stack.index(dep):], dep]
             if dep not in state and (found := visit(dep)):
                 return found
         stack.pop()
