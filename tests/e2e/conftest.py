@@ -268,7 +268,7 @@ def digest_changes(before: dict[str, list], after: dict[str, list], allowed: Seq
             lines.append(f"created {path} {after[path][:7]}")
         else:
             what = ["type", "mode", "uid", "gid", "size", "mtime", "link", "content"]
-            diffs = [f"{w} {b!r}->{a!r}" for w, b, a in zip(what, before[path], after[path]) if b != a]
+            diffs = [f"{w} {b!r}->{a!r}" for w, b, a in zip(what, before[path], after[path], strict=True) if b != a]
             lines.append(f"changed {path}: {', '.join(diffs)}")
     return lines
 

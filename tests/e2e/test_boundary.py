@@ -699,8 +699,8 @@ def test_two_new_apps_applied_at_once_get_different_ids(bound):
 
 # --- last: purge with links planted everywhere ---------------------------------------------------------------------
 
-ACCOUNT_FILES = tuple(f"/etc/{f}{s}" for f in ("passwd", "group", "shadow", "gshadow", "subuid", "subgid")
-                      for s in ("", "-")) + ("/etc/.pwd.lock",)
+ACCOUNT_FILES = (*(f"/etc/{f}{s}" for f in ("passwd", "group", "shadow", "gshadow", "subuid", "subgid")
+                   for s in ("", "-")), "/etc/.pwd.lock")
 
 
 def test_purge_with_links_planted_in_the_home(bound):
