@@ -317,3 +317,31 @@ def _put_back(app: App, staging: str, manifest: archive.Manifest, aside: _Aside,
 
 def _health_timeout(app: App) -> float:
     return parse_duration(app.spec.app.health_timeout)
+
+
+def take_recorded(app: App, reason: str = "manual") -> str:
+    """`roost backup`: take a backup and record it in the history; a failure is recorded and
+    notified (a nightly pre-update backup's failure is reported by the skipped update itself)."""
+    from roost import notify
+
+    try:
+        path = take(app, reason)
+    except RoostError as e:
+        app.record_history({"action": "backup", "result": "failed", "reason": reason, "error": e.message[-400:]})
+        if reason != "pre-auto-update":
+            notify.emit(app, notify.Event("backup-failed", f"{reason} backup: {e.message[-300:]}"))
+        raise
+    app.record_history({"action": "backup", "result": "ok", "reason": reason, "backup": path,
+                        "images": app.running_images()})
+    return path
+
+
+def restore_recorded(app: App, name: str, say: Say = print) -> str | None:
+    """`roost restore`, recorded in the history whatever the outcome. Returns the safety backup."""
+    result = "failed"
+    try:
+        safety = restore(app, name, say=say)
+        result = "ok"
+        return safety
+    finally:
+        app.record_history({"action": "restore", "result": result, "backup": name, "images": app.running_images()})

@@ -183,3 +183,16 @@ def _undo(app: App, m: Marker, apply_spec: ApplySpec, say: Say) -> None:
     apply_spec(m.spec_path)
     marker_.clear(app.host, app.layout)
     say(f"back on PostgreSQL {m.from_major} with its data")
+
+
+def upgrade_recorded(app: App, container: str, to: int | None, apply_spec: ApplySpec, say: Say = print,
+                     undo: bool = False) -> dict | None:
+    """`roost db upgrade`, recorded in the history whatever the outcome (None: undone)."""
+    result = "failed"
+    try:
+        info = upgrade(app, container, to, apply_spec, say=say, undo=undo)
+        result = "undone" if info is None else "ok"
+        return info
+    finally:
+        app.record_history({"action": "db-upgrade", "result": result, "container": container, "to": to,
+                            "images": app.running_images()})

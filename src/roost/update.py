@@ -214,3 +214,15 @@ def restart_changed(app: App) -> Report:
     report.seconds_to_healthy = round(time.monotonic() - started, 2) if ok else None
     report.error = None if ok else why
     return report
+
+
+def record(app: App, action: str, report: Report) -> str | None:
+    """The history entry of an update, rollback or auto-update, and the notification a failed
+    update sends. Returns what the notification said (None when none was sent)."""
+    app.record_history({"action": action, "result": report.result, **report.to_dict(),
+                        "images": report.after or report.before})
+    if action == "update" and report.result in ("rolled-back", "failed") and app.spec.notify is not None:
+        from roost import notify
+
+        return notify.emit_for_update(app, report)
+    return None

@@ -206,3 +206,14 @@ def test_backup_and_restore_refuse_while_a_db_upgrade_is_cut_short(w, verb):
         backup.take(w.app) if verb == "take" else backup.restore(w.app, "x")
     assert "roost db upgrade notes database --to 17" in (e.value.hint or "")
     assert not w.archives()
+
+
+def test_take_recorded_writes_the_history_entry_either_way(w):
+    path = backup.take_recorded(w.app, "manual")
+    [entry] = w.app.history()
+    assert (entry["action"], entry["result"], entry["backup"]) == ("backup", "ok", path)
+    w.host.on("podman", "exec", answer="", code=1)  # pg_dump fails
+    with pytest.raises(RoostError):
+        backup.take_recorded(w.app, "scheduled")
+    last = w.app.history()[-1]
+    assert (last["action"], last["result"], last["reason"]) == ("backup", "failed", "scheduled")

@@ -40,13 +40,8 @@ def upgrade(app: str, container: str, to: int | None, undo: bool) -> None:
         execute(prep, host, console, on_action=lambda act: console.print(f"[cyan]→[/] {act.describe()}"))
 
     with locked(a.layout):
-        result = "failed"
-        try:
-            info = db_upgrade.upgrade(a, container, to, apply_spec, say=lambda m: console.print(f"→ {m}"), undo=undo)
-            result = "undone" if info is None else "ok"
-        finally:
-            entry = {"action": "db-upgrade", "result": result, "container": container, "to": to}
-            a.record_history({**entry, "images": a.running_images()})
+        info = db_upgrade.upgrade_recorded(a, container, to, apply_spec, undo=undo,
+                                           say=lambda m: console.print(f"→ {m}", markup=False))
     if info is None:
         console.print(f"[bold yellow]db upgrade undone[/]: {container} is back on its old major and data")
         return
