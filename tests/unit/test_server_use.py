@@ -9,9 +9,9 @@ import os
 import pytest
 
 from roost import doctor, notify
-from roost.cli.status import parse_inspect, problems
 from roost.render.app import Identity, render
 from roost.spec.load import parse_spec
+from roost.status import parse_inspect, problems
 
 SPEC = """
 [app]
