@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from roost.errors import RoostError
+from roost.host.facts import TOOLS, gather_system, user_manager_running
 from roost.host.runner import AppUser, Host
-from roost.host.state import TOOLS, gather_system, user_manager_running
 from roost.layout import SUBID_COUNT, Layout
 from roost.record import AppRecord
 from roost.spec.model import parse_publish

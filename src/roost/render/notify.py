@@ -12,7 +12,7 @@ from roost.render.unitfile import UnitFile, quote_word, section
 from roost.spec.model import Spec
 
 if TYPE_CHECKING:
-    from roost.render.app import DirWant, FileWant, Identity
+    from roost.render.desired import DirWant, FileWant, Identity
 
 SYSTEM_DIR = "/etc/systemd/system"
 PATH_UNIT = "roost-notify@.path"
@@ -67,7 +67,7 @@ def notify_wants(spec: Spec, identity: Identity, roost_cmd: tuple[str, ...], url
                  ) -> tuple[list[DirWant], list[FileWant], DirWant]:
     """(root's directories, root's files, the app user's spool directory): the URLs stored
     root-only beside the applied spec, the system units that connect the spool to root."""
-    from roost.render.app import DirWant, FileWant
+    from roost.render.desired import DirWant, FileWant
 
     dirs = [DirWant(SPOOL_ROOT, 0o755, 0, 0)]
     files = [FileWant(notify.urls_path(spec.name), notify.render_stored(list(urls)), 0o600, 0, 0, sensitive=True)]
