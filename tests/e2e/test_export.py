@@ -95,8 +95,7 @@ def test_exported_pod_runs_under_podman_kube_play(lab):
         play = as_user(lab, "podman", "kube", "play", "--network", "pasta", f"{HOME}/notes.podman.yaml")
         print(f"\npodman kube play returned after {time.monotonic() - started:.1f}s:\n{play.stdout}{play.stderr}")
         wait_http(f"{URL}/status", timeout=180)
-        code, _ = http("POST", f"{URL}/", {"text": "a note through podman kube play"})
-        assert code == 303
+        assert lab.http("POST", f"{URL}/", {"text": "a note through podman kube play"}).status == 303
         assert "a note through podman kube play" in wait_http(f"{URL}/")
 
         def health(ctr: str) -> str:
@@ -146,7 +145,7 @@ def test_with_secrets_moves_a_roost_app_to_kube_play(lab):
     put(lab, spec, spec_text(lab, home=None, port=port))
     lab.exec(["roost", "apply", spec], timeout=600)
     wait_http(f"{url}/status", timeout=180)
-    assert http("POST", f"{url}/", {"text": "kept across the move"})[0] == 303
+    assert lab.http("POST", f"{url}/", {"text": "kept across the move"}).status == 303
     lab.exec(["install", "-d", "-m", "0700", "/root/export"])
     r = lab.exec(["roost", "export", "kube", "--with-secrets", "-o", "/root/export", spec])
     assert "mode 0600" in r.stderr
