@@ -111,6 +111,9 @@ def test_exported_pod_runs_under_podman_kube_play(lab):
         assert "no-new-privileges" in secopt
         env = as_user(lab, "podman", "exec", "notes-database", "printenv", "POSTGRES_PASSWORD").stdout
         assert env == PASSWORD + "\n"
+        inspect = as_user(lab, "podman", "inspect", "notes-database").stdout
+        # kube play resolves secretKeyRef into plain env (roost's own units use podman secrets of type env)
+        print(f"\nsecret value {'VISIBLE' if PASSWORD in inspect else 'not visible'} in podman inspect under kube play")
         labels = json.loads(as_user(lab, "podman", "inspect", "--format", "{{json .Config.Labels}}", "notes-app").stdout)
         assert labels.get("io.containers.autoupdate") == "registry"
         # data lands where the spec says, in the user's home
