@@ -213,7 +213,9 @@ def test_a_second_app_on_another_domain_is_served_beside_it(front):
     status = {a["app"]: a for a in json.loads(roost(lab, "status", "--json").stdout)}
     assert status[B["name"]]["url"] == f"https://{B['domain']}/"
     assert status[A["name"]]["certificates"][A["domain"]].startswith("valid until"), status[A["name"]]
-    checks = {c["check"]: c for c in json.loads(roost(lab, "doctor", "--json", check=False).stdout)}
+    doctor = roost(lab, "doctor", "--json", check=False)
+    assert doctor.stdout.lstrip().startswith("["), doctor.stdout + doctor.stderr
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)}
     assert checks["caddy"]["status"] == "ok" and checks["ports 80/443"]["status"] == "ok", checks
     assert checks[f"certificate {B['domain']}"]["status"] == "ok", checks[f"certificate {B['domain']}"]
     log = lab.exec(["journalctl", "-u", "caddy", "--no-pager", "-n", "200"]).stdout

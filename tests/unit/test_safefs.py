@@ -57,6 +57,16 @@ def test_reads_are_bounded(home):
         safefs.read_bytes(str(home / "big"), limit=1024)
 
 
+def test_a_sysctl_file_reads_whole():
+    """procfs answers ENOMEM to one read of the whole limit (roost doctor read this one)."""
+    assert safefs.read_text("/proc/sys/net/ipv4/ip_unprivileged_port_start").strip().isdigit()
+
+
+def test_a_file_larger_than_a_chunk_reads_whole(home):
+    (home / "mid").write_bytes(bytes(range(256)) * 1000)
+    assert safefs.read_bytes(str(home / "mid")) == bytes(range(256)) * 1000
+
+
 def test_write_replaces_a_planted_link_instead_of_following_it(home, tmp_path):
     (home / "secret").symlink_to(tmp_path / "outside")
     safefs.write_file(str(home / "secret"), b"new\n", 0o600, UID, GID)

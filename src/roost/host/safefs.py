@@ -171,7 +171,13 @@ def read_bytes(path: str, limit: int = MAX_READ) -> bytes | None:
     with os.fdopen(fd, "rb") as fh:
         if st.st_size > limit:
             raise UnsafePath(path, f"is larger than {limit} bytes")
-        data = fh.read(limit + 1)
+        # in pieces: procfs/sysfs files (e.g. /proc/sys/...) answer ENOMEM to a read of megabytes at once
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit and (chunk := fh.read(min(65536, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
     if len(data) > limit:
         raise UnsafePath(path, f"is larger than {limit} bytes")
     return data
