@@ -258,3 +258,13 @@ def test_completion_scripts_come_from_click(shell, marker):
 
     r = CliRunner().invoke(cli, ["completion", shell])
     assert r.exit_code == 0 and marker in r.output and "_ROOST_COMPLETE" in r.output
+
+
+def test_nightly_outcome_ignores_entries_of_earlier_nights():
+    old = [{"time": "2026-11-29T03:00:05+0000", "action": "auto-update", "result": "failed"},
+           {"time": "2026-11-29T03:00:40+0000", "action": "auto-update", "result": "updated"}]
+    new = [{"time": "2026-11-30T03:00:02+0000", "action": "backup", "reason": "pre-auto-update", "result": "ok"}]
+    started = 1796007600.0  # 2026-11-30T03:00:00Z
+    assert notify.since(old + new, started) == new
+    assert notify.nightly_outcome(notify.since(old, started), "success", "0") is None
+    assert notify.since(old, None) == old
