@@ -171,7 +171,16 @@ def read_bytes(path: str, limit: int = MAX_READ) -> bytes | None:
     with os.fdopen(fd, "rb") as fh:
         if st.st_size > limit:
             raise UnsafePath(path, f"is larger than {limit} bytes")
-        data = fh.read(limit + 1)
+        # in pieces: /proc and /sys files report size 0, and the kernel allocates a buffer as
+        # large as the read asked for (ENOMEM for a read of MAX_READ)
+        chunks, got = [], 0
+        while got <= limit:
+            chunk = fh.read(min(65536, limit + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        data = b"".join(chunks)
     if len(data) > limit:
         raise UnsafePath(path, f"is larger than {limit} bytes")
     return data
