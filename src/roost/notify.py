@@ -257,6 +257,24 @@ def history_lines(text: str) -> list[dict]:
     return history.parse("\n".join(text.splitlines()[-200:]))
 
 
+def since(history: list[dict], started: float | None) -> list[dict]:
+    """The entries written at or after `started` (Unix time; None: all). A stale entry of an
+    earlier night must not be reported again."""
+    if started is None:
+        return history
+    from datetime import datetime
+
+    out = []
+    for e in history:
+        try:
+            when = datetime.strptime(str(e.get("time", "")), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+        except ValueError:
+            continue
+        if when >= started - 1:  # the history's time stamps are whole seconds
+            out.append(e)
+    return out
+
+
 def nightly_outcome(history: list[dict], service_result: str, exit_status: str) -> Event | None:
     """What the last run of podman-auto-update.service amounts to, from the app's history: the
     pre-update backup (ExecStartPre=) and the restarts podman asked roost for (restart-changed)."""

@@ -258,3 +258,26 @@ def test_completion_scripts_come_from_click(shell, marker):
 
     r = CliRunner().invoke(cli, ["completion", shell])
     assert r.exit_code == 0 and marker in r.output and "_ROOST_COMPLETE" in r.output
+
+
+def test_nightly_outcome_ignores_entries_of_earlier_nights():
+    old = [{"time": "2026-11-29T03:00:05+0000", "action": "auto-update", "result": "failed"},
+           {"time": "2026-11-29T03:00:40+0000", "action": "auto-update", "result": "updated"}]
+    new = [{"time": "2026-11-30T03:00:02+0000", "action": "backup", "reason": "pre-auto-update", "result": "ok"}]
+    started = 1796007600.0  # 2026-11-30T03:00:00Z
+    assert notify.since(old + new, started) == new
+    assert notify.nightly_outcome(notify.since(old, started), "success", "0") is None
+    assert notify.since(old, None) == old
+
+
+def test_safe_read_of_a_proc_file_works_and_large_files_are_still_refused(tmp_path):
+    from roost.host import safefs
+
+    # /proc/sys files say size 0 and make the kernel allocate what a read asks for: one read of
+    # MAX_READ failed with ENOMEM, which broke `roost doctor` (ip_unprivileged_port_start)
+    assert safefs.read_text("/proc/sys/net/ipv4/ip_unprivileged_port_start").strip().isdigit()
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * 200_000)
+    assert safefs.read_bytes(str(big), limit=200_000) == b"x" * 200_000
+    with pytest.raises(safefs.UnsafePath):
+        safefs.read_bytes(str(big), limit=199_999)

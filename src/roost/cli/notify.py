@@ -87,8 +87,12 @@ def auto_update_done(app: str) -> None:
     a = _app(app)
     # the user's own runs (pre-update backup, restart-changed) are recorded in its copy of the
     # history only; what it reports from there root validates as untrusted input anyway
-    event = nt.nightly_outcome(nt.history_lines(a.host.read_file(a.layout.history_copy) or ""),
-                               os.environ.get("SERVICE_RESULT", "success"), os.environ.get("EXIT_STATUS", ""))
+    show = a.systemctl("show", "--timestamp=unix", "-p", "InactiveExitTimestamp", "--value",
+                       "podman-auto-update.service", check=False)
+    stamp = show.stdout.strip().lstrip("@")
+    started = float(stamp) if stamp.replace(".", "", 1).isdigit() else None
+    entries = nt.since(nt.history_lines(a.host.read_file(a.layout.history_copy) or ""), started)
+    event = nt.nightly_outcome(entries, os.environ.get("SERVICE_RESULT", "success"), os.environ.get("EXIT_STATUS", ""))
     if event is None:
         console.print("nightly update: nothing to report")
         return

@@ -171,12 +171,15 @@ def read_bytes(path: str, limit: int = MAX_READ) -> bytes | None:
     with os.fdopen(fd, "rb") as fh:
         if st.st_size > limit:
             raise UnsafePath(path, f"is larger than {limit} bytes")
-        # in pieces: procfs/sysfs files (e.g. /proc/sys/...) answer ENOMEM to a read of megabytes at once
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit and (chunk := fh.read(min(65536, limit + 1 - size))):
+        # in pieces: /proc and /sys files report size 0, and the kernel allocates a buffer as
+        # large as the read asked for (ENOMEM for a read of MAX_READ)
+        chunks, got = [], 0
+        while got <= limit:
+            chunk = fh.read(min(65536, limit + 1 - got))
+            if not chunk:
+                break
             chunks.append(chunk)
-            size += len(chunk)
+            got += len(chunk)
         data = b"".join(chunks)
     if len(data) > limit:
         raise UnsafePath(path, f"is larger than {limit} bytes")
