@@ -170,7 +170,8 @@ def listing(app: App) -> list[BackupInfo]:
     fields = r.stdout.split("\0")
     pattern = _archive_re(app)
     out = []
-    for fname, size in zip(fields[0::2], fields[1::2]):
+    # (strict=False: the listing ends with a NUL, so there is one empty field left over)
+    for fname, size in zip(fields[0::2], fields[1::2], strict=False):
         m = pattern.fullmatch(fname)
         if m and size.isdigit():
             out.append(BackupInfo(fname.removesuffix(ARCHIVE_SUFFIX), posixpath.join(app.layout.backups_dir, fname),

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.e2e.test_golden_path import EXAMPLE, as_app, http, put, roost, wait_http
 
 from roost.lab import images
-from tests.e2e.test_golden_path import EXAMPLE, as_app, http, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 

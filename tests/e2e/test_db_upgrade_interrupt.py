@@ -5,9 +5,9 @@ asserted does not: after the next command the app serves every row, on the major
 from __future__ import annotations
 
 import pytest
+from tests.e2e.test_golden_path import EXAMPLE, http, put, roost, wait_http
 
 from roost.lab import images
-from tests.e2e.test_golden_path import EXAMPLE, http, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 

@@ -44,7 +44,7 @@ def test_backup_writes_one_archive_with_a_checksum_of_every_member(w):
     # nothing left behind but the archive; every command ran as the app user
     assert [p for p in w.under(BACKUPS)] == [path] and not [d for d in w.dirs if "staging" in d]
     assert all(r.endswith("(as notes)") for r in w.host.record), w.host.record
-    assert ("chmod", "0600", "--") == w.commands("chmod")[0][:3]
+    assert w.commands("chmod")[0][:3] == ("chmod", "0600", "--")
 
 
 def test_members_are_written_with_o_excl_and_the_archive_renamed_into_place(w):
