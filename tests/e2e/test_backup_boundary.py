@@ -25,9 +25,10 @@ BACKUPS = f"{HOME}/backups"
 FORGED = f"{NAME}-20990101T000000Z"  # a name the attacker gives its archive
 HELD: dict[str, bool] = {}
 
-# what changes on its own while the lab runs, and says nothing about what roost did
-NOISE = ("/var/lib/systemd/timers/", "/var/lib/systemd/random-seed", "/var/lib/systemd/linger/",
-         "/var/lib/private/", "/var/lib/systemd/coredump/")
+# what changes on its own while the lab runs, and roost's own history of this app (each verb, refused or
+# not, adds a line to it): neither says anything about what the attacker made root do
+NOISE = ("/var/lib/systemd/timers/", "/var/lib/systemd/random-seed", "/var/lib/private/",
+         "/var/lib/systemd/coredump/", f"/var/lib/roost/apps/{NAME}/history.jsonl")
 
 
 def spec_text() -> str:
