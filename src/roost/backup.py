@@ -226,7 +226,8 @@ class _Aside:
             self.moved.append((host_dir, kept))
         else:
             self.moved.append((host_dir, ""))
-        _user_run(app, ["mkdir", "-p", "-m", "0750", "--", host_dir])
+        # 0755, as apply makes volume folders: images drop to their own user (postgres) that must enter it
+        _user_run(app, ["mkdir", "-p", "-m", "0755", "--", host_dir])
 
     def put_back(self, app: App) -> None:
         for host_dir, kept in reversed(self.moved):
