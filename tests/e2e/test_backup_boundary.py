@@ -9,6 +9,7 @@ after), and the app still serves its notes. The summary prints paths tried and h
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from tests.e2e.test_golden_path import EXAMPLE, as_app, http, put, roost, wait_http
@@ -113,7 +114,9 @@ def refused_restore(lab, case: str, expect: str) -> None:
     notes_before = wait_http(f"{URL}/")
     pod_started = unit_started(lab, f"{NAME}-pod.service")
     before = snapshot(lab)
+    started = time.monotonic()
     r = roost(lab, "restore", NAME, FORGED, "--yes", check=False)
+    print(f"\nFIGURES refusal ({case}): {time.monotonic() - started:.2f}s")
     after = snapshot(lab)
     ok = r.returncode == 2 and expect in r.stderr and f"{FORGED}.tar.gz" in r.stderr
     HELD[case] = False
@@ -228,7 +231,9 @@ def test_genuine_backup_restores_with_a_safety_backup_first(vault):
     app(lab, "podman", "exec", f"{NAME}-database", "psql", "-U", "notes", "-d", "notes", "-c", "DELETE FROM notes")
     assert wait_http(f"{URL}/").strip() == ""
     count = len(backups(lab))
+    started = time.monotonic()
     r = roost(lab, "restore", NAME, genuine, "--yes")
+    print(f"\nFIGURES restore with a safety backup first: {time.monotonic() - started:.1f}s")
     assert "safety backup" in r.stdout, r.stdout
     assert wait_http(f"{URL}/") == before_notes
     assert len(backups(lab)) == count + 1
