@@ -170,6 +170,7 @@ def listing(app: App) -> list[BackupInfo]:
     fields = r.stdout.split("\0")
     pattern = _archive_re(app)
     out = []
+    # (strict=False: the listing ends with a NUL, so there is one empty field left over)
     for fname, size in zip(fields[0::2], fields[1::2], strict=False):
         m = pattern.fullmatch(fname)
         if m and size.isdigit():
@@ -225,7 +226,8 @@ class _Aside:
             self.moved.append((host_dir, kept))
         else:
             self.moved.append((host_dir, ""))
-        _user_run(app, ["mkdir", "-p", "-m", "0750", "--", host_dir])
+        # 0755, as apply makes volume folders: images drop to their own user (postgres) that must enter it
+        _user_run(app, ["mkdir", "-p", "-m", "0755", "--", host_dir])
 
     def put_back(self, app: App) -> None:
         for host_dir, kept in reversed(self.moved):

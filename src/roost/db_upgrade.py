@@ -18,6 +18,7 @@ from roost.app import App
 from roost.backup import pg_credentials
 from roost.errors import RoostError, UsageError
 from roost.pgmajor import DEFAULT_PGDATA, pgdata_host_path, pgdata_volume, with_major
+from roost.spec.load import parse_spec
 from roost.upgrade_marker import Marker
 
 COUNT_SQL = (
@@ -96,6 +97,8 @@ def upgrade(app: App, container: str, to: int | None, apply_spec: ApplySpec, say
         _undo(app, pending, apply_spec, say)
         if undo:
             return None
+        # this run loaded the spec the cut-short upgrade had applied: start again from the one now back
+        app.spec = parse_spec(pending.old_spec, pending.spec_path)
     elif undo:
         raise UsageError(f"no interrupted db upgrade of {app.spec.name} to undo",
                          hint=f"the data directory kept by an upgrade that finished stays beside the volume; "

@@ -111,6 +111,8 @@ def test_restore_puts_volumes_and_database_back_after_a_safety_backup(w):
     assert f"{HOME}/uploads/new-file" not in w.files
     assert {"notes-pod.service", "database.service", "app.service"} <= w.active
     assert not [d for d in w.dirs if "restore." in d]
+    # fresh volume folders as apply makes them: 0755, so the image's own user (postgres) can enter
+    assert ("mkdir", "-p", "-m", "0755", "--", f"{HOME}/database") in w.host.calls
     stop = w.host.calls.index(("systemctl", "--user", "stop", "notes-pod.service"))
     checked = w.host.calls.index(("cat", "--", genuine))
     assert checked < stop, "the archive was not checked before the app stopped"

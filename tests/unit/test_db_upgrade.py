@@ -11,6 +11,7 @@ import pytest
 
 from roost import db_upgrade, upgrade_marker
 from roost.errors import RoostError, UsageError
+from roost.spec.load import parse_spec
 from tests.unit.fakeapp import DB_IMAGE, EXAMPLE, HOME, World, iid, world
 
 VOLUME = f"{HOME}/database"
@@ -162,6 +163,8 @@ def test_cut_short_before_the_restore_is_undone_then_done_by_the_next_command(w,
     monkeypatch.undo()
     pending = upgrade_marker.read(w.host, w.app.layout)
     assert pending and pending.step == killed_after
+    # the next command loads the app afresh: its spec is the one the killed run had applied, if it got that far
+    w.app.spec = parse_spec(Path(w.spec_path).read_text(), "applied")
     # the next command: undo what was half done, then the upgrade runs again, whole
     info = db_upgrade.upgrade(w.app, "database", 18, apply_spec, say=quiet)
     assert info and info["to"] == 18 and on_disk(w) == "18"
