@@ -69,7 +69,10 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
                          ("usermod", "--del-subuids", span, "--del-subgids", span, name)))
     add(A.RunCommand(f"delete user {name}", ("userdel", name)))
     add(A.RunCommand(f"delete group {name}", ("groupdel", name)))
-    add(A.RunCommand(f"remove the empty folder {home}", ("rmdir", "--", home)))
+    # what its user could not remove (its manager recreating files meanwhile): root removes it now
+    # that no process of the app is left to swap a directory for a link mid-way, and rm never
+    # follows links nor leaves the home's file system
+    add(A.RunCommand(f"remove {home}", ("rm", "-rf", "--one-file-system", "--", home)))
     extra = (notify_state_files(name) if record.get("notify") else ())
     for path in (layout.pending_file, layout.secret_digests_file, layout.history_file, layout.applied_spec,
                  layout.legacy_record, layout.record_file, *extra):

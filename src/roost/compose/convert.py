@@ -968,8 +968,9 @@ class Converter:
                              "make the command read it from an environment variable")
         for p in plan.held:
             self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
-                     "left as written: an env file holds the same value (it cannot refer to a generated secret)",
-                     "replace the value in both places with a strong one of your own")
+                     "a credential left as written: an env file holds the same value, and an env file cannot "
+                     "refer to a generated secret",
+                     "keep the spec as private as that env file; if the value is a placeholder, change it in both")
         if plan.found and self.unread_env_files:
             paths = sorted({p for p, _ in self.unread_env_files})
             self.add("review", self.unread_env_files[0][1], "(env files)",

@@ -131,7 +131,10 @@ def _records(host: Host) -> dict[str, AppRecord]:
     apps: dict[str, AppRecord] = {}
     for path in paths:
         # a broken record stops the plan: skipping it would let another app take its UID or home
-        record = parse_record(host.read_file(path) or "", path)
+        text = host.read_file(path)
+        if text is None:
+            continue  # a folder an interrupted apply made before writing the record
+        record = parse_record(text, path)
         apps.setdefault(record["name"], record)
     return apps
 
