@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from roost import history
 from roost.errors import RoostError
-from roost.host.facts import SHOW_PROPS, parse_systemctl_show
+from roost.host.facts import running_images
+from roost.host.parse import SHOW_PROPS, parse_systemctl_show
 from roost.host.runner import AppUser, Host, Result
-from roost.host.state import running_images
 from roost.layout import Layout, read_record
 from roost.record import AppRecord
 from roost.spec.load import parse_spec

@@ -13,15 +13,15 @@ from roost import faults, history
 from roost.command import roost_command
 from roost.errors import RoostError, UsageError
 from roost.frontdoor.state import gather_front
-from roost.host.runner import AppUser, Host
-from roost.host.safefs import UnsafePath
-from roost.host.state import (
+from roost.host.facts import (
     AppFacts,
     SystemFacts,
     gather_app,
     gather_system,
     running_images,
 )
+from roost.host.runner import AppUser, Host
+from roost.host.safefs import UnsafePath
 from roost.notify import notify_watch_active, read_notify_urls
 from roost.pgmajor import guard as pg_guard
 from roost.pgmajor import pg_version_files
@@ -29,7 +29,7 @@ from roost.plan.actions import Action, DaemonReload, Plan, StartUnits
 from roost.plan.context import Context
 from roost.plan.identity import resolve
 from roost.plan.planner import Inputs, check_conflicts, check_home, plan
-from roost.render.app import Desired, render
+from roost.render.desired import Desired, render
 from roost.spec.envfiles import read_env_files
 from roost.spec.load import load_spec, parse_spec
 from roost.spec.model import Spec

@@ -13,39 +13,17 @@ import posixpath
 import re
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from roost.checks import FAIL, OK, WARN, Check, command_repair
 from roost.errors import RoostError
+from roost.host.facts import TOOLS, gather_system, user_manager_running
 from roost.host.runner import AppUser, Host
-from roost.host.state import TOOLS, gather_system, user_manager_running
 from roost.layout import SUBID_COUNT, Layout
 from roost.record import AppRecord
 from roost.spec.model import parse_publish
 
-OK, WARN, FAIL = "ok", "warn", "fail"
 QUADLET = ("/usr/libexec/podman/quadlet", "/usr/lib/podman/quadlet")
 CONTROLLERS = ("cpu", "memory", "pids")
-
-
-@dataclass
-class Check:
-    name: str
-    status: str
-    detail: str
-    fix: str | None = None  # what a person should do
-    repair: list[Callable[[Host], None]] = field(default_factory=list)  # what --fix does
-
-    def to_dict(self) -> dict:
-        return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix,
-                "fixable": bool(self.repair)}
-
-
-def _run(argv: list[str], **kw) -> Callable[[Host], None]:
-    def repair(host: Host) -> None:
-        host.run(argv, mutates=True, **kw)
-
-    repair.__doc__ = " ".join(argv)
-    return repair
 
 
 def check_podman(host: Host, system) -> list[Check]:
@@ -85,7 +63,7 @@ def check_idmap_helpers(host: Host) -> list[Check]:
             out.append(Check(name, OK, "setuid" if st.mode & stat.S_ISUID else "has file capabilities"))
         else:
             out.append(Check(name, FAIL, f"{tool} is neither setuid nor has capabilities: user namespaces get one ID",
-                             f"chmod u+s {tool} (or reinstall uidmap)", [_run(["chmod", "u+s", tool])]))
+                             f"chmod u+s {tool} (or reinstall uidmap)", [command_repair(["chmod", "u+s", tool])]))
     return out
 
 
@@ -95,7 +73,7 @@ def check_tun(host: Host) -> Check:
         return Check("/dev/net/tun", FAIL, "missing: pasta cannot give pods a network", "modprobe tun")
     if st.mode & 0o006 != 0o006:
         return Check("/dev/net/tun", FAIL, f"mode {st.mode:04o}: users cannot open it, so pods cannot publish ports",
-                     "chmod 0666 /dev/net/tun (udev normally does this)", [_run(["chmod", "0666", "/dev/net/tun"])])
+                     "chmod 0666 /dev/net/tun (udev normally does this)", [command_repair(["chmod", "0666", "/dev/net/tun"])])
     return Check("/dev/net/tun", OK, "usable by users")
 
 
@@ -126,8 +104,8 @@ def check_network_online(host: Host) -> Check:
         "network-online.target", FAIL,
         f"is {active or 'unknown'}: Quadlet units wait on it, so apps do not come back after a reboot",
         "systemctl add-wants multi-user.target network-online.target (and enable your network's wait-online service)",
-        [_run(["systemctl", "add-wants", "multi-user.target", "network-online.target"]),
-         _run(["systemctl", "start", "--no-block", "network-online.target"])],
+        [command_repair(["systemctl", "add-wants", "multi-user.target", "network-online.target"]),
+         command_repair(["systemctl", "start", "--no-block", "network-online.target"])],
     )
 
 
@@ -163,13 +141,14 @@ def check_linger(host: Host, system, users: list[AppUser]) -> list[Check]:
     for u in users:
         if u.name not in system.linger:
             out.append(Check(f"linger {u.name}", FAIL, "off: the app stops at logout and does not start at boot",
-                             f"loginctl enable-linger {u.name}", [_run(["loginctl", "enable-linger", u.name])]))
+                             f"loginctl enable-linger {u.name}", [command_repair(["loginctl", "enable-linger", u.name])]))
             continue
         if user_manager_running(host, u.uid):
             out.append(Check(f"linger {u.name}", OK, f"on; user@{u.uid}.service runs, {u.runtime_dir}/bus exists"))
         else:
             out.append(Check(f"linger {u.name}", FAIL, f"on, but user@{u.uid}.service is not running",
-                             f"systemctl start user@{u.uid}.service", [_run(["systemctl", "start", f"user@{u.uid}.service"])]))
+                             f"systemctl start user@{u.uid}.service",
+                             [command_repair(["systemctl", "start", f"user@{u.uid}.service"])]))
     return out
 
 

@@ -56,8 +56,8 @@ def parse_inspect(text: str, app: str) -> dict[str, dict]:
 
 def collect(name: str) -> dict:
     """One app's state, read as the app user: one systemctl and one podman call, side by side."""
-    from roost.host.facts import SHOW_PROPS, parse_systemctl_show
-    from roost.host.state import concurrently
+    from roost.host.facts import concurrently
+    from roost.host.parse import SHOW_PROPS, parse_systemctl_show
 
     record = read_record(name)
     host, user = Runner(), AppUser(record["name"], record["uid"], record["home"])

@@ -13,7 +13,7 @@ from roost.layout import SUBID_COUNT, Layout
 from roost.plan import actions as A
 from roost.plan.context import Context
 from roost.record import AppRecord
-from roost.render.app import Identity
+from roost.render.desired import Identity
 
 
 def notify_state_files(name: str) -> tuple[str, ...]:

@@ -157,6 +157,31 @@ def lab() -> Iterator[Lab]:
 # --- helpers shared by the e2e modules -----------------------------------------------------------------------------
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "lab-notes.toml").read_text()
+NOTES_UID = 2100  # the example's own app (tests/e2e/test_golden_path.py)
+
+
+def notes_spec(name: str, uid: int, port: int, *, notes_tag: str | None = None, postgres_tag: str | None = None,
+               app: str = "", tail: str = "") -> str:
+    """The lab notes example as another app: its name, UID and host port (so that modules sharing
+    the lab do not collide), other image tags, extra `[app]` lines (`app`), extra tables (`tail`).
+    Each piece it replaces must be in the example: a change there fails here, not silently."""
+    edits = [('name = "notes"', f'name = "{name}"' + (f"\n{app}" if app else "")), ("uid = 2100", f"uid = {uid}"),
+             ("127.0.0.1:8388:3000", f"127.0.0.1:{port}:3000")]
+    if notes_tag is not None:
+        edits.append(("roost-lab/notes:latest", f"roost-lab/notes:{notes_tag}"))
+    if postgres_tag is not None:
+        edits.append(("roost-lab/postgres:17", f"roost-lab/postgres:{postgres_tag}"))
+    text = EXAMPLE
+    for old, new in edits:
+        assert old in text, f"examples/lab-notes.toml no longer has {old!r}: update notes_spec()"
+        text = text.replace(old, new, 1)
+    return text + tail
+
+
+def as_app(lab: Lab, *argv: str, uid: int = NOTES_UID, name: str = "notes", check: bool = True
+           ) -> subprocess.CompletedProcess[str]:
+    """argv as an app's user (the example's by default)."""
+    return lab.exec(app_argv(name, uid, argv), check=check)
 
 
 def put(lab: Lab, path: str, text: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.e2e.test_golden_path import EXAMPLE, as_app, http, put, roost, wait_http
+from tests.e2e.conftest import as_app, http, notes_spec, put, roost, wait_http
 
 from roost.lab import images
 
@@ -31,10 +31,8 @@ NOISE = ("/var/lib/systemd/timers/", "/var/lib/systemd/random-seed", "/var/lib/s
 
 
 def spec_text() -> str:
-    return (EXAMPLE.replace('name = "notes"', f'name = "{NAME}"\nhealth_timeout = "60s"')
-            .replace("uid = 2100", f"uid = {UID}")
-            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{PORT}:3000")
-            .replace("roost-lab/notes:latest", f"roost-lab/notes:{NAME}")) + '\n[backup]\nkeep = 10\nschedule = "daily"\n'
+    return notes_spec(NAME, UID, PORT, notes_tag=NAME, app='health_timeout = "60s"',
+                      tail='\n[backup]\nkeep = 10\nschedule = "daily"\n')
 
 
 def app(lab, *argv: str, check: bool = True):

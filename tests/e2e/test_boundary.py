@@ -20,11 +20,11 @@ from contextlib import contextmanager
 
 import pytest
 from tests.e2e.conftest import (
-    EXAMPLE,
     app_argv,
     digest_changes,
     host_digest,
     http,
+    notes_spec,
     put,
     wait_http,
 )
@@ -84,9 +84,7 @@ def spec_text(title: int = 0, api_key: bool = False, token: str | None = TOKEN, 
     env = f'PORT = "3000", NOTES_TITLE = "bx {title}"' + (f', BX_TOKEN = "{token}"' if token else "")
     if api_key:
         env += ', API_KEY = "${secrets.api_key}"'
-    text = (EXAMPLE.replace('name = "notes"', f'name = "{APP}"\nhome = "{HOME}"\nallow_host_paths = ["{SHARED}"]')
-            .replace("uid = 2100", f"uid = {UID}")
-            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{PORT}:3000")
+    text = (notes_spec(APP, UID, PORT, app=f'home = "{HOME}"\nallow_host_paths = ["{SHARED}"]')
             .replace('PORT = "3000"', env)
             .replace('requires = ["database"]\n',
                      'requires = ["database"]\n' + ('env_file = "bound-app.env"\n' if env_file else ""))

@@ -5,7 +5,7 @@ asserted does not: after the next command the app serves every row, on the major
 from __future__ import annotations
 
 import pytest
-from tests.e2e.test_golden_path import EXAMPLE, http, put, roost, wait_http
+from tests.e2e.conftest import http, notes_spec, put, roost, wait_http
 
 from roost.lab import images
 
@@ -18,10 +18,7 @@ MARKER = f"/var/lib/roost/apps/{NAME}/db-upgrade.json"
 
 
 def spec_text(major: str) -> str:
-    return (EXAMPLE.replace('name = "notes"', f'name = "{NAME}"')
-            .replace("uid = 2100", f"uid = {UID}")
-            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{PORT}:3000")
-            .replace("roost-lab/postgres:17", f"roost-lab/postgres:{major}"))
+    return notes_spec(NAME, UID, PORT, postgres_tag=major)
 
 
 def pg_version(lab) -> str:

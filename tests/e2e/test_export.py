@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.e2e.test_golden_path import http, put, wait_http
+from tests.e2e.conftest import http, put, wait_http
 
 pytestmark = pytest.mark.lab
 

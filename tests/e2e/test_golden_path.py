@@ -10,17 +10,13 @@ import json
 import time
 
 import pytest
-from tests.e2e.conftest import EXAMPLE, app_argv, http, put, roost, wait_http
+from tests.e2e.conftest import EXAMPLE, NOTES_UID, as_app, http, notes_spec, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 
 SPEC = "/var/tmp/specs/notes.toml"
 URL = "http://127.0.0.1:8388"
-UID = 2100
-
-
-def as_app(lab, *argv: str, uid: int = UID, name: str = "notes", check: bool = True):
-    return lab.exec(app_argv(name, uid, argv), check=check)
+UID = NOTES_UID
 
 
 def unit_prop(lab, unit: str, prop: str, uid: int = UID, name: str = "notes") -> str:
@@ -156,8 +152,8 @@ def test_down_keeps_data_and_apply_brings_it_back(notes):
 
 def test_two_apps_side_by_side(notes):
     lab = notes
-    other = EXAMPLE.replace('name = "notes"', 'name = "jotter"').replace("uid = 2100", "uid = 2200").replace(
-        "127.0.0.1:8388:3000", "127.0.0.1:8390:3000").replace('"notes"', '"jotter"').replace(
+    # another app, with its own database user and name too
+    other = notes_spec("jotter", 2200, 8390).replace('"notes"', '"jotter"').replace(
         "-U notes", "-U jotter").replace("notes:${", "jotter:${").replace("5432/notes", "5432/jotter")
     put(lab, "/var/tmp/specs/jotter.toml", other)
     roost(lab, "apply", "/var/tmp/specs/jotter.toml")

@@ -20,7 +20,7 @@ import threading
 import time
 
 import pytest
-from tests.e2e.test_golden_path import EXAMPLE, as_app, put, roost
+from tests.e2e.conftest import as_app, notes_spec, put, roost
 
 from roost.lab import images
 
@@ -33,10 +33,7 @@ CLIENT_IP = "127.0.0.2"  # a source address of our own: what the app must be tol
 
 
 def spec_text(app: dict, extra_web: str = "") -> str:
-    text = (EXAMPLE.replace('name = "notes"', f'name = "{app["name"]}"\nhealth_timeout = "60s"')
-            .replace("uid = 2100", f"uid = {app['uid']}")
-            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{app['port']}:3000")
-            .replace("roost-lab/notes:latest", f"roost-lab/notes:{app['tag']}"))
+    text = notes_spec(app["name"], app["uid"], app["port"], notes_tag=app["tag"], app='health_timeout = "60s"')
     return text + f'\n[web]\ndomains = ["{app["domain"]}"]\ntls = "internal"\n{extra_web}'
 
 

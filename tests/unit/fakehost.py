@@ -170,7 +170,7 @@ def converge(host: FakeHost, prep) -> None:
     for sname in prep.spec.secrets:
         secrets[sname] = "s3cret" + sname
         host.files[d.layout.secret_file(sname)] = secrets[sname] + "\n"
-    from roost.render.app import secret_digest
+    from roost.render.desired import secret_digest
     digests = {w.name: secret_digest(w.resolve(secrets)) for w in d.secret_envs}
     host.files[d.layout.secret_digests_file] = json.dumps(digests)
     host.files[f"/run/user/{uid}/bus"] = ""
@@ -182,7 +182,7 @@ def converge(host: FakeHost, prep) -> None:
     host.on("systemctl", "--user", "show", answer=show + "\n")
     host.on("systemctl", "--user", "is-enabled", answer="enabled\nenabled\n")
     host.on("podman", "secret", "ls", answer="".join(f"{w.name}\n" for w in d.secret_envs))
-    from roost.host.facts import normalize_image
+    from roost.host.parse import normalize_image
 
     images = [{"Names": [normalize_image(c.image)], "Digest": "sha256:" + "a" * 64, "Id": "b" * 64}
               for c in prep.spec.containers.values()]

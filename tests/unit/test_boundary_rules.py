@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from roost.errors import SpecError, UsageError
-from roost.host.facts import PasswdEntry
+from roost.host.facts import SystemFacts
+from roost.host.parse import PasswdEntry
 from roost.host.runner import FileStat
-from roost.host.state import SystemFacts
 from roost.plan.identity import resolve
 from roost.plan.planner import check_home
 from roost.spec.load import parse_spec

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from roost import doctor
+from roost.host.facts import gather_system
 from roost.host.runner import AppUser, FileStat
-from roost.host.state import gather_system
 from tests.unit.fakehost import bare_host
 
 APP = {"name": "wiki", "uid": 2000, "gid": 2000, "home": "/srv/roost/wiki", "subid_start": 200000000,

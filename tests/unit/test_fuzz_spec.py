@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roost.errors import SpecError
-from roost.render.app import ROOST_CMD, Desired, Identity, render
+from roost.render.desired import ROOST_CMD, Desired, Identity, render
 from roost.spec.load import parse_spec
 from tests.unit import unitparse as up
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from roost.plan.identity import Identity
-from roost.render.app import render
+from roost.render.desired import render
 from roost.spec.load import parse_spec
 
 

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from roost import doctor, notify
-from roost.render.app import Identity, render
+from roost.render.desired import Identity, render
 from roost.spec.load import parse_spec
 from roost.status import parse_inspect, problems
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from roost.compose import secrets as sec
+import roost.compose.secrets as sec
 from roost.compose.interpolate import parse_dotenv
 from roost.compose.load import YMap, YSeq
 from roost.compose.report import Report

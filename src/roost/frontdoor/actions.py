@@ -11,7 +11,7 @@ from roost.frontdoor.render import MAIN_CADDYFILE, has_import, site_file, with_i
 from roost.frontdoor.state import SERVICE
 from roost.host.runner import Host
 from roost.plan.actions import Action, WriteFile
-from roost.render.app import FileWant
+from roost.render.desired import FileWant
 
 if TYPE_CHECKING:
     from roost.apply import Context

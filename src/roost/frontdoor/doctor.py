@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from roost.doctor import FAIL, OK, WARN, Check, _run
+from roost.checks import FAIL, OK, WARN, Check, command_repair
 from roost.frontdoor import certs
 from roost.frontdoor.render import site_file
 from roost.frontdoor.state import CADDY_BIN, SERVICE
@@ -42,7 +42,7 @@ def check_frontdoor(host: Host, apps: Mapping[str, AppRecord], now: datetime | N
     else:
         out.append(Check("caddy", FAIL, f"{SERVICE} is not running: no app is reachable at its domain",
                          f"systemctl enable --now {SERVICE}; see journalctl -u caddy",
-                         [_run(["systemctl", "enable", "--now", SERVICE])]))
+                         [command_repair(["systemctl", "enable", "--now", SERVICE])]))
     ss = host.run(["ss", "-Hltnp", "sport = :80 or sport = :443"], check=False)
     held = listeners_80_443(ss.stdout)
     others = {p: names - {"caddy"} for p, names in held.items() if names - {"caddy"}}

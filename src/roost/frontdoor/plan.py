@@ -7,7 +7,7 @@ from roost.frontdoor.actions import PublishSite, RemoveSite, StartCaddy
 from roost.frontdoor.render import MAIN_CADDYFILE, SITES_DIR, has_import, render_site, site_file, with_import
 from roost.frontdoor.state import FrontFacts
 from roost.plan.actions import Action, InstallPackages, MakeDir, WriteFile
-from roost.render.app import DirWant, FileWant
+from roost.render.desired import DirWant, FileWant
 from roost.spec.model import Spec
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from roost.frontdoor.caddyfile import Directive, Raw, d, site
 from roost.frontdoor.model import Web
-from roost.spec.model import Publish, Spec
+
+if TYPE_CHECKING:  # the spec model calls problems() from its cross-checks: no import back at run time
+    from roost.spec.model import Publish, Spec
 
 SITES_DIR = "/etc/caddy/roost.d"
 MAIN_CADDYFILE = "/etc/caddy/Caddyfile"

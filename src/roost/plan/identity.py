@@ -6,9 +6,9 @@ Pure functions over SystemFacts, so every rule is a table-driven unit test.
 from __future__ import annotations
 
 from roost.errors import UsageError
-from roost.host.state import SystemFacts
+from roost.host.facts import SystemFacts
 from roost.layout import SUBID_COUNT
-from roost.render.app import Identity
+from roost.render.desired import Identity
 from roost.spec.model import MAX_APP_ID, MIN_APP_ID, Spec
 
 SUBID_MAX = 2**32 - 1

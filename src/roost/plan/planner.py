@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from roost.errors import UsageError
 from roost.frontdoor import plan as frontdoor
 from roost.frontdoor.state import FrontFacts
-from roost.host.facts import normalize_image
+from roost.host.facts import AppFacts, SystemFacts
+from roost.host.parse import normalize_image
 from roost.host.runner import FileStat
-from roost.host.state import AppFacts, SystemFacts
 from roost.layout import SUBID_COUNT
 from roost.plan import actions as A
-from roost.render.app import Desired, FileWant, secret_digest
+from roost.render.desired import Desired, FileWant, secret_digest
 from roost.spec.model import Spec, parse_publish
 
 MIN_PODMAN = (5, 0)

@@ -537,7 +537,7 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
                         ("containers", cname, "volumes"),
                         f"{vol.source} is outside the app's home {spec.home}; list it in app.allow_host_paths to allow it",
                     ))
-    from roost.frontdoor.render import problems as web_problems  # it reads Spec: imported here, not at the top
+    from roost.frontdoor.render import problems as web_problems  # only [web] specs need it
 
     problems += web_problems(spec)
     graph = {n: c.requires for n, c in spec.containers.items() if all(d in spec.containers for d in c.requires)}

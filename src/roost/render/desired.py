@@ -11,32 +11,8 @@ from roost.layout import APPS_DIR, STATE_ROOT, Layout
 from roost.record import AppRecord, dump_record
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
+from roost.render.wants import DirWant, FileWant, Identity
 from roost.spec.model import SECRET_REF_RE, Container, Spec, parse_duration
-
-
-@dataclass(frozen=True)
-class Identity:
-    uid: int
-    gid: int
-    subid_start: int
-
-
-@dataclass(frozen=True)
-class FileWant:
-    path: str
-    content: str
-    mode: int
-    uid: int
-    gid: int
-    sensitive: bool = False  # holds secrets: never shown, only masked
-
-
-@dataclass(frozen=True)
-class DirWant:
-    path: str
-    mode: int
-    uid: int
-    gid: int
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from roost.host import facts as F
+from roost.host import parse as P
 
 FACTS = Path(__file__).resolve().parent / "facts"
 
@@ -16,8 +16,8 @@ def recorded(name: str) -> str:
 
 
 def test_passwd():
-    users = F.parse_passwd(recorded("passwd"))
-    assert users["hedgedoc"] == F.PasswdEntry("hedgedoc", 2000, 2000, "/srv/hedgedoc", "/usr/sbin/nologin")
+    users = P.parse_passwd(recorded("passwd"))
+    assert users["hedgedoc"] == P.PasswdEntry("hedgedoc", 2000, 2000, "/srv/hedgedoc", "/usr/sbin/nologin")
     assert users["_apt"].uid == 42 and users["_apt"].home == "/nonexistent"  # empty GECOS
     assert users["alice"].home == "/home/alice"  # GECOS with commas
     assert len(users) == len(recorded("passwd").splitlines())
@@ -25,17 +25,17 @@ def test_passwd():
 
 def test_passwd_skips_what_is_not_an_entry():
     text = "+::::::\n# comment\nbroken:x:abc:1:::\n\nok:x:2001:2001::/srv/ok:/bin/sh\n"
-    assert list(F.parse_passwd(text)) == ["ok"]
+    assert list(P.parse_passwd(text)) == ["ok"]
 
 
 def test_group():
-    groups = F.parse_group(recorded("group"))
+    groups = P.parse_group(recorded("group"))
     assert groups["hedgedoc"] == 2000 and groups["sudo"] == 27 and groups["nogroup"] == 65534
 
 
 def test_subuid():
-    ranges = F.parse_subid(recorded("subuid"))
-    assert ranges == [F.SubRange("alice", 100000, 65536), F.SubRange("hedgedoc", 200000000, 65536)]
+    ranges = P.parse_subid(recorded("subuid"))
+    assert ranges == [P.SubRange("alice", 100000, 65536), P.SubRange("hedgedoc", 200000000, 65536)]
     assert ranges[1].end == 200065536
 
 
@@ -47,18 +47,18 @@ def test_subuid():
     (200065535, 1, True),
 ])
 def test_subrange_overlap(start, count, overlaps):
-    assert F.SubRange("x", 200000000, 65536).overlaps(start, count) is overlaps
+    assert P.SubRange("x", 200000000, 65536).overlaps(start, count) is overlaps
 
 
 def test_subid_ignores_malformed_lines():
-    assert F.parse_subid("a:1:2\nb:100000\nc:x:65536\n d:5:6 \n") == [F.SubRange("a", 1, 2), F.SubRange("d", 5, 6)]
+    assert P.parse_subid("a:1:2\nb:100000\nc:x:65536\n d:5:6 \n") == [P.SubRange("a", 1, 2), P.SubRange("d", 5, 6)]
 
 
 def test_systemctl_show():
-    units = F.parse_systemctl_show(recorded("systemctl-show"))
+    units = P.parse_systemctl_show(recorded("systemctl-show"))
     assert list(units) == ["hedgedoc-pod.service", "database.service", "application.service", "gone.service",
                            "podman-auto-update.timer"]
-    assert units["database.service"] == F.UnitState("database.service", "loaded", "active", "running", True)
+    assert units["database.service"] == P.UnitState("database.service", "loaded", "active", "running", True)
     assert units["application.service"].active == "activating"
     gone = units["gone.service"]
     assert (gone.load, gone.active, gone.sub, gone.need_reload) == ("not-found", "inactive", "dead", False)
@@ -66,11 +66,11 @@ def test_systemctl_show():
 
 
 def test_systemctl_show_of_nothing():
-    assert F.parse_systemctl_show("") == {}
+    assert P.parse_systemctl_show("") == {}
 
 
 def test_images():
-    images = F.parse_images(recorded("podman-images.json"))
+    images = P.parse_images(recorded("podman-images.json"))
     refs = [i.ref for i in images]
     # one entry per name; the dangling image (no Names) is left out
     assert refs == ["quay.io/hedgedoc/hedgedoc:latest", "docker.io/library/postgres:13",
@@ -80,11 +80,11 @@ def test_images():
 
 
 def test_images_empty_output():
-    assert F.parse_images("") == [] and F.parse_images("[]\n") == []
+    assert P.parse_images("") == [] and P.parse_images("[]\n") == []
 
 
 def test_containers():
-    ctrs = F.parse_containers(recorded("podman-ps.json"))
+    ctrs = P.parse_containers(recorded("podman-ps.json"))
     assert [c["name"] for c in ctrs] == ["hedgedoc-infra", "hedgedoc-database", "hedgedoc-application"]
     db = ctrs[1]
     assert db["labels"]["io.roost.app"] == "hedgedoc" and db["labels"]["io.roost.container"] == "database"
@@ -95,7 +95,7 @@ def test_containers():
 
 
 def test_ss():
-    listeners = F.parse_ss(recorded("ss"))
+    listeners = P.parse_ss(recorded("ss"))
     got = [(x.proto, x.address, x.port) for x in listeners]
     assert ("tcp", "127.0.0.1", 8388) in got
     assert ("tcp", "::", 22) in got and ("tcp", "::1", 5432) in got and ("tcp", "*", 9090) in got
@@ -113,7 +113,7 @@ def test_ss():
     ("", None),
 ])
 def test_podman_version(text, version):
-    assert F.parse_podman_version(text) == version
+    assert P.parse_podman_version(text) == version
 
 
 @pytest.mark.parametrize("ref, listed", [
@@ -129,4 +129,4 @@ def test_podman_version(text, version):
     ("postgres:13@sha256:" + "a" * 64, "docker.io/library/postgres:13"),
 ])
 def test_normalize_image(ref, listed):
-    assert F.normalize_image(ref) == listed
+    assert P.normalize_image(ref) == listed
