@@ -214,3 +214,15 @@ def test_home_on_the_host_refused(home, stat, entries, why):
 ])
 def test_home_on_the_host_accepted(home, stat, entries):
     check_home(at(home), system({}, apps=OTHER), 2000, stat, entries)
+
+
+# --- bounded reads of host files -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/proc/sys/net/ipv4/ip_unprivileged_port_start", "/proc/sys/kernel/ostype"])
+def test_bounded_read_of_a_kernel_file(path):
+    """A read bounded at MAX_READ must not ask the kernel for MAX_READ + 1 bytes at once: /proc/sys answers a
+    count of 4 MiB or more with ENOMEM (doctor reads ip_unprivileged_port_start this way)."""
+    from roost.host import safefs
+
+    with open(path) as fh:
+        assert safefs.read_text(path) == fh.read()
