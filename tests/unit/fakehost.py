@@ -64,6 +64,9 @@ class FakeHost:
         code2, out, err2 = self._answer(sink, user, data, True)
         return Result(tuple(sink), code2, out.decode(errors="replace"), err2)
 
+    def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None:
+        self.calls.append(tuple(argv))
+
     def read_file(self, path: str) -> str | None:
         return self.files.get(path)
 
