@@ -160,7 +160,10 @@ def test_a_volume_linked_out_of_the_home_is_refused_and_nothing_changes(lab):
     before = lab.exec(["stat", "-c", "%a %u", "/etc"]).stdout
     try:
         out = roost(lab, "apply", spec, check=False)
-        ok = out.returncode == 2 and "is a symbolic link" in out.stderr and "Traceback" not in out.stderr
+        # a home that someone filled in advance is refused before its contents are looked at
+        # (an app's own volume swapped for a link later: tests/e2e/test_boundary.py)
+        refused = "is a symbolic link" in out.stderr or f"app.home: /srv/roost/{name} already exists" in out.stderr
+        ok = out.returncode == 2 and refused and "Traceback" not in out.stderr
         ok = ok and lab.exec(["getent", "passwd", name], check=False).returncode == 2
         ok = ok and lab.exec(["stat", "-c", "%a %u", "/etc"]).stdout == before
         tally("links out of the home", ok)
