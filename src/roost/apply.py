@@ -33,6 +33,7 @@ from roost.render.desired import Desired, render
 from roost.spec.envfiles import read_env_files
 from roost.spec.load import load_spec, parse_spec
 from roost.spec.model import Spec
+from roost.upgrade_marker import refuse_if_pending
 
 
 @dataclass
@@ -148,7 +149,9 @@ class Applied:
 
 
 def apply(prep: Prepared, host: Host, ui: Any, on_action: Callable[[Action], None] | None = None) -> Applied:
-    """Execute the plan and record it in the app's history, whatever the outcome."""
+    """Execute the plan and record it in the app's history, whatever the outcome. Refused while a
+    db upgrade of the app waits to be finished or undone (it applies its own specs)."""
+    refuse_if_pending(host, prep.desired.layout)
     started = time.monotonic()
     result, error = "ok", None
     try:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from roost.app import App
 from roost.errors import UsageError
 from roost.host.runner import Host
 from roost.layout import Layout
+
+if TYPE_CHECKING:
+    from roost.app import App
 
 # in order; an upgrade interrupted before "restored" is undone, after it finished
 STEPS = ("started", "dumped", "stopped", "moved", "spec-written", "restored")
@@ -68,10 +71,15 @@ def clear(host: Host, layout: Layout) -> None:
 
 
 def refuse_if_interrupted(app: App) -> None:
-    m = read(app.host, app.layout)
+    refuse_if_pending(app.host, app.layout)
+
+
+def refuse_if_pending(host: Host, layout: Layout) -> None:
+    """Refuse (exit 2) while a db upgrade of the app waits to be finished or undone."""
+    m = read(host, layout)
     if m is not None:
         raise UsageError(
-            f"{app.layout.db_upgrade_marker}: a db upgrade of {app.spec.name} ({m.container}: PostgreSQL "
+            f"{layout.db_upgrade_marker}: a db upgrade of {layout.name} ({m.container}: PostgreSQL "
             f"{m.from_major} -> {m.to}) stopped at step '{m.step}'",
-            hint=f"run `roost db upgrade {app.spec.name} {m.container} --to {m.to}` to finish it, "
+            hint=f"run `roost db upgrade {layout.name} {m.container} --to {m.to}` to finish it, "
                  f"or add --undo to go back to PostgreSQL {m.from_major}")

@@ -226,3 +226,17 @@ def test_a_host_path_through_a_link_is_refused(tmp_path):
                      .replace('"uploads:/hedgedoc/public/uploads:Z"', '"/opt/x/data:/hedgedoc/public/uploads:Z"'))
     with pytest.raises(UsageError, match=r"containers.application.volumes: /opt/x/data: passes through the symbolic link"):
         prepare(path, host)
+
+
+def test_apply_is_refused_while_a_db_upgrade_waits(tmp_path):
+    from roost.apply import apply
+    from roost.upgrade_marker import Marker, write
+
+    host = bare_host()
+    prep = prepare(spec_copy(tmp_path), host)
+    write(host, prep.desired.layout, Marker("database", 13, 17, "t", "moved", "/srv/hedgedoc/database",
+                                            "/srv/hedgedoc/database.pg13", "dump.sql", "/x.toml", "", "img", {}))
+    host.record.clear()
+    with pytest.raises(UsageError, match=r"db-upgrade\.json: a db upgrade of hedgedoc .* stopped at step 'moved'"):
+        apply(prep, host, ui=None)
+    assert host.record == []  # nothing ran
