@@ -81,6 +81,10 @@ def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> 
     identity = resolve(spec, system)
     check_conflicts(spec, system, identity.uid)
     try:
+        host.check_no_links(spec.home)  # the home rules read its spelling: it must be where it says
+    except UnsafePath as e:
+        raise UsageError(f"app.home: {e.message}", hint="write the folder's real path (no symbolic link)") from None
+    try:
         home = host.stat(spec.home)
         entries = host.list_dir(spec.home) if home is not None and home.is_dir else None
         parent = host.stat(spec.home.rsplit("/", 1)[0] or "/")

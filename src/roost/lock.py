@@ -2,8 +2,10 @@
 
 The lock files live in /run/roost, a directory only root writes, and only root creates
 them: a world-writable lock directory would let any user plant a link or hold a lock
-forever. The app user's own timers (scheduled backups) open the app's lock read-only,
-which is enough for flock().
+forever. flock() works on a descriptor opened read-only, so who may open a lock file is
+who may hold it: the global lock is root's alone (0600); an app's lock is 0640 and
+belongs to the app's group, so that the app's own timers (scheduled backups) can take it
+and no other local user can.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from roost.history import who
 from roost.layout import GLOBAL_LOCK, LOCK_DIR
 
 
-def _open(path: str) -> int | None:
+def _open(path: str, group: str | None) -> int | None:
     if os.geteuid() != 0:
         try:
             return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -29,15 +31,30 @@ def _open(path: str) -> int | None:
     st = os.lstat(LOCK_DIR)
     if st.st_uid != 0 or st.st_mode & 0o022 or not os.path.isdir(LOCK_DIR) or os.path.islink(LOCK_DIR):
         raise RoostError(f"{LOCK_DIR} is not a directory that only root can write", hint=f"remove {LOCK_DIR}")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    os.fchmod(fd, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    gid = _gid(group)
+    os.fchown(fd, 0, gid)
+    os.fchmod(fd, 0o640 if gid else 0o600)
     return fd
 
 
+def _gid(group: str | None) -> int:
+    if group is None:
+        return 0
+    import grp
+
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        return 0  # the app's group does not exist yet: root's alone until it does
+
+
 @contextlib.contextmanager
-def hold(path: str, what: str, wait: float = 600, say: Callable[[str], object] = print) -> Iterator[None]:
-    """Hold the lock at `path`; while another run holds it, say so and wait up to `wait` s."""
-    fd = _open(path)
+def hold(path: str, what: str, wait: float = 600, say: Callable[[str], object] = print,
+         group: str | None = None) -> Iterator[None]:
+    """Hold the lock at `path`; while another run holds it, say so and wait up to `wait` s.
+    `group` may open (so hold) it besides root."""
+    fd = _open(path, group)
     if fd is None:
         yield
         return
@@ -87,7 +104,7 @@ def busy(path: str) -> bool:
 
 def app_lock(lock_file: str, name: str, wait: float = 600, say: Callable[[str], object] = print
              ) -> contextlib.AbstractContextManager[None]:
-    return hold(lock_file, f"app {name}", wait, say)
+    return hold(lock_file, f"app {name}", wait, say, group=name)
 
 
 def global_lock(say: Callable[[str], object] = print) -> contextlib.AbstractContextManager[None]:

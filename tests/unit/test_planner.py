@@ -240,3 +240,12 @@ def test_apply_is_refused_while_a_db_upgrade_waits(tmp_path):
     with pytest.raises(UsageError, match=r"db-upgrade\.json: a db upgrade of hedgedoc .* stopped at step 'moved'"):
         apply(prep, host, ui=None)
     assert host.record == []  # nothing ran
+
+
+def test_a_home_through_a_link_is_refused_even_a_root_made_one(tmp_path):
+    host = bare_host()
+    host.links.add("/srv/hx-link")  # e.g. ln -s /etc /srv/hx-link: the spelling passes every home rule
+    path = spec_copy(tmp_path, lambda t: t.replace('home = "/srv/hedgedoc"', 'home = "/srv/hx-link/hx"'))
+    with pytest.raises(UsageError, match=r"app\.home: /srv/hx-link/hx: passes through the symbolic link") as info:
+        prepare(path, host)
+    assert info.value.exit_code == 2 and host.record == []

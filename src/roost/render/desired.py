@@ -268,7 +268,8 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
     state_files = [FileWant(layout.record_file, registry_record(spec, identity, spec_path), 0o644, 0, 0)]
     if spec_text is not None:
         # root's copy is the truth; the one in the home is for the app's user to read
-        state_files.append(FileWant(layout.applied_spec, spec_text, 0o644, 0, 0))
+        # 0640, the app's group: its own timers read it; other local users do not see its env values
+        state_files.append(FileWant(layout.applied_spec, spec_text, 0o640, 0, gid))
         files.append(FileWant(layout.spec_copy, spec_text, 0o600, uid, gid))
     if spec.notify is not None:
         from roost.render.notify import notify_wants
