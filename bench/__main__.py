@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 from rich.console import Console
 from rich.table import Table
@@ -241,7 +242,7 @@ class Bench:
                     "< 0.15 s", statistics.median(roost) < 0.15, podman_version_s=stats(pod))
 
     # -- 1. cold deploy
-    COLD = {"roost": ("bcold", 2600, 8395), "quadlet": ("mquad", 2700, 8396), "doc": ("mdoc", 2750, 8397),
+    COLD: ClassVar[dict[str, tuple[str, int, int]]] = {"roost": ("bcold", 2600, 8395), "quadlet": ("mquad", 2700, 8396), "doc": ("mdoc", 2750, 8397),
             "compose": ("mcomp", 2800, 8394)}
 
     def teardown(self, side: str) -> None:
@@ -442,7 +443,7 @@ def show(data: dict) -> None:
                   title_justify="left")
     for col in ("measurement", "roost", "reference", "ratio", "target", "met"):
         table.add_column(col, overflow="fold")
-    for key, r in data["results"].items():
+    for r in data["results"].values():
         if "skipped" in r:
             table.add_row(r["title"], "skipped", r["skipped"][:80], "", "", "")
             continue

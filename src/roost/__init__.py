@@ -1,3 +1,3 @@
 """roost: self-host apps with rootless Podman under systemd from one declarative file."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

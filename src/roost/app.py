@@ -11,25 +11,26 @@ from dataclasses import dataclass
 
 from roost import history
 from roost.errors import RoostError
-from roost.host.facts import SHOW_PROPS, parse_systemctl_show
-from roost.host.runner import AppUser, Result, Runner
-from roost.host.state import running_images
+from roost.host.facts import running_images
+from roost.host.parse import SHOW_PROPS, parse_systemctl_show
+from roost.host.runner import AppUser, Host, Result
 from roost.layout import Layout, read_record
+from roost.record import AppRecord
 from roost.spec.load import parse_spec
 from roost.spec.model import Spec
 
 
 @dataclass
 class App:
-    record: dict
+    record: AppRecord
     spec: Spec
-    host: Runner
+    host: Host  # the seam: a Runner on a real host, a FakeHost in unit tests
     user: AppUser
     layout: Layout
     spec_text: str = ""  # the applied spec as written (roost reapply applies it again)
 
     @classmethod
-    def load(cls, name: str, host: Runner) -> App:
+    def load(cls, name: str, host: Host) -> App:
         record = read_record(name)
         layout = Layout(name, record["home"])
         text = host.read_file(layout.applied_spec)

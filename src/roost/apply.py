@@ -12,15 +12,16 @@ from typing import Any
 from roost import faults, history
 from roost.command import roost_command
 from roost.errors import RoostError, UsageError
-from roost.host.runner import AppUser, Host
-from roost.host.safefs import UnsafePath
-from roost.host.state import (
+from roost.frontdoor.state import gather_front
+from roost.host.facts import (
     AppFacts,
     SystemFacts,
     gather_app,
     gather_system,
     running_images,
 )
+from roost.host.runner import AppUser, Host
+from roost.host.safefs import UnsafePath
 from roost.notify import notify_watch_active, read_notify_urls
 from roost.pgmajor import guard as pg_guard
 from roost.pgmajor import pg_version_files
@@ -28,10 +29,10 @@ from roost.plan.actions import Action, DaemonReload, Plan, StartUnits
 from roost.plan.context import Context
 from roost.plan.identity import resolve
 from roost.plan.planner import Inputs, check_conflicts, check_home, plan
-from roost.render.app import Desired, render
+from roost.render.desired import Desired, render
 from roost.spec.envfiles import read_env_files
 from roost.spec.load import load_spec, parse_spec
-from roost.spec.model import Spec, parse_duration
+from roost.spec.model import Spec
 
 
 @dataclass
@@ -81,10 +82,11 @@ def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> 
     try:
         home = host.stat(spec.home)
         entries = host.list_dir(spec.home) if home is not None and home.is_dir else None
+        parent = host.stat(spec.home.rsplit("/", 1)[0] or "/")
         check_host_paths(spec, host)
     except UnsafePath as e:
         raise UsageError(e.message, hint=e.hint) from None
-    check_home(spec, system, identity.uid, home, entries)
+    check_home(spec, system, identity.uid, home, entries, parent)
     desired = render(spec, identity, env_files, str(spec_path),
                      spec_text if spec_text is not None else spec_path.read_text(), roost_command(),
                      notify_urls=notify_urls)
@@ -106,14 +108,15 @@ def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> 
         for v in values.values():
             if len(v) >= 8:
                 host.add_secret(v)
-    return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app)))
+    front = gather_front(host, spec.name, wanted=spec.web is not None)
+    return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app, front)))
 
 
 def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:
     """Run the plan's actions in order. Stops at the first failure; the next apply finishes the job."""
     ctx = Context(
         host=host, layout=prep.desired.layout, identity=prep.desired.identity, user=prep.user, ui=ui,
-        health_timeout=parse_duration(prep.spec.app.health_timeout),
+        health_timeout=prep.spec.app.health_timeout_s,
         secrets=dict(prep.app.secrets), secret_digests=dict(prep.app.secret_digests),
     )
     done = []
@@ -167,6 +170,8 @@ def apply(prep: Prepared, host: Host, ui: Any, on_action: Callable[[Action], Non
             entry = history.record(host, prep.desired.layout, ident.uid, ident.gid, "apply", result, **entry)
     urls = [f"http://{'127.0.0.1' if p.ip == '0.0.0.0' else p.ip}:{p.host_port}/" for p in prep.spec.pod.ports
             if p.proto == "tcp"]
+    if prep.spec.web is not None:
+        urls.append(f"{prep.spec.web.url} (through caddy)")
     return Applied(prep.spec.name, len(prep.plan.actions), time.monotonic() - started, urls, entry)
 
 

@@ -1,22 +1,38 @@
 """Backups of one app: logical dumps of its PostgreSQL containers, tars of its other volumes
 taken inside the user namespace (so ownership survives), the spec, image digests, secrets.
 
-Everything runs as the app user (directly, or through runuser when roost runs as root), so
-the app's own nightly timer can take backups too. Archives are 0600 in <home>/backups.
+Trust: every command runs as the app user (its own nightly timer runs the same code), so
+root never opens, creates or follows a path in the app's home. Root only passes bytes along
+(`Host.pipe`): it hashes each member as it streams into the staging directory, so the
+manifest holds a SHA-256 of every member and nothing is held in memory. An archive is built
+under a name from mktemp and renamed once complete: a failed dump or tar leaves no archive.
+
+Restore treats the archive as hostile (the app user could have written it): the app user
+streams it, root checks every member against the spec and the manifest's checksums while the
+app user unpacks it into a fresh staging directory, and only then stops anything. A safety
+backup comes first; the data replaced is kept aside and put back if any step fails.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from roost import archive
 from roost.app import App
 from roost.errors import RoostError, UsageError
+from roost.host.runner import Result
 from roost.pgmajor import pgdata_volume
+from roost.spec.model import parse_duration
+from roost.upgrade_marker import refuse_if_interrupted
 
 ARCHIVE_SUFFIX = ".tar.gz"
+Say = Callable[[str], object]
 
 
 @dataclass(frozen=True)
@@ -25,7 +41,6 @@ class BackupInfo:
     path: str
     size: int
     created: str
-    reason: str
 
 
 def pg_credentials(app: App, container: str) -> tuple[str, str]:
@@ -47,59 +62,120 @@ def volume_plan(app: App) -> tuple[dict[str, str], list[str]]:
     return tars, list(pg_volumes)
 
 
-def _user_run(app: App, argv: list[str], **kw):
+def expected(app: App) -> archive.Expected:
+    tars, pg = volume_plan(app)
+    return archive.Expected(app.spec.name, tars, frozenset(pg), frozenset(app.spec.secrets))
+
+
+def _user_run(app: App, argv: list[str], **kw) -> Result:
     return app.host.run(argv, user=app.user, mutates=True, **kw)
 
 
-def take(app: App, reason: str = "manual") -> str:
+def _is_dir(app: App, path: str) -> bool:
+    return app.host.run(["test", "-d", path], user=app.user, check=False).ok
+
+
+def _mktemp(app: App, template: str, directory: bool = False) -> str:
+    """A fresh name nobody could guess, made by the app user in its backups folder."""
+    argv = ["mktemp", *(["-d"] if directory else []), "-p", app.layout.backups_dir, "--", template]
+    path = _user_run(app, argv).stdout.strip()
+    if posixpath.dirname(path) != app.layout.backups_dir:
+        raise RoostError(f"mktemp answered {path!r}, not a name in {app.layout.backups_dir}")
+    return path
+
+
+def _stream(app: App, source: list[str], sink: list[str], what: str, tap=None, timeout: float = 3600) -> None:
+    r = app.host.pipe(source, sink, user=app.user, tap=tap, timeout=timeout)
+    if not r.ok:
+        detail = app.host.mask(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}")
+        raise RoostError(f"{what} failed: {r.argv[0]}: {detail}", hint="no backup was written" if "backup" in what else None)
+
+
+def _write_to(path: str) -> list[str]:
+    """The sink that creates `path` (O_EXCL: never through a planted link) as the app user."""
+    return ["dd", f"of={path}", "conv=excl", "status=none", "bs=1M"]
+
+
+def take(app: App, reason: str = "manual", prune_after: bool = True) -> str:
     """Write one archive; returns its path. Prunes to backup.keep afterwards."""
+    refuse_if_interrupted(app)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    name = f"{app.spec.name}-{stamp}"
     backups = app.layout.backups_dir
-    staging = posixpath.join(backups, f".{name}")
-    _user_run(app, ["mkdir", "-p", "-m", "0700", backups, staging])
+    _user_run(app, ["mkdir", "-p", "-m", "0700", "--", backups])
+    staging = _mktemp(app, f".{app.spec.name}-staging.XXXXXXXXXX", directory=True)
+    partial = None
     try:
+        sums: dict[str, str] = {}
+
+        def put(member: str, source: list[str]) -> None:
+            digest = hashlib.sha256()
+            _stream(app, source, _write_to(posixpath.join(staging, member)), f"backup of {member}", digest.update)
+            sums[member] = digest.hexdigest()
+
         tars, pg = volume_plan(app)
-        manifest = {"app": app.spec.name, "created": stamp, "reason": reason, "volumes": tars,
-                    "databases": {}, "images": app.running_images()}
+        manifest: dict = {"format": archive.FORMAT, "app": app.spec.name, "created": stamp, "reason": reason,
+                          "volumes": {}, "databases": {}, "images": app.running_images()}
         for container in pg:
             user, db = pg_credentials(app, container)
-            dump = app.podman("exec", app.container_name(container), "pg_dump", "-U", user, "-d", db,
-                              "--clean", "--if-exists", "--no-owner", timeout=3600)
-            _write(app, posixpath.join(staging, f"db-{container}.sql"), dump.stdout)
+            put(f"db-{container}.sql", ["podman", "exec", app.container_name(container), "pg_dump", "-U", user,
+                                        "-d", db, "--clean", "--if-exists", "--no-owner"])
             manifest["databases"][container] = {"user": user, "db": db, "file": f"db-{container}.sql"}
         for key, host_dir in tars.items():
-            if app.host.exists(host_dir):
+            if _is_dir(app, host_dir):
                 # inside the user namespace, files owned by the container's users stay theirs
-                _user_run(app, ["podman", "unshare", "tar", "--numeric-owner", "-C", host_dir, "-cpf",
-                                posixpath.join(staging, f"vol-{key}.tar"), "."], timeout=3600)
-        _user_run(app, ["cp", "-p", app.layout.spec_copy, posixpath.join(staging, "spec.toml")])
-        if app.host.exists(app.layout.secrets_dir):
-            _user_run(app, ["cp", "-rp", app.layout.secrets_dir, posixpath.join(staging, "secrets")])
-        _write(app, posixpath.join(staging, "manifest.json"), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        archive = posixpath.join(backups, name + ARCHIVE_SUFFIX)
-        _user_run(app, ["tar", "-C", staging, "-czf", archive, "."], timeout=3600)
-        _user_run(app, ["chmod", "0600", archive])
+                put(f"vol-{key}.tar", ["podman", "unshare", "tar", "--numeric-owner", "-C", host_dir, "-cpf", "-", "."])
+                manifest["volumes"][key] = host_dir
+        put("spec.toml", ["cat", "--", app.layout.applied_spec])  # root-owned truth, readable by the app user
+        secrets = [s for s in sorted(app.spec.secrets)
+                   if app.host.run(["test", "-f", app.layout.secret_file(s)], user=app.user, check=False).ok]
+        if secrets:
+            _user_run(app, ["mkdir", "-m", "0700", "--", posixpath.join(staging, "secrets")])
+        for s in secrets:
+            put(f"secrets/{s}", ["cat", "--", app.layout.secret_file(s)])
+        manifest["files"] = sums
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        _user_run(app, _write_to(posixpath.join(staging, archive.MANIFEST)), stdin=text)
+        partial = _mktemp(app, f".{app.spec.name}-{stamp}{ARCHIVE_SUFFIX}.XXXXXXXXXX")
+        _user_run(app, ["chmod", "0600", "--", partial])
+        _user_run(app, ["tar", "-C", staging, "-czf", partial, "."], timeout=3600)
+        final = posixpath.join(backups, _free_name(app, f"{app.spec.name}-{stamp}") + ARCHIVE_SUFFIX)
+        _user_run(app, ["mv", "-T", "--", partial, final])  # rename(2): replaces a planted link, never follows it
+        partial = None
     finally:
+        if partial:
+            _user_run(app, ["rm", "-f", "--", partial], check=False)
         _user_run(app, ["rm", "-rf", "--", staging], check=False)
-    prune(app, app.spec.backup.keep)
-    return archive
+    if prune_after:
+        prune(app, app.spec.backup.keep)
+    return final
 
 
-def _write(app: App, path: str, content: str) -> None:
-    app.host.write_file(path, content, mode=0o600, uid=app.record["uid"], gid=app.record["gid"])
+def _free_name(app: App, name: str) -> str:
+    taken = {b.name for b in listing(app)}
+    n, i = name, 2
+    while n in taken:
+        n, i = f"{name}-{i}", i + 1
+    return n
+
+
+def _archive_re(app: App) -> re.Pattern[str]:
+    return re.compile(rf"{re.escape(app.spec.name)}-(\d{{8}}T\d{{6}}Z)(?:-\d+)?{re.escape(ARCHIVE_SUFFIX)}")
 
 
 def listing(app: App) -> list[BackupInfo]:
-    r = app.host.run(["find", app.layout.backups_dir, "-maxdepth", "1", "-name", f"*{ARCHIVE_SUFFIX}",
-                      "-printf", "%f %s\n"], user=app.user, check=False)
+    """Complete archives only: regular files named like roost names them (temporary names start
+    with a dot and end in random letters, so a partial archive is never listed or counted)."""
+    r = app.host.run(["find", app.layout.backups_dir, "-mindepth", "1", "-maxdepth", "1", "-type", "f",
+                      "-printf", r"%f\0%s\0"], user=app.user, check=False)
+    fields = r.stdout.split("\0")
+    pattern = _archive_re(app)
     out = []
-    for line in sorted(r.stdout.splitlines()):
-        fname, size = line.rsplit(" ", 1)
-        stamp = fname.removesuffix(ARCHIVE_SUFFIX).rsplit("-", 1)[-1]
-        out.append(BackupInfo(fname.removesuffix(ARCHIVE_SUFFIX), posixpath.join(app.layout.backups_dir, fname),
-                              int(size), stamp, ""))
-    return out
+    for fname, size in zip(fields[0::2], fields[1::2], strict=False):
+        m = pattern.fullmatch(fname)
+        if m and size.isdigit():
+            out.append(BackupInfo(fname.removesuffix(ARCHIVE_SUFFIX), posixpath.join(app.layout.backups_dir, fname),
+                                  int(size), m.group(1)))
+    return sorted(out, key=lambda b: (b.created, b.name))
 
 
 def prune(app: App, keep: int) -> list[str]:
@@ -110,66 +186,162 @@ def prune(app: App, keep: int) -> list[str]:
 
 
 def find(app: App, name: str) -> BackupInfo:
-    for b in listing(app):
+    found = listing(app)
+    for b in found:
         if name in (b.name, b.path, b.name + ARCHIVE_SUFFIX):
             return b
-    known = ", ".join(b.name for b in listing(app)) or "none yet"
+    known = ", ".join(b.name for b in found) or "none yet"
     raise UsageError(f"no backup {name!r} of app {app.spec.name} (backups: {known})",
                      hint=f"`roost backups {app.spec.name}` lists them")
 
 
-def restore(app: App, name: str, say=print) -> None:
-    """Stop the app, put volumes and databases back as they were in the archive, start, wait healthy."""
+def unpack_checked(app: App, path: str, staging: str) -> archive.Manifest:
+    """The app user streams the archive; root checks each member as it passes and the app user
+    unpacks the same bytes into `staging`. Returns the manifest once every checksum matched."""
+    scanner = archive.Scanner(path, expected(app))
+    r = app.host.pipe(["cat", "--", path], ["tar", "-C", staging, "-xzf", "-", "--no-same-owner"], user=app.user,
+                      tap=scanner.feed, timeout=3600)
+    if not r.ok:  # (a member the checker refuses raises from the tap, before this)
+        raise RoostError(f"{path}: unpacking failed: {r.argv[0]}: {r.stderr.strip()[-300:]}",
+                         hint="nothing was changed")
+    return scanner.finish()
+
+
+def pod_active(app: App) -> bool:
+    r = app.systemctl("is-active", "--quiet", app.layout.pod_service, check=False)
+    return r.ok
+
+
+@dataclass
+class _Aside:
+    """Directories moved out of the way by a restore, to put back if it fails."""
+
+    moved: list[tuple[str, str]]
+
+    def move(self, app: App, host_dir: str, stamp: str) -> None:
+        kept = f"{host_dir}.pre-restore-{stamp}"
+        if _is_dir(app, host_dir):
+            _user_run(app, ["mv", "-T", "--", host_dir, kept])
+            self.moved.append((host_dir, kept))
+        else:
+            self.moved.append((host_dir, ""))
+        _user_run(app, ["mkdir", "-p", "-m", "0750", "--", host_dir])
+
+    def put_back(self, app: App) -> None:
+        for host_dir, kept in reversed(self.moved):
+            _user_run(app, ["podman", "unshare", "rm", "-rf", "--", host_dir], check=False)
+            if kept:
+                _user_run(app, ["mv", "-T", "--", kept, host_dir])
+
+    def drop(self, app: App) -> None:
+        for _, kept in self.moved:
+            if kept:
+                _user_run(app, ["podman", "unshare", "rm", "-rf", "--", kept], check=False)
+
+
+def restore(app: App, name: str, say: Say = print) -> str | None:
+    """Check the archive, take a safety backup, stop the app, put volumes and databases back as
+    the archive has them, start, wait healthy. Returns the safety backup's path (None when the
+    app was not running: there is no database to dump, and the data is kept aside instead).
+    When any step after the stop fails, the data replaced goes back and the app is started
+    again if it was running."""
+    refuse_if_interrupted(app)
     b = find(app, name)
-    staging = posixpath.join(app.layout.backups_dir, f".restore-{b.name}")
-    _user_run(app, ["rm", "-rf", "--", staging], check=False)
-    _user_run(app, ["mkdir", "-p", "-m", "0700", staging])
+    staging = _mktemp(app, f".{app.spec.name}-restore.XXXXXXXXXX", directory=True)
     try:
-        _user_run(app, ["tar", "-C", staging, "-xzf", b.path], timeout=3600)
-        manifest = json.loads(app.host.read_file(posixpath.join(staging, "manifest.json")) or "{}")
-        timeout = _health_timeout(app)
-        say(f"stopping {app.layout.pod_service}")
-        app.systemctl("stop", app.layout.pod_service, mutates=True, timeout=300)
-        for key, host_dir in manifest.get("volumes", {}).items():
-            tar = posixpath.join(staging, f"vol-{key}.tar")
-            if not app.host.exists(tar):
-                continue
-            say(f"restoring {host_dir}")
-            _user_run(app, ["mkdir", "-p", host_dir])
-            _user_run(app, ["podman", "unshare", "find", host_dir, "-mindepth", "1", "-delete"])
-            _user_run(app, ["podman", "unshare", "tar", "--numeric-owner", "-C", host_dir, "-xpf", tar], timeout=3600)
-        if app.host.exists(posixpath.join(staging, "secrets")):
-            for sname in app.spec.secrets:
-                if not app.host.exists(app.layout.secret_file(sname)):
-                    _user_run(app, ["cp", "-p", posixpath.join(staging, "secrets", sname), app.layout.secret_file(sname)])
-        databases = manifest.get("databases", {})
-        for container in databases:  # a deleted data volume comes back empty: the server starts afresh
-            volume = pgdata_volume(app.spec, container)
-            if volume and not app.host.exists(volume):
-                _user_run(app, ["mkdir", "-p", volume])
-        if databases:
-            # databases first, alone: the apps that need them start after the data is back
-            services = [app.service(c) for c in databases]
-            say(f"starting {', '.join(services)}")
-            r = app.systemctl("start", app.layout.pod_service, *services, mutates=True, check=False, timeout=timeout + 30)
-            if not r.ok:
-                raise RoostError(f"the database did not start for the restore: {r.stderr.strip()}")
-            for container, info in databases.items():
-                say(f"restoring database {info['db']} of {container}")
-                sql = app.host.read_file(posixpath.join(staging, info["file"])) or ""
-                app.podman("exec", "-i", app.container_name(container), "psql", "-q", "-v", "ON_ERROR_STOP=1",
-                           "-U", info["user"], "-d", info["db"], mutates=True, stdin=sql, timeout=3600)
-        say("starting every container and waiting until healthy")
-        r = app.systemctl("start", app.layout.pod_service, *app.services, mutates=True, check=False,
-                          timeout=timeout + 30)
-        if not r.ok:
-            raise RoostError(f"the app did not become healthy after the restore: {r.stderr.strip()}",
-                             hint=f"see `roost logs {app.spec.name}`")
+        say(f"checking {b.path}")
+        manifest = unpack_checked(app, b.path, staging)
+        was_active = pod_active(app)
+        safety = None
+        if was_active:
+            say("taking a safety backup first")
+            safety = take(app, reason="pre-restore", prune_after=False)
+            say(f"safety backup: {safety}")
+        aside = _Aside([])
+        try:
+            _put_back(app, staging, manifest, aside, say)
+        except BaseException as e:
+            say(f"[red]restore failed[/]: {e}; putting the data back as it was")
+            app.systemctl("stop", app.layout.pod_service, mutates=True, check=False, timeout=300)
+            aside.put_back(app)
+            if was_active:
+                app.systemctl("start", app.layout.pod_service, *app.services, mutates=True, check=False,
+                              timeout=_health_timeout(app) + 30)
+            raise
+        aside.drop(app)
+        return safety
     finally:
         _user_run(app, ["rm", "-rf", "--", staging], check=False)
 
 
-def _health_timeout(app: App) -> float:
-    from roost.spec.model import parse_duration
+def _put_back(app: App, staging: str, manifest: archive.Manifest, aside: _Aside, say: Say) -> None:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    tars, _ = volume_plan(app)  # where each volume goes comes from the spec, never from the archive
+    timeout = _health_timeout(app)
+    say(f"stopping {app.layout.pod_service}")
+    app.systemctl("stop", app.layout.pod_service, mutates=True, timeout=300)
+    for key in manifest.volumes:
+        host_dir = tars[key]
+        say(f"restoring {host_dir}")
+        aside.move(app, host_dir, stamp)
+        _user_run(app, ["podman", "unshare", "tar", "--numeric-owner", "-C", host_dir, "-xpf",
+                        posixpath.join(staging, f"vol-{key}.tar")], timeout=3600)
+    for sname in manifest.secrets:
+        target = app.layout.secret_file(sname)
+        if not app.host.run(["test", "-e", target], user=app.user, check=False).ok:
+            _user_run(app, ["cp", "-p", "--", posixpath.join(staging, "secrets", sname), target])
+    for container in manifest.databases:  # a fresh data directory: the server starts afresh, then takes the dump
+        volume = pgdata_volume(app.spec, container)
+        if volume:
+            aside.move(app, volume, stamp)
+    if manifest.databases:
+        # databases first, alone: the apps that need them start after the data is back
+        services = [app.service(c) for c in manifest.databases]
+        say(f"starting {', '.join(services)}")
+        r = app.systemctl("start", app.layout.pod_service, *services, mutates=True, check=False, timeout=timeout + 30)
+        if not r.ok:
+            raise RoostError(f"the database did not start for the restore: {r.stderr.strip()}")
+        for container, member in manifest.databases.items():
+            user, db = pg_credentials(app, container)
+            say(f"restoring database {db} of {container}")
+            _stream(app, ["cat", "--", posixpath.join(staging, member)],
+                    ["podman", "exec", "-i", app.container_name(container), "psql", "-q", "-v", "ON_ERROR_STOP=1",
+                     "-U", user, "-d", db], f"restore of database {db}")
+    say("starting every container and waiting until healthy")
+    r = app.systemctl("start", app.layout.pod_service, *app.services, mutates=True, check=False,
+                      timeout=timeout + 30)
+    if not r.ok:
+        raise RoostError(f"the app did not become healthy after the restore: {r.stderr.strip()}",
+                         hint=f"see `roost logs {app.spec.name}`")
 
+
+def _health_timeout(app: App) -> float:
     return parse_duration(app.spec.app.health_timeout)
+
+
+def take_recorded(app: App, reason: str = "manual") -> str:
+    """`roost backup`: take a backup and record it in the history; a failure is recorded and
+    notified (a nightly pre-update backup's failure is reported by the skipped update itself)."""
+    from roost import notify
+
+    try:
+        path = take(app, reason)
+    except RoostError as e:
+        app.record_history({"action": "backup", "result": "failed", "reason": reason, "error": e.message[-400:]})
+        if reason != "pre-auto-update":
+            notify.emit(app, notify.Event("backup-failed", f"{reason} backup: {e.message[-300:]}"))
+        raise
+    app.record_history({"action": "backup", "result": "ok", "reason": reason, "backup": path,
+                        "images": app.running_images()})
+    return path
+
+
+def restore_recorded(app: App, name: str, say: Say = print) -> str | None:
+    """`roost restore`, recorded in the history whatever the outcome. Returns the safety backup."""
+    result = "failed"
+    try:
+        safety = restore(app, name, say=say)
+        result = "ok"
+        return safety
+    finally:
+        app.record_history({"action": "restore", "result": result, "backup": name, "images": app.running_images()})

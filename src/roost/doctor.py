@@ -13,38 +13,17 @@ import posixpath
 import re
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from roost.checks import FAIL, OK, WARN, Check, command_repair
 from roost.errors import RoostError
+from roost.host.facts import TOOLS, gather_system, user_manager_running
 from roost.host.runner import AppUser, Host
-from roost.host.state import TOOLS, gather_system, user_manager_running
 from roost.layout import SUBID_COUNT, Layout
+from roost.record import AppRecord
 from roost.spec.model import parse_publish
 
-OK, WARN, FAIL = "ok", "warn", "fail"
 QUADLET = ("/usr/libexec/podman/quadlet", "/usr/lib/podman/quadlet")
 CONTROLLERS = ("cpu", "memory", "pids")
-
-
-@dataclass
-class Check:
-    name: str
-    status: str
-    detail: str
-    fix: str | None = None  # what a person should do
-    repair: list[Callable[[Host], None]] = field(default_factory=list)  # what --fix does
-
-    def to_dict(self) -> dict:
-        return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix,
-                "fixable": bool(self.repair)}
-
-
-def _run(argv: list[str], **kw) -> Callable[[Host], None]:
-    def repair(host: Host) -> None:
-        host.run(argv, mutates=True, **kw)
-
-    repair.__doc__ = " ".join(argv)
-    return repair
 
 
 def check_podman(host: Host, system) -> list[Check]:
@@ -84,7 +63,7 @@ def check_idmap_helpers(host: Host) -> list[Check]:
             out.append(Check(name, OK, "setuid" if st.mode & stat.S_ISUID else "has file capabilities"))
         else:
             out.append(Check(name, FAIL, f"{tool} is neither setuid nor has capabilities: user namespaces get one ID",
-                             f"chmod u+s {tool} (or reinstall uidmap)", [_run(["chmod", "u+s", tool])]))
+                             f"chmod u+s {tool} (or reinstall uidmap)", [command_repair(["chmod", "u+s", tool])]))
     return out
 
 
@@ -94,7 +73,7 @@ def check_tun(host: Host) -> Check:
         return Check("/dev/net/tun", FAIL, "missing: pasta cannot give pods a network", "modprobe tun")
     if st.mode & 0o006 != 0o006:
         return Check("/dev/net/tun", FAIL, f"mode {st.mode:04o}: users cannot open it, so pods cannot publish ports",
-                     "chmod 0666 /dev/net/tun (udev normally does this)", [_run(["chmod", "0666", "/dev/net/tun"])])
+                     "chmod 0666 /dev/net/tun (udev normally does this)", [command_repair(["chmod", "0666", "/dev/net/tun"])])
     return Check("/dev/net/tun", OK, "usable by users")
 
 
@@ -125,12 +104,12 @@ def check_network_online(host: Host) -> Check:
         "network-online.target", FAIL,
         f"is {active or 'unknown'}: Quadlet units wait on it, so apps do not come back after a reboot",
         "systemctl add-wants multi-user.target network-online.target (and enable your network's wait-online service)",
-        [_run(["systemctl", "add-wants", "multi-user.target", "network-online.target"]),
-         _run(["systemctl", "start", "--no-block", "network-online.target"])],
+        [command_repair(["systemctl", "add-wants", "multi-user.target", "network-online.target"]),
+         command_repair(["systemctl", "start", "--no-block", "network-online.target"])],
     )
 
 
-def check_subids(system, apps: dict[str, dict]) -> list[Check]:
+def check_subids(system, apps: dict[str, AppRecord]) -> list[Check]:
     out = []
     real = {u.uid for u in system.users.values()}
     for kind, ranges in (("subuid", system.subuids), ("subgid", system.subgids)):
@@ -162,17 +141,18 @@ def check_linger(host: Host, system, users: list[AppUser]) -> list[Check]:
     for u in users:
         if u.name not in system.linger:
             out.append(Check(f"linger {u.name}", FAIL, "off: the app stops at logout and does not start at boot",
-                             f"loginctl enable-linger {u.name}", [_run(["loginctl", "enable-linger", u.name])]))
+                             f"loginctl enable-linger {u.name}", [command_repair(["loginctl", "enable-linger", u.name])]))
             continue
         if user_manager_running(host, u.uid):
             out.append(Check(f"linger {u.name}", OK, f"on; user@{u.uid}.service runs, {u.runtime_dir}/bus exists"))
         else:
             out.append(Check(f"linger {u.name}", FAIL, f"on, but user@{u.uid}.service is not running",
-                             f"systemctl start user@{u.uid}.service", [_run(["systemctl", "start", f"user@{u.uid}.service"])]))
+                             f"systemctl start user@{u.uid}.service",
+                             [command_repair(["systemctl", "start", f"user@{u.uid}.service"])]))
     return out
 
 
-def check_ports(host: Host, apps: dict[str, dict]) -> Check:
+def check_ports(host: Host, apps: dict[str, AppRecord]) -> Check:
     start = int((host.read_file("/proc/sys/net/ipv4/ip_unprivileged_port_start") or "1024").strip() or 1024)
     published = {(n, parse_publish(p).host_port) for n, a in apps.items() for p in a.get("publish", [])}
     low = sorted((n, port) for n, port in published if port < start)
@@ -202,7 +182,7 @@ def _fix_file(path: str, uid: int, gid: int) -> Callable[[Host], None]:
     return repair
 
 
-def check_app_files(host: Host, record: dict) -> list[Check]:
+def check_app_files(host: Host, record: AppRecord) -> list[Check]:
     """Env and secret files: 0600 and the app user's. The names come from directories the app
     user controls: they are listed with scandir (a newline is part of a name, not a separator)
     and only regular files are repaired, each through an fd opened without following links."""
@@ -315,7 +295,7 @@ def check_storage(host: Host, user: AppUser) -> list[Check]:
     return out
 
 
-def run_checks(host: Host, apps: dict[str, dict], only: str | None = None) -> list[Check]:
+def run_checks(host: Host, apps: dict[str, AppRecord], only: str | None = None) -> list[Check]:
     system = gather_system(host)
     if only:
         apps = {k: v for k, v in apps.items() if k == only}
@@ -324,6 +304,9 @@ def run_checks(host: Host, apps: dict[str, dict], only: str | None = None) -> li
               *check_cgroups(host, users), check_network_online(host), *check_subids(system, apps),
               *check_linger(host, system, users), check_ports(host, apps),
               check_selinux(host, all(":Z" in v or ":z" in v for a in apps.values() for v in a.get("volumes", [])))]
+    from roost.frontdoor.doctor import check_frontdoor  # imports this module's Check
+
+    checks += check_frontdoor(host, apps)
     for a in apps.values():
         user = AppUser(a["name"], a["uid"], a["home"])
         checks += check_app_files(host, a)

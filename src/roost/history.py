@@ -44,7 +44,11 @@ def append(host: Host, layout: Layout, uid: int, gid: int, entry: dict) -> None:
 
 def read(host: Host, layout: Layout) -> list[dict]:
     """Root's history, oldest first. Index i (from 1) is what `rollback --to i` means."""
-    text = host.read_file(layout.history_file) or ""
+    return parse(host.read_file(layout.history_file) or "")
+
+
+def parse(text: str) -> list[dict]:
+    """History lines -> entries; a line that is not a JSON object is skipped."""
     out = []
     for line in text.splitlines():
         try:

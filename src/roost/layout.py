@@ -8,13 +8,13 @@ the history that `rollback` trusts, the pending restarts. See docs/security.md.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
 from dataclasses import dataclass
 
 from roost.errors import UsageError
+from roost.record import AppRecord, parse_record
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")  # as spec.model's: no import of pydantic here
 
@@ -26,7 +26,7 @@ GLOBAL_LOCK = "/run/roost/apply.lock"  # serialises applies: UID and subordinate
 SUBID_COUNT = 65536
 
 
-def read_record(name: str) -> dict:
+def read_record(name: str) -> AppRecord:
     """The record roost keeps of an applied app (root-owned, see Layout.record_file)."""
     from roost.host import safefs
 
@@ -34,10 +34,7 @@ def read_record(name: str) -> dict:
         for path in (posixpath.join(APPS_DIR, name, "record.json"), posixpath.join(LEGACY_REGISTRY_DIR, f"{name}.json")):
             text = safefs.read_text(path)
             if text is not None:
-                try:
-                    return json.loads(text)
-                except ValueError:
-                    raise UsageError(f"{path} is not valid JSON", hint="run `roost apply SPEC` for the app again") from None
+                return parse_record(text, path)
     known = ", ".join(list_apps()) or "none"
     raise UsageError(f"no roost app named {name!r} on this host (applied apps: {known})",
                      hint="run `roost status` to list apps, or `roost apply SPEC` first")
@@ -151,6 +148,11 @@ class Layout:
     @property
     def bashrc(self) -> str:
         return self._h(".bashrc")
+
+    @property
+    def db_upgrade_marker(self) -> str:
+        """The step a `roost db upgrade` reached, so an interrupted one is finished or undone."""
+        return posixpath.join(self.root_dir, "db-upgrade.json")
 
     @property
     def pod_service(self) -> str:

@@ -251,15 +251,10 @@ def emit_for_update(app: App, report) -> str:
 
 
 def history_lines(text: str) -> list[dict]:
-    out = []
-    for line in text.splitlines()[-200:]:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            out.append(entry)
-    return out
+    """The last entries of a history (the copy in the home: untrusted, read bounded)."""
+    from roost import history
+
+    return history.parse("\n".join(text.splitlines()[-200:]))
 
 
 def since(history: list[dict], started: float | None) -> list[dict]:

@@ -12,7 +12,8 @@ from roost.host.runner import AppUser, Host
 from roost.layout import SUBID_COUNT, Layout
 from roost.plan import actions as A
 from roost.plan.context import Context
-from roost.render.app import Identity
+from roost.record import AppRecord
+from roost.render.desired import Identity
 
 
 def notify_state_files(name: str) -> tuple[str, ...]:
@@ -21,12 +22,16 @@ def notify_state_files(name: str) -> tuple[str, ...]:
     return notify.urls_path(name), f"{notify.state_dir(name)}/{notify.SENT_FILE}"
 
 
-def plan_down(record: dict[str, Any], manager_running: bool, purge: bool) -> A.Plan:
+def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     """Pure: the record of the app and whether its user manager runs -> the steps."""
     name, uid, home = record["name"], record["uid"], record["home"]
     layout = Layout(name, home)
     p = A.Plan(name)
     add = p.actions.append
+    if record.get("domains"):  # first: the front door stops sending requests to an app going away
+        from roost.frontdoor.actions import RemoveSite
+
+        add(RemoveSite(name, "the app goes down"))
     if manager_running:
         add(A.RunCommand(f"stop {record['pod_service']} (every container of the pod)",
                          ("systemctl", "--user", "stop", record["pod_service"]), as_user=True))
@@ -64,7 +69,10 @@ def plan_down(record: dict[str, Any], manager_running: bool, purge: bool) -> A.P
                          ("usermod", "--del-subuids", span, "--del-subgids", span, name)))
     add(A.RunCommand(f"delete user {name}", ("userdel", name)))
     add(A.RunCommand(f"delete group {name}", ("groupdel", name)))
-    add(A.RunCommand(f"remove the empty folder {home}", ("rmdir", "--", home)))
+    # what its user could not remove (its manager recreating files meanwhile): root removes it now
+    # that no process of the app is left to swap a directory for a link mid-way, and rm never
+    # follows links nor leaves the home's file system
+    add(A.RunCommand(f"remove {home}", ("rm", "-rf", "--one-file-system", "--", home)))
     extra = (notify_state_files(name) if record.get("notify") else ())
     for path in (layout.pending_file, layout.secret_digests_file, layout.history_file, layout.applied_spec,
                  layout.legacy_record, layout.record_file, *extra):
@@ -73,7 +81,7 @@ def plan_down(record: dict[str, Any], manager_running: bool, purge: bool) -> A.P
     return p
 
 
-def down(record: dict[str, Any], host: Host, purge: bool, ui: Any, on_action=None) -> A.Plan:
+def down(record: AppRecord, host: Host, purge: bool, ui: Any, on_action=None) -> A.Plan:
     """Stop (and with `purge`, remove) the app. Runs under the app's lock (the verb holds it)."""
     user = AppUser(record["name"], record["uid"], record["home"])
     manager = host.exists(f"{user.runtime_dir}/bus")

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 from roost import backup
 from roost.app import App
+from roost.db_upgrade import pg_version_at
 from roost.errors import RoostError, UsageError
-from roost.pgmajor import pg_version_files
+from roost.pgmajor import pgdata_host_path
 from roost.spec.model import parse_duration
+from roost.upgrade_marker import refuse_if_interrupted
 
 KEEP_REPO = "localhost/roost-keep"  # tags that stop earlier images from being pruned
 
@@ -83,6 +85,7 @@ def _point(app: App, container: str, image_id: str) -> None:
 
 
 def update(app: App, say=print, status=None) -> Report:
+    refuse_if_interrupted(app)
     timeout = parse_duration(app.spec.app.health_timeout)
     before = app.running_images()
     report = Report("current", before=before)
@@ -105,8 +108,8 @@ def update(app: App, say=print, status=None) -> Report:
     report.tried = _tried(app, changed, dict(new_ids))
     # PostgreSQL must not jump majors under an existing data directory
     for c in changed:
-        path = pg_version_files(app.spec).get(c)
-        on_disk = (app.host.read_file(path) or "").strip() if path else ""
+        data = pgdata_host_path(app.spec, c) if app.spec.containers[c].is_postgres else None
+        on_disk = pg_version_at(app, data) if data else ""
         new_major = _pg_major_of_image(app, new_ids[app.spec.containers[c].image])
         if on_disk.isdigit() and new_major and new_major != int(on_disk):
             _point(app, c, before[c]["id"])
@@ -187,9 +190,6 @@ def rollback(app: App, to: int | None, say=print, status=None) -> Report:
     return report
 
 
-
-
-
 def restart_changed(app: App) -> Report:
     """Restart the containers whose image reference now names another image than the one
     they run, in dependency order, and wait until healthy. podman auto-update calls this
@@ -214,3 +214,15 @@ def restart_changed(app: App) -> Report:
     report.seconds_to_healthy = round(time.monotonic() - started, 2) if ok else None
     report.error = None if ok else why
     return report
+
+
+def record(app: App, action: str, report: Report) -> str | None:
+    """The history entry of an update, rollback or auto-update, and the notification a failed
+    update sends. Returns what the notification said (None when none was sent)."""
+    app.record_history({"action": action, "result": report.result, **report.to_dict(),
+                        "images": report.after or report.before})
+    if action == "update" and report.result in ("rolled-back", "failed") and app.spec.notify is not None:
+        from roost import notify
+
+        return notify.emit_for_update(app, report)
+    return None

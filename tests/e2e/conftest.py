@@ -152,3 +152,155 @@ def lab() -> Iterator[Lab]:
     yield Lab(machine, postgres_image=images.postgres_ref(next(t for t in tags if t.isdigit())))
     if os.environ.get("ROOST_LAB_KEEP") != "1":
         lab_up.down(machine)
+
+
+# --- helpers shared by the e2e modules -----------------------------------------------------------------------------
+
+EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "lab-notes.toml").read_text()
+NOTES_UID = 2100  # the example's own app (tests/e2e/test_golden_path.py)
+
+
+def notes_spec(name: str, uid: int, port: int, *, notes_tag: str | None = None, postgres_tag: str | None = None,
+               app: str = "", tail: str = "") -> str:
+    """The lab notes example as another app: its name, UID and host port (so that modules sharing
+    the lab do not collide), other image tags, extra `[app]` lines (`app`), extra tables (`tail`).
+    Each piece it replaces must be in the example: a change there fails here, not silently."""
+    edits = [('name = "notes"', f'name = "{name}"' + (f"\n{app}" if app else "")), ("uid = 2100", f"uid = {uid}"),
+             ("127.0.0.1:8388:3000", f"127.0.0.1:{port}:3000")]
+    if notes_tag is not None:
+        edits.append(("roost-lab/notes:latest", f"roost-lab/notes:{notes_tag}"))
+    if postgres_tag is not None:
+        edits.append(("roost-lab/postgres:17", f"roost-lab/postgres:{postgres_tag}"))
+    text = EXAMPLE
+    for old, new in edits:
+        assert old in text, f"examples/lab-notes.toml no longer has {old!r}: update notes_spec()"
+        text = text.replace(old, new, 1)
+    return text + tail
+
+
+def as_app(lab: Lab, *argv: str, uid: int = NOTES_UID, name: str = "notes", check: bool = True
+           ) -> subprocess.CompletedProcess[str]:
+    """argv as an app's user (the example's by default)."""
+    return lab.exec(app_argv(name, uid, argv), check=check)
+
+
+def put(lab: Lab, path: str, text: str) -> None:
+    """Write a file inside the lab (as root, through its root file system)."""
+    lab.exec(["mkdir", "-p", str(Path(path).parent)])
+    target = lab.rootfs / path.lstrip("/")
+    target.write_text(text)
+
+
+def roost(lab: Lab, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return lab.exec(["roost", *args], check=check, timeout=600)
+
+
+def app_argv(name: str, uid: int, argv: Sequence[str]) -> list[str]:
+    """argv run as an app user (whose home is not /home/NAME), with its runtime dir and bus."""
+    env = [f"XDG_RUNTIME_DIR=/run/user/{uid}", f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{uid}/bus"]
+    return ["runuser", "-u", name, "--", "env", *env, *argv]
+
+
+def http(method: str, url: str, data: dict | None = None, timeout: float = 5) -> tuple[int, str]:
+    """(status, body); status 0 when nothing answers."""
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    req = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:
+        return 0, str(e)
+
+
+def wait_http(url: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        code, body = http("GET", url)
+        if code == 200:
+            return body
+        last = f"{code} {body[:200]}"
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer 200 within {timeout}s (last: {last})")
+
+
+# What a host digest covers: path -> [type, mode, uid, gid, size, mtime_ns, link target, sha256 of small files].
+# Runs inside the lab; never follows links; podman's root storage is skipped (rootless apps keep theirs in homes).
+DIGEST_ROOTS = ("/etc", "/root", "/usr/local", "/var/lib")
+DIGEST_SKIP = ("/var/lib/containers",)
+_DIGEST_SCRIPT = r"""
+import hashlib, json, os, stat, sys
+roots, skip = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
+out = {}
+def entry(path):
+    st = os.lstat(path)
+    kind = stat.S_IFMT(st.st_mode)
+    row = [kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size if not stat.S_ISDIR(st.st_mode) else 0,
+           st.st_mtime_ns, os.readlink(path) if stat.S_ISLNK(st.st_mode) else None, None]
+    if stat.S_ISREG(st.st_mode) and st.st_size <= 65536:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as fh:
+                row[7] = hashlib.sha256(fh.read()).hexdigest()
+        except OSError as e:
+            row[7] = f"unreadable: {e.errno}"
+    out[path] = row
+for root in roots:
+    if not os.path.lexists(root):
+        continue
+    entry(root)
+    for top, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if os.path.join(top, d) not in skip]
+        for name in dirs + files:
+            try:
+                entry(os.path.join(top, name))
+            except FileNotFoundError:
+                pass
+json.dump(out, sys.stdout, separators=(",", ":"))
+"""
+
+
+def host_digest(lab: Lab, roots: Sequence[str] = DIGEST_ROOTS, skip: Sequence[str] = DIGEST_SKIP) -> dict[str, list]:
+    """A digest of everything under roots in the lab (see DIGEST_ROOTS), to compare before and after a verb."""
+    import json
+
+    cp = lab.exec(["python3", "-c", _DIGEST_SCRIPT, json.dumps(list(roots)), json.dumps(list(skip))], timeout=120)
+    return json.loads(cp.stdout)
+
+
+def digest_changes(before: dict[str, list], after: dict[str, list], allowed: Sequence[str] = ()) -> list[str]:
+    """What differs, as readable lines. `allowed` names exact paths; a trailing /** also allows what is below;
+    PATH@mtime allows only PATH's mtime to change (a directory whose entries roost legitimately replaced)."""
+    def ok(path: str) -> bool:
+        for a in allowed:
+            if a.endswith("/**") and (path == a[:-3] or path.startswith(a[:-2])):
+                return True
+            if path == a:
+                return True
+            if a == f"{path}@mtime" and path in before and path in after:  # only its mtime may differ
+                return [v for i, v in enumerate(before[path]) if i != 5] == [v for i, v in enumerate(after[path]) if i != 5]
+        return False
+
+    lines = []
+    for path in sorted(set(before) | set(after)):
+        if before.get(path) == after.get(path) or ok(path):
+            continue
+        if path not in after:
+            lines.append(f"removed {path}")
+        elif path not in before:
+            lines.append(f"created {path} {after[path][:7]}")
+        else:
+            what = ["type", "mode", "uid", "gid", "size", "mtime", "link", "content"]
+            diffs = [f"{w} {b!r}->{a!r}" for w, b, a in zip(what, before[path], after[path], strict=True) if b != a]
+            lines.append(f"changed {path}: {', '.join(diffs)}")
+    return lines
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item (rep_setup, rep_call), so fixtures can see how a test ended."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)

@@ -9,9 +9,9 @@ import subprocess
 import time
 
 import pytest
+from tests.e2e.conftest import as_app, http, notes_spec, put, roost, wait_http
 
 from roost.lab import images
-from tests.e2e.test_golden_path import EXAMPLE, as_app, http, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 
@@ -31,10 +31,7 @@ def summary():
 
 
 def variant(name: str, uid: int, port: int, image_tag: str = "latest", extra: str = "") -> str:
-    return (EXAMPLE.replace('name = "notes"', f'name = "{name}"')
-            .replace("uid = 2100", f"uid = {uid}")
-            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{port}:3000")
-            .replace("roost-lab/notes:latest", f"roost-lab/notes:{image_tag}")) + extra
+    return notes_spec(name, uid, port, notes_tag=image_tag, tail=extra)
 
 
 def test_no_secret_leaks_after_apply_update_and_backup(lab):

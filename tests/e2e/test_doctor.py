@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from tests.e2e.test_golden_path import EXAMPLE, put, roost, wait_http
+from tests.e2e.conftest import notes_spec, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 
@@ -21,8 +20,7 @@ def checks(lab) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def doc(lab):
-    text = (EXAMPLE.replace('name = "notes"', f'name = "{NAME}"').replace("uid = 2100", f"uid = {UID}")
-            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{PORT}:3000"))
+    text = notes_spec(NAME, UID, PORT)
     put(lab, SPEC, text)
     roost(lab, "apply", SPEC)
     yield lab

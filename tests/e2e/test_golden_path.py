@@ -8,58 +8,15 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from pathlib import Path
 
 import pytest
+from tests.e2e.conftest import EXAMPLE, NOTES_UID, as_app, http, notes_spec, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 
-EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "lab-notes.toml").read_text()
 SPEC = "/var/tmp/specs/notes.toml"
 URL = "http://127.0.0.1:8388"
-UID = 2100
-
-
-def http(method: str, url: str, data: dict | None = None, timeout: float = 5) -> tuple[int, str]:
-    body = urllib.parse.urlencode(data).encode() if data is not None else None
-    req = urllib.request.Request(url, data=body, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError as e:
-        return 0, str(e)
-
-
-def wait_http(url: str, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        code, body = http("GET", url)
-        if code == 200:
-            return body
-        last = f"{code} {body[:200]}"
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer 200 within {timeout}s (last: {last})")
-
-
-def put(lab, path: str, text: str) -> None:
-    lab.exec(["mkdir", "-p", str(Path(path).parent)])
-    target = lab.rootfs / path.lstrip("/")
-    target.write_text(text)
-
-
-def roost(lab, *args: str, check: bool = True):
-    return lab.exec(["roost", *args], check=check, timeout=600)
-
-
-def as_app(lab, *argv: str, uid: int = UID, name: str = "notes", check: bool = True):
-    env = [f"XDG_RUNTIME_DIR=/run/user/{uid}", f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{uid}/bus"]
-    return lab.exec(["runuser", "-u", name, "--", "env", *env, *argv], check=check)
+UID = NOTES_UID
 
 
 def unit_prop(lab, unit: str, prop: str, uid: int = UID, name: str = "notes") -> str:
@@ -195,8 +152,8 @@ def test_down_keeps_data_and_apply_brings_it_back(notes):
 
 def test_two_apps_side_by_side(notes):
     lab = notes
-    other = EXAMPLE.replace('name = "notes"', 'name = "jotter"').replace("uid = 2100", "uid = 2200").replace(
-        "127.0.0.1:8388:3000", "127.0.0.1:8390:3000").replace('"notes"', '"jotter"').replace(
+    # another app, with its own database user and name too
+    other = notes_spec("jotter", 2200, 8390).replace('"notes"', '"jotter"').replace(
         "-U notes", "-U jotter").replace("notes:${", "jotter:${").replace("5432/notes", "5432/jotter")
     put(lab, "/var/tmp/specs/jotter.toml", other)
     roost(lab, "apply", "/var/tmp/specs/jotter.toml")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tests.e2e.conftest import http, notes_spec, put, roost, wait_http
 
 from roost.lab import images
-from tests.e2e.test_golden_path import EXAMPLE, http, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 
@@ -15,10 +15,7 @@ SPEC = f"/var/tmp/specs/{NAME}.toml"
 
 
 def spec_text(major: str) -> str:
-    return (EXAMPLE.replace('name = "notes"', f'name = "{NAME}"')
-            .replace("uid = 2100", f"uid = {UID}")
-            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{PORT}:3000")
-            .replace("roost-lab/postgres:17", f"roost-lab/postgres:{major}"))
+    return notes_spec(NAME, UID, PORT, postgres_tag=major)
 
 
 def test_major_jump_is_refused_and_db_upgrade_keeps_every_row(lab):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from tests.e2e.test_golden_path import as_app, put, roost, wait_http
+from tests.e2e.conftest import as_app, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 

@@ -12,9 +12,9 @@ import time
 import urllib.request
 
 import pytest
+from tests.e2e.conftest import as_app, http, notes_spec, put, roost, wait_http
 
 from roost.lab import images
-from tests.e2e.test_golden_path import EXAMPLE, as_app, http, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 
@@ -24,10 +24,7 @@ SPEC = f"/var/tmp/specs/{NAME}.toml"
 
 
 def spec_text() -> str:
-    return (EXAMPLE.replace('name = "notes"', f'name = "{NAME}"\nhealth_timeout = "60s"')
-            .replace("uid = 2100", f"uid = {UID}")
-            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{PORT}:3000")
-            .replace("roost-lab/notes:latest", "roost-lab/notes:upd")) + '\n[backup]\nkeep = 5\n'
+    return notes_spec(NAME, UID, PORT, notes_tag="upd", app='health_timeout = "60s"', tail="\n[backup]\nkeep = 5\n")
 
 
 def version() -> str:

@@ -17,11 +17,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from tests.e2e.conftest import as_app, notes_spec, put, roost, wait_http
 
 from roost.lab import images, wheels
 from roost.lab.machine import CACHE_DIR
 from roost.lab.up import copy_into
-from tests.e2e.test_golden_path import EXAMPLE, as_app, put, roost, wait_http
 
 pytestmark = pytest.mark.lab
 
@@ -68,11 +68,8 @@ class Receiver:
 
 
 def spec_text() -> str:
-    return (EXAMPLE.replace('name = "notes"', f'name = "{NAME}"\nhealth_timeout = "60s"')
-            .replace("uid = 2100", f"uid = {UID}")
-            .replace("127.0.0.1:8388:3000", f"127.0.0.1:{PORT}:3000")
-            .replace("roost-lab/notes:latest", f"roost-lab/notes:{NAME}")
-            ) + '\n[backup]\nkeep = 5\nschedule = "*-*-* 03:00"\n\n[notify]\nurls_file = "srv.notify"\n'
+    return notes_spec(NAME, UID, PORT, notes_tag=NAME, app='health_timeout = "60s"',
+                      tail='\n[backup]\nkeep = 5\nschedule = "*-*-* 03:00"\n\n[notify]\nurls_file = "srv.notify"\n')
 
 
 def app(lab, *argv: str, check: bool = True):

@@ -6,8 +6,8 @@ Only unit tests use it; end-to-end tests run on the real lab host.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from roost.host.runner import AppUser, FileStat, Result
 
@@ -29,22 +29,43 @@ class FakeHost:
         else:
             self.handlers.insert(0, (prefix, lambda argv, user, stdin: Result(tuple(argv), code, answer, "")))
 
+    def _answer(self, argv, user, stdin, mutates: bool) -> tuple[int, bytes, str]:
+        """A handler's answer as (exit code, stdout bytes, stderr). Handlers return a Result, a str or bytes."""
+        for prefix, handler in self.handlers:
+            if tuple(argv[: len(prefix)]) == prefix:
+                out = handler(list(argv), user, stdin)
+                if isinstance(out, Result):
+                    return out.returncode, out.stdout.encode(), out.stderr
+                return 0, out if isinstance(out, bytes) else out.encode(), ""
+        return (0 if mutates else 1), b"", "not faked"
+
     def run(self, argv, *, user=None, stdin=None, mutates=False, check=True, timeout=None) -> Result:
         self.calls.append(tuple(argv))
         if mutates:
             self.record.append(" ".join(argv) + (f" (as {user.name})" if user else ""))
-        for prefix, handler in self.handlers:
-            if tuple(argv[: len(prefix)]) == prefix:
-                out = handler(list(argv), user, stdin)
-                result = out if isinstance(out, Result) else Result(tuple(argv), 0, out, "")
-                break
-        else:
-            result = Result(tuple(argv), 0 if mutates else 1, "", "not faked")
+        code, out, err = self._answer(argv, user, stdin, mutates)
+        result = Result(tuple(argv), code, out.decode(errors="replace"), err)
         if check and not result.ok:
             from roost.host.runner import CommandFailed
 
             raise CommandFailed(" ".join(argv), result)
         return result
+
+    def pipe(self, source, sink, *, user, tap=None, timeout=None) -> Result:
+        """`source | sink` as the Runner does it: the sink's handler gets the source's bytes as stdin."""
+        self.calls += [tuple(source), tuple(sink)]
+        self.record.append(" ".join(source) + " | " + " ".join(sink) + f" (as {user.name})")
+        code, data, err = self._answer(source, user, None, False)
+        if tap:
+            for i in range(0, len(data), 4096):  # in chunks, as a real pipe delivers them
+                tap(data[i:i + 4096])
+        if code:
+            return Result(tuple(source), code, "", err)
+        code2, out, err2 = self._answer(sink, user, data, True)
+        return Result(tuple(sink), code2, out.decode(errors="replace"), err2)
+
+    def exec_interactive(self, argv, *, user=None) -> None:
+        self.calls.append(tuple(argv))
 
     def read_file(self, path: str) -> str | None:
         return self.files.get(path)
@@ -99,9 +120,6 @@ class FakeHost:
             if path == link or path.startswith(link + "/"):
                 raise UnsafePath(path, f"passes through the symbolic link {link}")
 
-    def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None:
-        self.calls.append(("exec", *argv))
-
     def add_secret(self, value: str) -> None:
         self.secrets.append(value)
 
@@ -126,7 +144,6 @@ def bare_host() -> FakeHost:
     h.on("podman", "--version", answer="podman version 5.4.2\n")
     h.on("ss", answer="")
     h.on("find", answer="")
-    h.on("ls", answer="")
     return h
 
 
@@ -138,7 +155,8 @@ def converge(host: FakeHost, prep) -> None:
     host.files["/etc/group"] += f"{name}:x:{gid}:\n"
     host.files["/etc/subuid"] += f"{name}:{d.identity.subid_start}:65536\n"
     host.files["/etc/subgid"] += f"{name}:{d.identity.subid_start}:65536\n"
-    host.on("ls", answer=f"{name}\n")
+    host.dirs["/var/lib/systemd/linger"] = FileStat(0o755, 0, 0, True)
+    host.stats[f"/var/lib/systemd/linger/{name}"] = FileStat(0o644, 0, 0, False, is_file=True)
     parent = prep.spec.home.rsplit("/", 1)[0]
     host.dirs[parent] = FileStat(0o755, 0, 0, True)
     for w in d.dirs:
@@ -152,7 +170,7 @@ def converge(host: FakeHost, prep) -> None:
     for sname in prep.spec.secrets:
         secrets[sname] = "s3cret" + sname
         host.files[d.layout.secret_file(sname)] = secrets[sname] + "\n"
-    from roost.render.app import secret_digest
+    from roost.render.desired import secret_digest
     digests = {w.name: secret_digest(w.resolve(secrets)) for w in d.secret_envs}
     host.files[d.layout.secret_digests_file] = json.dumps(digests)
     host.files[f"/run/user/{uid}/bus"] = ""
@@ -164,7 +182,7 @@ def converge(host: FakeHost, prep) -> None:
     host.on("systemctl", "--user", "show", answer=show + "\n")
     host.on("systemctl", "--user", "is-enabled", answer="enabled\nenabled\n")
     host.on("podman", "secret", "ls", answer="".join(f"{w.name}\n" for w in d.secret_envs))
-    from roost.host.facts import normalize_image
+    from roost.host.parse import normalize_image
 
     images = [{"Names": [normalize_image(c.image)], "Digest": "sha256:" + "a" * 64, "Id": "b" * 64}
               for c in prep.spec.containers.values()]

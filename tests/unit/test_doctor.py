@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from roost import doctor
+from roost.host.facts import gather_system
 from roost.host.runner import AppUser, FileStat
-from roost.host.state import gather_system
 from tests.unit.fakehost import bare_host
 
 APP = {"name": "wiki", "uid": 2000, "gid": 2000, "home": "/srv/roost/wiki", "subid_start": 200000000,
@@ -43,7 +43,8 @@ def test_linger_off_is_fixable_and_on_with_a_manager_is_ok():
     user = AppUser("wiki", 2000, "/srv/roost/wiki")
     [c] = doctor.check_linger(host, gather_system(host), [user])
     assert c.status == doctor.FAIL and c.fix == "loginctl enable-linger wiki" and c.repair
-    host.on("ls", answer="wiki\n")
+    host.dirs["/var/lib/systemd/linger"] = FileStat(0o755, 0, 0, True)
+    host.stats["/var/lib/systemd/linger/wiki"] = FileStat(0o644, 0, 0, False, is_file=True)
     host.on("systemctl", "is-active", answer="active\n")
     host.files["/run/user/2000/bus"] = ""
     [c] = doctor.check_linger(host, gather_system(host), [user])

@@ -21,17 +21,17 @@ import shlex
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roost.errors import SpecError
-from roost.render.app import ROOST_CMD, Desired, Identity, render
+from roost.render.desired import ROOST_CMD, Desired, Identity, render
 from roost.spec.load import parse_spec
 from tests.unit import unitparse as up
 
@@ -147,7 +147,7 @@ def check_every_unit_reads_back(r: Rendered) -> None:
     for path, content in r.files.items():
         if path.endswith((".container", ".pod", ".service", ".timer", ".conf")):
             unit = up.parse_unit(content)
-            for section, entries in unit.items():
+            for _section, entries in unit.items():
                 for key, value in entries:
                     if key in ("Exec", "Label", "PodmanArgs", "ExecStart", "ExecStartPre"):
                         up.split_words(value)

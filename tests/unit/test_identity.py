@@ -7,10 +7,10 @@ import re
 import pytest
 
 from roost.errors import UsageError
-from roost.host.facts import PasswdEntry, SubRange
-from roost.host.state import SystemFacts
+from roost.host.facts import SystemFacts
+from roost.host.parse import PasswdEntry, SubRange
 from roost.plan.identity import resolve
-from roost.render.app import Identity
+from roost.render.desired import Identity
 from roost.spec.load import parse_spec
 
 BASE_USERS = {"root": (0, 0), "nobody": (65534, 65534), "alice": (1000, 1000)}

@@ -43,7 +43,7 @@ def test_debootstrap_argv():
 
 
 def test_lab_packages_cover_the_design_recipe():
-    recipe = "systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,podman,crun,passt,uidmap,catatonit,aardvark-dns,netavark,fuse-overlayfs,systemd-container,iproute2,procps,curl,ca-certificates"  # noqa: E501
+    recipe = "systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,podman,crun,passt,uidmap,catatonit,aardvark-dns,netavark,fuse-overlayfs,systemd-container,iproute2,procps,curl,ca-certificates"
     assert set(recipe.split(",")) <= set(config.LAB_PACKAGES)
     assert {"python3", "python3-venv", "docker-registry"} <= set(config.LAB_PACKAGES)
 

@@ -163,7 +163,7 @@ def test_a_link_planted_in_the_home_is_refused(tmp_path):
     prep = prepare(spec_copy(tmp_path), host)
     converge(host, prep)
     host.dirs["/srv/hedgedoc/database"] = FileStat(0o777, 2000, 2000, False, is_link=True)
-    with pytest.raises(UsageError, match="containers.database.volumes: /srv/hedgedoc/database: is a symbolic link"):
+    with pytest.raises(UsageError, match=r"containers\.database\.volumes: /srv/hedgedoc/database: is a symbolic link"):
         prepare(spec_copy(tmp_path), host)
 
 
@@ -179,6 +179,10 @@ HOME_CASES = [
     ("a-humans-home", ('home = "/srv/hedgedoc"', 'home = "/srv/alice"'),
      {"/srv/alice": FileStat(0o700, 1000, 1000, True)}, "belongs to UID 1000"),
     ("a-link", None, {"/srv/hedgedoc": FileStat(0o777, 0, 0, False, is_link=True)}, "is not a directory"),
+    ("inside-a-humans-folder", ('home = "/srv/hedgedoc"', 'home = "/srv/alice/hedgedoc"'),
+     {"/srv/alice": FileStat(0o755, 1000, 1000, True)}, "inside /srv/alice, which belongs to UID 1000"),
+    ("inside-a-world-writable-folder", ('home = "/srv/hedgedoc"', 'home = "/srv/shared/hedgedoc"'),
+     {"/srv/shared": FileStat(0o1777, 0, 0, True)}, "inside /srv/shared, which others can write"),
 ]
 
 
@@ -189,7 +193,9 @@ def test_home_must_be_a_folder_of_its_own(tmp_path, edit, dirs, refusal):
     host.dirs.update({p: st for p, st in dirs.items() if st.is_dir or st.is_link})
     host.stats.update({p: st for p, st in dirs.items() if not (st.is_dir or st.is_link)})
     if any(st.uid == 2000 for st in dirs.values()):  # its record says roost made it
-        host.files["/var/lib/roost/apps/hedgedoc/record.json"] = '{"name": "hedgedoc", "uid": 2000, "home": "/srv/hedgedoc"}'
+        host.files["/var/lib/roost/apps/hedgedoc/record.json"] = (
+            '{"name": "hedgedoc", "uid": 2000, "gid": 2000, "home": "/srv/hedgedoc", "pod_service": "hedgedoc-pod.service", '
+            '"containers": ["database", "application"]}')
         host.dirs["/var/lib/roost/apps"] = FileStat(0o755, 0, 0, True)
         host.dirs["/var/lib/roost/apps/hedgedoc"] = FileStat(0o755, 0, 0, True)
     path = spec_copy(tmp_path, (lambda t: t.replace(*edit)) if edit else (lambda t: t))
@@ -206,7 +212,9 @@ def test_homes_of_two_apps_may_not_nest(tmp_path):
     host = bare_host()
     host.dirs["/var/lib/roost/apps"] = FileStat(0o755, 0, 0, True)
     host.dirs["/var/lib/roost/apps/wiki"] = FileStat(0o755, 0, 0, True)
-    host.files["/var/lib/roost/apps/wiki/record.json"] = '{"name": "wiki", "uid": 2001, "home": "/srv/hedgedoc/wiki"}'
+    host.files["/var/lib/roost/apps/wiki/record.json"] = (
+        '{"name": "wiki", "uid": 2001, "gid": 2001, "home": "/srv/hedgedoc/wiki", "pod_service": "wiki-pod.service", '
+        '"containers": ["web"]}')
     with pytest.raises(UsageError, match="overlaps the home of roost app wiki"):
         prepare(spec_copy(tmp_path), host)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from roost.spec.envfiles import read_env_files
-from roost.render.app import Identity, render
+from roost.render.desired import Identity, render
 from roost.render.envfile import parse_env, render_env
 from roost.render.unitfile import Entry, UnitFile, UnsafeValue, escape_raw, quote_word, section
+from roost.spec.envfiles import read_env_files
 from roost.spec.load import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from pathlib import Path
 
 import pytest
 
@@ -113,7 +114,7 @@ def test_root_owned_system_links_are_followed(tmp_path):
     assert os.path.islink("/lib")
     listing = safefs.list_dir("/lib")
     assert listing is not None and listing == safefs.list_dir("/usr/lib")
-    assert safefs.read_text("/etc/passwd") == open("/etc/passwd").read()
+    assert safefs.read_text("/etc/passwd") == Path("/etc/passwd").read_text()
 
 
 def test_dotdot_is_refused():

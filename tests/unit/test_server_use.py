@@ -9,9 +9,9 @@ import os
 import pytest
 
 from roost import doctor, notify
-from roost.cli.status import parse_inspect, problems
-from roost.render.app import Identity, render
+from roost.render.desired import Identity, render
 from roost.spec.load import parse_spec
+from roost.status import parse_inspect, problems
 
 SPEC = """
 [app]
@@ -53,7 +53,7 @@ def test_stored_urls_are_masked_in_plans_and_read_back():
 
     stored = notify.render_stored([URL, "ntfys://tok@ntfy.sh/t"])
     assert "TOPSECRET" not in mask_env(stored)
-    with pytest.raises(Exception, match="wiki.notify:2: not a notification URL"):
+    with pytest.raises(Exception, match=r"wiki\.notify:2: not a notification URL"):
         notify.parse_urls_file("# c\nnot a url\n", "wiki.notify")
 
 
@@ -187,7 +187,7 @@ def test_missing_urls_file_is_a_located_usage_error(tmp_path):
 
     spec = _notify_spec(tmp_path)
     (tmp_path / "hedgedoc.notify").unlink()
-    with pytest.raises(UsageError, match="notify.urls_file: .*hedgedoc.notify does not exist"):
+    with pytest.raises(UsageError, match=r"notify\.urls_file: .*hedgedoc\.notify does not exist"):
         prepare(spec, bare_host())
 
 

@@ -38,7 +38,7 @@ def test_only_purge_deletes_data():
     # as the app user, inside its user namespace: root never deletes inside the home
     assert wipe.as_user and wipe.argv == ("podman", "unshare", "rm", "-rf", "--one-file-system", "--", "/srv/roost/wiki")
     assert "give back subordinate IDs 200100000-200165535" in steps(purged)
-    assert steps(purged).index("delete user wiki") < steps(purged).index("remove the empty folder /srv/roost/wiki")
+    assert steps(purged).index("kill what is left of UID 2001") < steps(purged).index("remove /srv/roost/wiki")
 
 
 def test_down_runs_the_plan_through_the_host():

@@ -38,6 +38,11 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise UsageError(f"app {', '.join(twice)} is named by more than one spec", hint="apply each app once")
+    domains = [d for s in loaded for d in (s.web.domains if s.web else ())]
+    if len(set(domains)) != len(domains):
+        twice = sorted({d for d in domains if domains.count(d) > 1})
+        raise UsageError(f"web.domains: {', '.join(twice)} is claimed by more than one spec",
+                         hint="a domain has one app")
     with ExitStack() as locks:
         # one apply at a time on the host: two new apps must not be given the same UID or range
         locks.enter_context(global_lock(say=lambda m: console.print(m, style="yellow", markup=False)))
@@ -46,7 +51,7 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
         with ThreadPoolExecutor(max_workers=4) as pool:  # reads only; each spends its time in podman/runuser
             preps = list(pool.map(lambda s: prepare(s, host), specs))
         changed = False
-        for path, prep in zip(specs, preps):
+        for path, prep in zip(specs, preps, strict=True):
             if changed:  # an earlier app changed the host (users, ranges, ports): look again
                 prep = prepare(path, host)
             print_plan(prep.plan, show_diffs=not quiet)

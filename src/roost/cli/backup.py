@@ -28,23 +28,11 @@ def backup(app: str, reason: str) -> None:
       roost backup hedgedoc
     """
     from roost import backup as bk
-    from roost import notify as nt
     from roost.cli.common import locked
-    from roost.errors import RoostError
 
     a = _load(app)
-    with locked(a.layout):
-        try:
-            with console.status(f"backing up {app}"):
-                path = bk.take(a, reason)
-        except RoostError as e:
-            a.record_history({"action": "backup", "result": "failed", "reason": reason, "error": e.message[-400:]})
-            if reason != "pre-auto-update":  # a skipped nightly update reports that itself
-                console.print(nt.emit(a, nt.Event("backup-failed", f"{reason} backup: {e.message[-300:]}")),
-                              markup=False)
-            raise
-        a.record_history({"action": "backup", "result": "ok", "reason": reason, "backup": path,
-                          "images": a.running_images()})
+    with locked(a.layout), console.status(f"backing up {app}"):
+        path = bk.take_recorded(a, reason)
     console.print(f"[bold green]backup written[/]: {path}")
 
 
@@ -94,10 +82,5 @@ def restore(app: str, name: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Replace the data of {app} with backup {name}?", abort=True)
     with locked(a.layout):
-        result = "failed"
-        try:
-            bk.restore(a, name, say=lambda m: console.print(f"→ {m}"))
-            result = "ok"
-        finally:
-            a.record_history({"action": "restore", "result": result, "backup": name, "images": a.running_images()})
-    console.print(f"[bold green]restored[/] {app} from {name}")
+        safety = bk.restore_recorded(a, name, say=lambda m: console.print(f"→ {m}", markup=False))
+    console.print(f"[bold green]restored[/] {app} from {name}" + (f" (safety backup: {safety})" if safety else ""))

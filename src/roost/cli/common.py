@@ -12,6 +12,7 @@ from roost.host.runner import AppUser, Runner
 from roost.layout import list_apps as list_apps  # re-exported for the verbs
 from roost.layout import read_record
 from roost.output import console
+from roost.record import AppRecord
 
 load_app = read_record  # the verbs' name for it
 
@@ -57,5 +58,5 @@ def locked(layout):
     return app_lock(layout.lock_file, layout.name, say=lambda m: console.print(m, style="yellow", markup=False))
 
 
-def app_user(record: dict) -> AppUser:
+def app_user(record: AppRecord) -> AppUser:
     return AppUser(record["name"], record["uid"], record["home"])

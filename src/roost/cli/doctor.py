@@ -48,7 +48,7 @@ def doctor(app: str | None, as_json: bool, fix: bool, yes: bool) -> None:
         console.print("[bold]--fix will run:[/]")
         for c in fixable:
             for r in c.repair:
-                console.print(f"  {c.name}: {r.__doc__}")
+                console.print(f"  {c.name}: {r.__doc__}", markup=False)
         if yes or click.confirm("Go ahead?", default=True):
             for c in fixable:
                 for r in c.repair:

@@ -38,7 +38,8 @@ def history(app: str, as_json: bool, lines: int) -> None:
     for col in ("#", "time", "who", "action", "result", "changes", "images"):
         table.add_column(col)
     for n, e in numbered:
-        images = e.get("images") if isinstance(e.get("images"), dict) else {}
+        raw = e.get("images")
+        images: dict = raw if isinstance(raw, dict) else {}
         shown = ", ".join(f"{c}={(v.get('digest') or '').removeprefix('sha256:')[:12] or v.get('image', '')}"
                           for c, v in images.items() if isinstance(v, dict))
         colour = "green" if e.get("result") == "ok" else "red"

@@ -77,7 +77,6 @@ def try_(spec: Path, name: str) -> None:
     from roost.lab.up import copy_into
     from roost.lab.up import up as lab_up
     from roost.output import console
-
     from roost.spec.load import load_spec
 
     load_spec(spec)  # a bad spec is reported here, located, before a lab is built or booted
@@ -94,6 +93,8 @@ def try_(spec: Path, name: str) -> None:
                          f"look around: roost lab shell {name}")  # fmt: skip
     for url in config.publish_urls(data):
         console.print(f"[green]→[/] {url}")
+    for line in config.web_hints(data, str(machine.rootfs)):
+        console.print(line if line.startswith(" ") else f"[green]→[/] {line}", markup=False, highlight=False)
 
 
 @lab.command("exec", context_settings={"ignore_unknown_options": True})

@@ -69,7 +69,7 @@ def container_failed(app: str, container: str) -> None:
         console.print(f"{container} failed while roost or podman auto-update works on {app}: they report it")
         return
     show = a.systemctl("show", "-p", "Result,NRestarts", "--value", a.service(container), check=False)
-    result, restarts = (show.stdout.split() + ["?", "?"])[:2]
+    result, restarts = [*show.stdout.split(), "?", "?"][:2]
     detail = (f"{a.service(container)} failed (result: {result}); systemd restarted it {restarts} time(s). "
               f"See `roost logs {app} {container}`.")
     console.print(nt.emit(a, nt.Event("container-failed", detail, container)))

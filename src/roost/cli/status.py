@@ -1,114 +1,10 @@
 from __future__ import annotations
 
 import json
-import re
-import time
 
 import click
 
 from roost.output import console
-
-
-def _started(text: str) -> float:
-    """podman's StartedAt ("2026-11-30T04:11:18.123456789Z" or "...+00:00") as a Unix time; 0 if unknown."""
-    from datetime import datetime
-
-    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:?\d\d)?", text or "")
-    if not m or text.startswith("0001-"):
-        return 0.0
-    zone = m.group(2) or "Z"
-    zone = "+00:00" if zone == "Z" else zone
-    try:
-        return datetime.fromisoformat(m.group(1) + zone).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def parse_inspect(text: str, app: str) -> dict[str, dict]:
-    """`podman container inspect` JSON -> container (spec name) -> what status shows. One podman
-    call carries state, health, image and digest (podman prints the containers it found even
-    when another name is missing)."""
-    try:
-        items = json.loads(text or "[]")
-    except ValueError:
-        return {}
-    out = {}
-    for item in items if isinstance(items, list) else []:
-        labels = (item.get("Config") or {}).get("Labels") or {}
-        if labels.get("io.roost.app") != app:
-            continue
-        state = item.get("State") or {}
-        health = (state.get("Health") or state.get("Healthcheck") or {}).get("Status") or ""
-        out[labels.get("io.roost.container", "")] = {
-            "state": state.get("Status", ""),
-            "health": health if health in ("healthy", "unhealthy", "starting") else "-",
-            "image": item.get("ImageName", ""),
-            "digest": item.get("ImageDigest", ""),
-            "started": _started(state.get("StartedAt", "")),
-        }
-    return out
-
-
-def collect(name: str) -> dict:
-    """One app's state, read as the app user: one systemctl and one podman call, side by side."""
-    from roost.cli.common import app_user, load_app, runner
-    from roost.host.facts import SHOW_PROPS, parse_systemctl_show
-    from roost.host.state import concurrently
-
-    record = load_app(name)
-    host, user = runner(), app_user(record)
-    units = [record["pod_service"], *(f"{c}.service" for c in record["containers"])]
-    manager = host.exists(f"{user.runtime_dir}/bus")
-    states, containers = {}, {}
-    if manager:
-        show, inspect = concurrently(
-            lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(SHOW_PROPS), "--", *units], user=user,
-                             check=False),
-            lambda: host.run(["podman", "container", "inspect", "--", *(f"{name}-{c}" for c in record["containers"])],
-                             user=user, check=False),
-        )
-        states = parse_systemctl_show(show.stdout)
-        containers = parse_inspect(inspect.stdout, name)
-    rows = []
-    now = time.time()
-    for cname in record["containers"]:
-        unit = states.get(f"{cname}.service")
-        c = containers.get(cname, {})
-        running = c.get("state") == "running"
-        rows.append({
-            "container": cname,
-            "unit": f"{cname}.service",
-            "state": f"{unit.active}/{unit.sub}" if unit and unit.load == "loaded" else "not installed",
-            "health": c.get("health", "-") if running else "-",
-            "image": c.get("image") or record["images"].get(cname, ""),
-            "digest": c.get("digest", ""),
-            "uptime_s": int(now - c["started"]) if running and c.get("started") else None,
-        })
-    pod = states.get(record["pod_service"])
-    return {
-        "app": name,
-        "user": record["name"],
-        "uid": record["uid"],
-        "home": record["home"],
-        "user_manager": "running" if manager else "not running",
-        "pod": f"{pod.active}/{pod.sub}" if pod and pod.load == "loaded" else "not installed",
-        "publish": record["publish"],
-        "containers": rows,
-    }
-
-
-def problems(data: list[dict]) -> list[str]:
-    """What makes `roost status` exit 1, so that it can serve as a monitoring check."""
-    out = []
-    for a in data:
-        if a["pod"] != "active/running":
-            out.append(f"{a['app']}: pod is {a['pod']}")
-        for row in a["containers"]:
-            if row["state"] != "active/running":
-                out.append(f"{a['app']}/{row['container']}: unit is {row['state']}")
-            elif row["health"] == "unhealthy":
-                out.append(f"{a['app']}/{row['container']}: unhealthy")
-    return out
 
 
 def _uptime(seconds: int | None) -> str:
@@ -132,19 +28,11 @@ def status(app: str | None, as_json: bool) -> None:
       roost status
       roost status hedgedoc --json
     """
-    from roost.cli.common import list_apps, load_app, require_root
+    from roost.cli.common import require_root
+    from roost.status import problems, read
 
     require_root()
-    names = [app] if app else list_apps()
-    if app:
-        load_app(app)  # a clear error for an unknown app
-    # apps are independent: read them side by side (each read is mostly podman/runuser start-up)
-    from concurrent.futures import ThreadPoolExecutor
-
-    # 8 at a time: most of each read is podman and runuser starting up, not CPU (2 cores here: 21 apps
-    # took 1.54 s with 3 calls per app, 4 at a time; docs/benchmarks.md has the figures since)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        data = list(pool.map(collect, names))
+    data = read(app)
     if as_json:
         click.echo(json.dumps(data, indent=2))
     elif not data:
@@ -158,6 +46,8 @@ def status(app: str | None, as_json: bool) -> None:
 def _print_table(data: list[dict]) -> None:
     from rich.markup import escape
     from rich.table import Table
+
+    from roost.status import problems
 
     table = Table(title="roost apps", title_justify="left")
     for col in ("app", "container", "unit state", "health", "image", "digest", "ports", "uptime"):
@@ -178,5 +68,11 @@ def _print_table(data: list[dict]) -> None:
             )
         table.add_section()
     console.print(table)
+    for a in data:
+        if a.get("url"):
+            from rich.markup import escape
+
+            certs = "; ".join(f"{d}: {c}" for d, c in a["certificates"].items()) or "plain HTTP"
+            console.print(f"{a['app']}: {a['url']}  [dim]certificate: {escape(certs)}[/]")
     for p in problems(data):
         console.print(f"[red]problem:[/] {escape(p)}")

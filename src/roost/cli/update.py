@@ -19,15 +19,13 @@ def _run_locked(app_name: str, fn):
 def _show(app, action: str, report, as_json: bool) -> None:
     """Record, print, and exit the way scripts need: 0 only when the app runs what was asked for
     (`update`: the new images, or already the newest; `rollback`: the earlier images)."""
-    entry = {"action": action, "result": report.result, **report.to_dict()}
-    entry["images"] = report.after or report.before
-    app.record_history(entry)
-    if report.result in ("rolled-back", "failed") and action == "update":
-        from roost import notify
+    from roost import update as upd
+
+    sent = upd.record(app, action, report)
+    if sent is not None:
         from roost.output import console_err
 
-        if app.spec.notify is not None:  # stderr: with --json, stdout carries only the report
-            console_err.print(f"notification: {notify.emit_for_update(app, report)}", markup=False)
+        console_err.print(f"notification: {sent}", markup=False)  # stderr: with --json, stdout carries only the report
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -135,9 +133,7 @@ def restart_changed(app: str) -> None:
 
     loaded, report = _run_locked(app, upd.restart_changed)
     if report.changed:
-        entry = {"action": "auto-update", "result": report.result, **report.to_dict(),
-                 "images": report.after or report.before}
-        loaded.record_history(entry)
+        upd.record(loaded, "auto-update", report)
     console.print(f"restart-changed {app}: {report.result} {', '.join(report.changed)}")
     if report.result == "failed":
         raise SystemExit(1)

@@ -1,173 +1,208 @@
-"""Facts about the host: each is a command (or a file) plus a pure parser.
-
-The parsers are tested from recorded outputs in tests/unit/facts/, no root needed.
-"""
+"""Read-only snapshot of the host, gathered before planning. Nothing here mutates."""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
+import posixpath
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from roost.host import parse
+from roost.host.parse import ImageInfo, PasswdEntry, SubRange, UnitState
+from roost.host.runner import AppUser, FileStat, Host
+from roost.layout import APPS_DIR, LEGACY_REGISTRY_DIR, Layout
+from roost.record import AppRecord, parse_record
+
+# what rootless podman needs beyond podman itself: binary -> package (apt-get, dnf)
+TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "podman": (("/usr/bin/podman",), "podman", "podman"),
+    "pasta or slirp4netns": (("/usr/bin/pasta", "/usr/bin/slirp4netns"), "passt", "passt"),
+    "newuidmap": (("/usr/bin/newuidmap",), "uidmap", "shadow-utils"),
+    "catatonit": (("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/libexec/catatonit/catatonit"),
+                  "catatonit", "catatonit"),
+}
+
+
+TIMERS = ("podman-auto-update.timer", "roost-backup.timer")  # user timers roost may enable
+
+def concurrently(*reads: Callable[[], Any]) -> list[Any]:
+    """Run independent read-only host calls at the same time; results in the given order.
+    Each rootless podman or runuser call spends most of its time starting up, so a handful
+    of them together take about as long as the slowest one (bench/: `roost plan` facts)."""
+    if len(reads) < 2:
+        return [r() for r in reads]
+    with ThreadPoolExecutor(max_workers=len(reads)) as pool:
+        futures = [pool.submit(r) for r in reads]
+    return [f.result() for f in futures]
 
 
 @dataclass(frozen=True)
-class PasswdEntry:
-    name: str
-    uid: int
-    gid: int
-    home: str
-    shell: str
+class SystemFacts:
+    package_manager: str | None
+    missing_packages: tuple[str, ...]
+    podman_version: tuple[int, ...] | None
+    users: dict[str, PasswdEntry]
+    groups: dict[str, int]
+    subuids: tuple[SubRange, ...]
+    subgids: tuple[SubRange, ...]
+    listeners: tuple[parse.Listener, ...]
+    apps: dict[str, AppRecord]  # every app roost applied
+    linger: frozenset[str]
 
 
 @dataclass(frozen=True)
-class SubRange:
-    owner: str
-    start: int
-    count: int
+class Pending:
+    """Work an interrupted apply left: redone by the next one."""
 
-    @property
-    def end(self) -> int:  # exclusive
-        return self.start + self.count
+    daemon_reload: bool = False
+    restart: tuple[str, ...] = ()
 
-    def overlaps(self, start: int, count: int) -> bool:
-        return self.start < start + count and start < self.end
+    @classmethod
+    def parse(cls, text: str | None) -> Pending:
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            return cls(bool(data.get("daemon_reload")), tuple(data.get("restart", ())))
+        except (ValueError, AttributeError):
+            return cls(True, ())
 
-
-@dataclass(frozen=True)
-class UnitState:
-    name: str
-    load: str  # loaded, not-found, ...
-    active: str  # active, inactive, failed, activating, ...
-    sub: str
-    need_reload: bool
-    since_us: int  # ActiveEnterTimestampMonotonic, 0 when never active
-    main_pid: int = 0
+    def dump(self) -> str:
+        return json.dumps({"daemon_reload": self.daemon_reload, "restart": list(self.restart)}) + "\n"
 
 
 @dataclass(frozen=True)
-class ImageInfo:
-    ref: str  # repository:tag as podman lists it
-    digest: str
-    id: str
+class AppFacts:
+    dirs: dict[str, FileStat | None] = field(default_factory=dict)
+    files: dict[str, tuple[str | None, FileStat | None]] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # generated secret values on disk
+    podman_secrets: frozenset[str] = frozenset()
+    secret_digests: dict[str, str] = field(default_factory=dict)
+    manager_running: bool = False
+    units: dict[str, UnitState] = field(default_factory=dict)
+    images: tuple[ImageInfo, ...] = ()
+    enabled_timers: frozenset[str] = frozenset()
+    pending: Pending = Pending()
+    notify_active: bool = False  # the system unit roost-notify@NAME.path (only looked at with [notify])
 
 
-@dataclass(frozen=True)
-class Listener:
-    proto: str
-    address: str
-    port: int
+def user_manager_running(host: Host, uid: int) -> bool:
+    """The user's systemd instance runs and its bus is there: `systemctl --user` will work."""
+    return host.exists(f"/run/user/{uid}/bus") and host.run(
+        ["systemctl", "is-active", "--quiet", f"user@{uid}.service"], check=False).ok
 
 
-def parse_passwd(text: str) -> dict[str, PasswdEntry]:
+def gather_system(host: Host) -> SystemFacts:
+    manager = next((m for m in ("apt-get", "dnf") if host.exists(f"/usr/bin/{m}")), None)
+    missing = []
+    for paths, apt_pkg, dnf_pkg in TOOLS.values():
+        if not any(host.exists(p) for p in paths):
+            missing.append(dnf_pkg if manager == "dnf" else apt_pkg)
+    has_podman = host.exists("/usr/bin/podman")
+    podman_out, listing, linger_dir, ss = concurrently(
+        lambda: host.run(["podman", "--version"], check=False).stdout if has_podman else None,
+        lambda: _records(host),
+        lambda: host.list_dir("/var/lib/systemd/linger") or [],
+        lambda: host.run(["ss", "-Hltnu"], check=False),
+    )
+    version = parse.parse_podman_version(podman_out) if podman_out is not None else None
+    apps = listing
+    return SystemFacts(
+        package_manager=manager,
+        missing_packages=tuple(missing),
+        podman_version=version,
+        users=parse.parse_passwd(host.read_file("/etc/passwd") or ""),
+        groups=parse.parse_group(host.read_file("/etc/group") or ""),
+        subuids=tuple(parse.parse_subid(host.read_file("/etc/subuid") or "")),
+        subgids=tuple(parse.parse_subid(host.read_file("/etc/subgid") or "")),
+        listeners=tuple(parse.parse_ss(ss.stdout)),
+        apps=apps,
+        linger=frozenset(name for name, _ in linger_dir),
+    )
+
+
+def _records(host: Host) -> dict[str, AppRecord]:
+    """Every app roost applied: name -> record (root's own files; the pre-0.2 place too)."""
+    paths = [posixpath.join(APPS_DIR, n, "record.json") for n, st in host.list_dir(APPS_DIR) or [] if st.is_dir]
+    paths += [posixpath.join(LEGACY_REGISTRY_DIR, n) for n, st in host.list_dir(LEGACY_REGISTRY_DIR) or []
+              if n.endswith(".json") and st.is_file]
+    apps: dict[str, AppRecord] = {}
+    for path in paths:
+        # a broken record stops the plan: skipping it would let another app take its UID or home
+        text = host.read_file(path)
+        if text is None:
+            continue  # a folder an interrupted apply made before writing the record
+        record = parse_record(text, path)
+        apps.setdefault(record["name"], record)
+    return apps
+
+
+def _legacy(layout: Layout, name: str) -> str:
+    """Where roost < 0.2 kept pending restarts and secret digests (in the home)."""
+    return posixpath.join(layout.state_dir, name)
+
+
+def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str], files: list[str],
+               secret_names: list[str], units: list[str]) -> AppFacts:
+    """Facts of one app. `user` is None while the app user does not exist yet."""
+    dir_stats = {d: host.stat(d) for d in dirs}
+    file_facts = {f: (host.read_file(f), host.stat(f)) for f in files}
+    secrets = {}
+    for name in secret_names:
+        value = host.read_file(layout.secret_file(name))
+        if value:
+            secrets[name] = value.strip()
+    digests: dict[str, str] = {}
+    try:
+        text = host.read_file(layout.secret_digests_file)
+        if text is None and user is not None:  # moved from the home; only ever causes a re-create
+            text = host.read_file(_legacy(layout, "secret-digests.json"))
+        digests = json.loads(text or "{}")
+        digests = {str(k): str(v) for k, v in digests.items()} if isinstance(digests, dict) else {}
+    except (ValueError, AttributeError):
+        digests = {}
+    pending = Pending.parse(host.read_file(layout.pending_file))
+    if user is None:
+        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
+    if not user_manager_running(host, user.uid):
+        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
+    show, enabled, psecrets, images = concurrently(
+        lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(parse.SHOW_PROPS), "--", *units, *TIMERS],
+                         user=user, check=False),
+        lambda: host.run(["systemctl", "--user", "is-enabled", *TIMERS], user=user, check=False),
+        # podman secrets only ever carry the spec's secrets: none declared, none to look up
+        lambda: host.run(["podman", "secret", "ls", "--format", "{{.Name}}"], user=user, check=False)
+        if secret_names else None,
+        lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
+    )
+    unit_states = parse.parse_systemctl_show(show.stdout)
+    return AppFacts(
+        dirs=dir_stats,
+        files=file_facts,
+        secrets=secrets,
+        podman_secrets=frozenset(parse.parse_lines(psecrets.stdout)) if psecrets else frozenset(),
+        secret_digests=digests,
+        manager_running=True,
+        units=unit_states,
+        images=tuple(parse.parse_images(images.stdout)) if images.ok else (),
+        enabled_timers=frozenset(t for t, state in zip(TIMERS, enabled.stdout.split(), strict=False) if state == "enabled"),
+        pending=pending,
+    )
+
+
+def running_images(host: Host, user: AppUser, app: str, images: dict[str, str]) -> dict[str, dict[str, str]]:
+    """container -> {image (its reference in the spec), id, digest} the app's containers run now.
+    `images`: container -> image reference, from the spec."""
+    ps, listing = concurrently(
+        lambda: host.run(["podman", "ps", "-a", "--format", "json"], user=user, check=False),
+        lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
+    )
+    digests = {i.id: i.digest for i in parse.parse_images(listing.stdout)} if listing.ok else {}
     out = {}
-    for line in text.splitlines():
-        parts = line.split(":")
-        if len(parts) >= 7 and parts[2].isdigit() and parts[3].isdigit():
-            out[parts[0]] = PasswdEntry(parts[0], int(parts[2]), int(parts[3]), parts[5], parts[6])
+    for c in parse.parse_containers(ps.stdout) if ps.ok else []:
+        name = c["labels"].get("io.roost.container")
+        if c["labels"].get("io.roost.app") == app and name in images:
+            out[name] = {"image": images[name], "id": c["image_id"], "digest": digests.get(c["image_id"], "")}
     return out
-
-
-def parse_group(text: str) -> dict[str, int]:
-    out = {}
-    for line in text.splitlines():
-        parts = line.split(":")
-        if len(parts) >= 3 and parts[2].isdigit():
-            out[parts[0]] = int(parts[2])
-    return out
-
-
-def parse_subid(text: str) -> list[SubRange]:
-    """/etc/subuid and /etc/subgid: owner:start:count per line."""
-    out = []
-    for line in text.splitlines():
-        parts = line.strip().split(":")
-        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-            out.append(SubRange(parts[0], int(parts[1]), int(parts[2])))
-    return out
-
-
-def parse_podman_version(text: str) -> tuple[int, ...] | None:
-    """`podman --version` -> (5, 4, 2)."""
-    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-    if not m:
-        return None
-    return tuple(int(g) for g in m.groups(default="0"))
-
-
-SHOW_PROPS = ("Id", "LoadState", "ActiveState", "SubState", "NeedDaemonReload", "ActiveEnterTimestampMonotonic", "MainPID")
-
-
-def parse_systemctl_show(text: str) -> dict[str, UnitState]:
-    """`systemctl show -p ... A B C`: blocks of KEY=VALUE separated by blank lines."""
-    out = {}
-    for block in re.split(r"\n\s*\n", text.strip()):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        if "Id" not in props:
-            continue
-        out[props["Id"]] = UnitState(
-            name=props["Id"],
-            load=props.get("LoadState", ""),
-            active=props.get("ActiveState", ""),
-            sub=props.get("SubState", ""),
-            need_reload=props.get("NeedDaemonReload") == "yes",
-            since_us=int(props.get("ActiveEnterTimestampMonotonic") or 0),
-            main_pid=int(props.get("MainPID") or 0),
-        )
-    return out
-
-
-def parse_images(text: str) -> list[ImageInfo]:
-    """`podman images --format json`."""
-    out = []
-    for item in json.loads(text or "[]"):
-        digest = item.get("Digest", "")
-        for name in item.get("Names") or []:
-            out.append(ImageInfo(name, digest, item.get("Id", "")))
-    return out
-
-
-def parse_lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def parse_ss(text: str) -> list[Listener]:
-    """`ss -Hltnu`: Netid State Recv-Q Send-Q Local-Address:Port Peer..."""
-    out = []
-    for line in text.splitlines():
-        cols = line.split()
-        if len(cols) < 5:
-            continue
-        addr, _, port = cols[4].rpartition(":")
-        if port.isdigit():
-            address = addr.split("%")[0].strip("[]")  # 127.0.0.53%lo, [fe80::1]%eth0
-            out.append(Listener(cols[0], address, int(port)))
-    return out
-
-
-def parse_containers(text: str) -> list[dict]:
-    """`podman ps -a --format json`: keep what status needs."""
-    out = []
-    for item in json.loads(text or "[]"):
-        out.append({
-            "name": (item.get("Names") or [""])[0],
-            "image": item.get("Image", ""),
-            "image_id": item.get("ImageID", ""),
-            "state": item.get("State", ""),
-            "status": item.get("Status", ""),
-            "started": item.get("StartedAt", 0),
-            "labels": item.get("Labels") or {},
-        })
-    return out
-
-
-def normalize_image(ref: str) -> str:
-    """What podman lists for a reference: docker.io/library/ for short names, :latest when untagged."""
-    name = ref.split("@")[0]
-    first = name.split("/")[0]
-    if "/" not in name:
-        name = f"docker.io/library/{name}"
-    elif "." not in first and ":" not in first and first != "localhost":
-        name = f"docker.io/{name}"
-    if ":" not in name.rsplit("/", 1)[-1]:
-        name += ":latest"
-    return name

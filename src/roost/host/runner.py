@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -107,6 +110,16 @@ class Host(Protocol):
 
     def mask(self, text: str) -> str: ...
 
+    def pipe(
+        self,
+        source: list[str],
+        sink: list[str],
+        *,
+        user: AppUser,
+        tap: Callable[[bytes], None] | None = None,
+        timeout: float | None = None,
+    ) -> Result: ...
+
     def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None: ...
 
 
@@ -174,6 +187,7 @@ class Runner:
                 encoding="utf-8",
                 errors="replace",  # a LATIN1 dump or a binary name must not crash roost
                 timeout=timeout,
+                check=False,
                 cwd=user.home if user and os.path.isdir(user.home) else "/",
             )
         except FileNotFoundError:
@@ -227,6 +241,79 @@ class Runner:
         """Atomically replace `path`: the new file has its final mode and owner before it is visible."""
         self._mutation(f"write {path} (mode {mode:04o}, owner {uid}:{gid})")
         safefs.write_file(path, content.encode(), mode, uid, gid)
+
+    def pipe(
+        self,
+        source: list[str],
+        sink: list[str],
+        *,
+        user: AppUser,
+        tap: Callable[[bytes], None] | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        """`source | sink`, both as the app user, with root in the middle passing the bytes on and
+        showing each chunk to `tap` (a checksum, a verifier). Streams: nothing is held in memory,
+        and root never opens a path of the app's home. If `tap` raises, both are killed and it
+        propagates. The result's returncode is the first failure of source, then sink."""
+        shown = self.mask(" ".join(_quote(a) for a in source) + " | " + " ".join(_quote(a) for a in sink))
+        shown += f"  (as {user.name})"
+        if self.dry_run:
+            raise RoostError(f"refusing to run a mutating command in dry-run: {shown}")
+        self._audit(f"run {shown}")
+        cwd = user.home if os.path.isdir(user.home) else "/"
+        with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2, tempfile.TemporaryFile() as out2:
+            try:
+                src = subprocess.Popen(self.wrap(source, user), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=err1, cwd=cwd)
+            except FileNotFoundError:
+                return Result(tuple(source), 127, "", f"{source[0]}: command not found")
+            try:
+                dst = subprocess.Popen(self.wrap(sink, user), stdin=subprocess.PIPE, stdout=out2, stderr=err2, cwd=cwd)
+            except FileNotFoundError:
+                src.kill()
+                src.wait()
+                return Result(tuple(sink), 127, "", f"{sink[0]}: command not found")
+            timed_out = threading.Event()
+
+            def kill() -> None:
+                timed_out.set()
+                for p in (src, dst):
+                    p.kill()
+
+            timer = threading.Timer(timeout, kill) if timeout else None
+            if timer:
+                timer.start()
+            assert src.stdout is not None and dst.stdin is not None
+            try:
+                while chunk := os.read(src.stdout.fileno(), 1 << 20):
+                    if tap:
+                        tap(chunk)
+                    try:
+                        dst.stdin.write(chunk)
+                    except BrokenPipeError:
+                        break  # the sink gave up: its exit status says why
+                try:
+                    dst.stdin.close()
+                except BrokenPipeError:
+                    pass
+            except BaseException:
+                kill()
+                raise
+            finally:
+                if timer:
+                    timer.cancel()
+                src.stdout.close()
+                codes = (src.wait(), dst.wait())
+            if timed_out.is_set():
+                raise RoostError(f"timed out after {timeout:.0f}s: {shown}")
+            texts = []
+            for fh in (err1, err2, out2):
+                fh.seek(0)
+                texts.append(self.mask(fh.read(1 << 16).decode(errors="replace")))
+        failed = next(((argv, c) for argv, c in ((source, codes[0]), (sink, codes[1])) if c != 0), None)
+        argv, code = failed or (source, 0)
+        stderr = texts[0] if failed is None or failed[0] is source else texts[1]
+        return Result(tuple(argv), code, texts[2], stderr)
 
     def append_file(self, path: str, content: str, *, mode: int, uid: int, gid: int) -> None:
         self._mutation(f"append to {path}")

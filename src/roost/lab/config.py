@@ -17,12 +17,13 @@ REGISTRY = os.environ.get("ROOST_LAB_REGISTRY", "127.0.0.1:5000")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # The lab host: a small server with systemd, logind and rootless podman, plus what the
-# lab itself uses (python3-venv to install roost, docker-registry for the test images).
+# lab itself uses (python3-venv to install roost, docker-registry for the test images), and
+# caddy, the front door roost manages (installed but left disabled: roost enables it).
 LAB_PACKAGES: tuple[str, ...] = (
     "systemd", "systemd-sysv", "dbus", "dbus-user-session", "libpam-systemd",
     "podman", "crun", "passt", "uidmap", "catatonit", "aardvark-dns", "netavark",
     "fuse-overlayfs", "systemd-container", "iproute2", "procps", "curl", "ca-certificates",
-    "python3", "python3-venv", "docker-registry", "less",
+    "python3", "python3-venv", "docker-registry", "less", "caddy",
 )  # fmt: skip
 
 # The root of the test images: PostgreSQL for the database image, psycopg for the notes
@@ -169,3 +170,28 @@ def digest(*parts: str | bytes) -> str:
         h.update(p.encode() if isinstance(p, str) else p)
         h.update(b"\0")
     return h.hexdigest()[:16]
+
+
+def web_hints(spec: dict[str, object], rootfs: str) -> list[str]:
+    """How to reach a spec's [web] site from the machine: the URL, and for the internal CA where its
+    root certificate is (inside the lab's disk) and how to trust it."""
+    web = spec.get("web")
+    if not isinstance(web, dict) or not web.get("domains"):
+        return []
+    domains = [str(d) for d in web["domains"]]
+    tls = web.get("tls", "acme")
+    scheme, port = ("http", 80) if tls == "off" else ("https", 443)
+    lines = [f"{scheme}://{d}/" for d in domains]
+    resolve = f"--resolve {domains[0]}:{port}:127.0.0.1"
+    if tls == "internal":
+        root = f"{rootfs.rstrip('/')}/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt"
+        lines += [
+            f"the lab's internal CA signed the certificate; its root is {root}",
+            f"  curl {resolve} --cacert {root} https://{domains[0]}/",
+            f"  trust it on this machine: cp {root} /usr/local/share/ca-certificates/roost-lab.crt && "
+            "update-ca-certificates",
+            f"  browsers: import it as an authority, and add `127.0.0.1 {' '.join(domains)}` to /etc/hosts",
+        ]
+    else:
+        lines.append(f"  curl {resolve} {scheme}://{domains[0]}/")
+    return lines

@@ -18,7 +18,7 @@ from roost.lab import config, rootfs
 from roost.lab.machine import CACHE_DIR, Machine, User
 from roost.lab.proc import run
 
-SOURCES = Path(__file__).parent / "images"
+SOURCES = Path(__file__).parent / "containerfiles"
 BUILDER = User("labbuild", 1500)
 BASE_IMAGE = "localhost/roost-lab/base:latest"
 REGISTRY_CACHE = CACHE_DIR / "registry"

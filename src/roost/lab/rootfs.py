@@ -18,7 +18,7 @@ LAB_ROOTFS = CACHE_DIR / "rootfs"
 BASE_TAR = CACHE_DIR / "image-base.tar"
 
 # Bump when configure() changes what it writes, so cached rootfs get rebuilt.
-CONFIG_REVISION = "1"
+CONFIG_REVISION = "2"
 
 
 def mirror() -> str:
@@ -116,6 +116,8 @@ def configure(root: Path) -> None:
              "/usr/lib/systemd/system/network-online.target")  # fmt: skip
     _symlink(root, "/etc/systemd/system/multi-user.target.wants/docker-registry.service",
              "/usr/lib/systemd/system/docker-registry.service")  # fmt: skip
+    # Caddy's package enables it; leave that to roost, so a lab without HTTPS apps keeps ports 80/443 free.
+    (root / "etc/systemd/system/multi-user.target.wants/caddy.service").unlink(missing_ok=True)
     # A plain file: a resolved stub symlink would point at a resolver the lab does not run.
     _write(root, "/etc/resolv.conf", Path("/etc/resolv.conf").read_text())
     # useradd allocates subordinate ids only when these files exist, as on a normal server.

@@ -21,6 +21,7 @@ from roost.lab.machine import Machine, all_machines
 from roost.lab.proc import run
 from roost.output import console
 
+
 class Phases:
     """Shows which phases run (a Rich status line) and prints each one's time when done.
     Phases may run concurrently, from threads."""
@@ -100,7 +101,7 @@ def check_alone(machine: Machine) -> None:
                              "ROOST_LAB_REGISTRY=127.0.0.1:PORT (the test images are then named after it)")  # fmt: skip
 
 
-def concurrently(*jobs: Callable[[], object]) -> None:
+def run_jobs_in_parallel(*jobs: Callable[[], object]) -> None:
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         futures = [pool.submit(j) for j in jobs]
     for f in futures:
@@ -159,7 +160,7 @@ def _create(machine: Machine, mirror_url: str, ph: Phases, make_wheels: Callable
         with ph.phase("base", "debootstrap of the image base") as notes:
             notes.append("built" if rootfs.ensure_base_tar(mirror_url) else "cached")
 
-    concurrently(lab_rootfs, make_wheels, *([image_base] if need_base else []))
+    run_jobs_in_parallel(lab_rootfs, make_wheels, *([image_base] if need_base else []))
     with ph.phase("copy", "copying the rootfs") as notes:
         machine.dir.mkdir(parents=True, exist_ok=True)
         tmp = machine.dir / "rootfs.tmp"

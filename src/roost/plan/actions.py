@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from roost.errors import RoostError
-from roost.host.state import user_manager_running
-from roost.render.app import DirWant, FileWant, SecretEnvWant, secret_digest
+from roost.host.facts import user_manager_running
+from roost.render.desired import DirWant, FileWant, SecretEnvWant, secret_digest
 
 if TYPE_CHECKING:
     from roost.plan.context import Context
@@ -252,7 +252,7 @@ class MarkPending(Action):
         return "note the units to reload and restart (so an interrupted apply is finished by the next)"
 
     def execute(self, ctx: Context) -> None:
-        from roost.host.state import Pending
+        from roost.host.facts import Pending
 
         ctx.host.write_file(ctx.layout.pending_file, Pending(self.daemon_reload, self.restart).dump(),
                             mode=0o600, uid=0, gid=0)

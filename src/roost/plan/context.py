@@ -8,7 +8,7 @@ from typing import Any
 
 from roost.host.runner import AppUser, Host
 from roost.layout import Layout
-from roost.render.app import Identity
+from roost.render.desired import Identity
 
 
 @dataclass

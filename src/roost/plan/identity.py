@@ -6,9 +6,9 @@ Pure functions over SystemFacts, so every rule is a table-driven unit test.
 from __future__ import annotations
 
 from roost.errors import UsageError
-from roost.host.state import SystemFacts
+from roost.host.facts import SystemFacts
 from roost.layout import SUBID_COUNT
-from roost.render.app import Identity
+from roost.render.desired import Identity
 from roost.spec.model import MAX_APP_ID, MIN_APP_ID, Spec
 
 SUBID_MAX = 2**32 - 1
@@ -48,9 +48,10 @@ def resolve(spec: Spec, system: SystemFacts) -> Identity:
                     (n for n, a in other_apps.items() if a.get("uid") == uid), "?")
                 raise UsageError(f"app.uid {uid} is already used by {owner}", hint="choose a free UID or leave app.uid out")
         else:
-            uid = next((i for i in range(MIN_APP_ID, MAX_APP_ID) if i not in taken_uids and i not in taken_gids), None)
-            if uid is None:
+            free = next((i for i in range(MIN_APP_ID, MAX_APP_ID) if i not in taken_uids and i not in taken_gids), None)
+            if free is None:
                 raise UsageError("no free UID left in 2000-59999")
+            uid = free
         gid = spec.app.gid if spec.app.gid is not None else uid
         if group_gid is not None:
             gid = group_gid if spec.app.gid is None else gid
@@ -71,7 +72,7 @@ def _subid_start(name: str, uid: int, system: SystemFacts) -> int:
         return own[0].start
     ranges = [r for r in (*system.subuids, *system.subgids) if r.owner != name]
     real_ids = {u.uid for u in system.users.values()} | set(system.groups.values())
-    recorded = [a.get("subid_start") for n, a in system.apps.items() if n != name and a.get("subid_start")]
+    recorded = [s for n, a in system.apps.items() if n != name and isinstance(s := a.get("subid_start"), int)]
 
     def free(start: int) -> bool:
         if start + SUBID_COUNT > SUBID_MAX:

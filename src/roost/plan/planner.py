@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import posixpath
+from dataclasses import dataclass, field
 
 from roost.errors import UsageError
-from roost.host.facts import normalize_image
+from roost.frontdoor import plan as frontdoor
+from roost.frontdoor.state import FrontFacts
+from roost.host.facts import AppFacts, SystemFacts
+from roost.host.parse import normalize_image
 from roost.host.runner import FileStat
-from roost.host.state import AppFacts, SystemFacts
 from roost.layout import SUBID_COUNT
 from roost.plan import actions as A
-from roost.render.app import Desired, FileWant, secret_digest
+from roost.render.desired import Desired, FileWant, secret_digest
 from roost.spec.model import Spec, parse_publish
 
 MIN_PODMAN = (5, 0)
@@ -22,11 +25,12 @@ class Inputs:
     system: SystemFacts
     desired: Desired
     app: AppFacts
+    front: FrontFacts = field(default_factory=FrontFacts)
 
 
 def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
     """Refuse what would collide with another app or a running service (exit 2, nothing changed)."""
-    mine = system.apps.get(spec.name, {})
+    mine = system.apps.get(spec.name)
     for other, record in system.apps.items():
         if other == spec.name:
             continue
@@ -37,7 +41,11 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
             if (p.host_port, p.proto) in theirs:
                 raise UsageError(f"pod.publish: host port {p.host_port} is already published by roost app {other}",
                                  hint="choose another host port")
-    my_ports = {str(p) for p in [*mine.get("publish", [])]}
+        claimed = set(record.get("domains", [])) & set(spec.web.domains if spec.web else ())
+        if claimed:
+            raise UsageError(f"web.domains: {', '.join(sorted(claimed))} is already served by roost app {other}",
+                             hint=f"a domain has one app: pick another, or take it out of {other}'s spec first")
+    my_ports = set(mine.get("publish", [])) if mine else set()
     for p in spec.pod.ports:
         if str(p) in my_ports:
             continue  # ours, from the previous apply
@@ -69,9 +77,16 @@ def _within(a: str, b: str) -> bool:
 
 
 def check_home(spec: Spec, system: SystemFacts, uid: int, home: FileStat | None,
-               entries: list[tuple[str, FileStat]] | None) -> None:
+               entries: list[tuple[str, FileStat]] | None, parent: FileStat | None = None) -> None:
     """The app's home becomes its user's: it must be a folder of its own (exit 2, nothing changed).
-    `home`, `entries`: the home's lstat and listing as they are now (None: not there)."""
+    `home`, `entries`, `parent`: the home's lstat and listing and its parent's lstat as they are
+    now (None: not there)."""
+    up = posixpath.dirname(spec.home)
+    if parent is not None and (parent.uid != 0 or parent.mode & 0o022 or not parent.is_dir):
+        raise UsageError(f"app.home: {spec.home} would be inside {up}, which " +
+                         ("is not a directory" if not parent.is_dir else f"belongs to UID {parent.uid}" if parent.uid
+                          else "others can write") + ": whoever controls it could move the app's home",
+                         hint=f"choose a home whose parent only root can change, e.g. /srv/roost/{spec.name}")
     for other, record in system.apps.items():
         theirs = record.get("home")
         if other != spec.name and isinstance(theirs, str) and (_within(spec.home, theirs) or _within(theirs, spec.home)):
@@ -191,7 +206,7 @@ def plan(inp: Inputs) -> A.Plan:
             restart.add(service)
     pod_restart = layout.pod_service in restart
     state = {u: app.units.get(u) for u in desired.units}
-    pod_active = (s := state[layout.pod_service]) is not None and s.active == "active"
+    pod_active = (u := state[layout.pod_service]) is not None and u.active == "active"
     if not pod_active:
         restart.clear()  # a start runs everything with the new inputs
 
@@ -214,7 +229,7 @@ def plan(inp: Inputs) -> A.Plan:
         add(A.StartUnits(every, restart=True, reason="the pod's unit changed: every container restarts"))
     else:
         inactive = [layout.container_service(c) for c in spec.start_order()
-                    if (s := state[layout.container_service(c)]) is None or s.active != "active"]
+                    if (u := state[layout.container_service(c)]) is None or u.active != "active"]
         again = [layout.container_service(c) for c in spec.start_order() if layout.container_service(c) in restart]
         if again:
             add(A.StartUnits(tuple(again), restart=True, reason="their inputs changed"))
@@ -232,10 +247,12 @@ def plan(inp: Inputs) -> A.Plan:
     if spec.backup.schedule:
         timers.append("roost-backup.timer")
     for timer in timers:
-        st = app.units.get(timer)
-        if timer not in app.enabled_timers or st is None or st.active != "active":
+        unit = app.units.get(timer)
+        if timer not in app.enabled_timers or unit is None or unit.active != "active":
             add(A.EnableTimer(timer))
 
+    # 7. the front door, once the app answers behind it
+    p.actions += frontdoor.actions(spec, inp.front, system.package_manager)
     if spec.notify is not None:
         from roost.render.notify import SYSTEM_DIR
 

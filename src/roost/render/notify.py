@@ -3,16 +3,12 @@ events, and the app user's units that report them (see roost.notify)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from roost import notify
 from roost.layout import Layout
 from roost.notify import SPOOL_ROOT
 from roost.render.unitfile import UnitFile, quote_word, section
+from roost.render.wants import DirWant, FileWant, Identity
 from roost.spec.model import Spec
-
-if TYPE_CHECKING:
-    from roost.render.app import DirWant, FileWant, Identity
 
 SYSTEM_DIR = "/etc/systemd/system"
 PATH_UNIT = "roost-notify@.path"
@@ -67,8 +63,6 @@ def notify_wants(spec: Spec, identity: Identity, roost_cmd: tuple[str, ...], url
                  ) -> tuple[list[DirWant], list[FileWant], DirWant]:
     """(root's directories, root's files, the app user's spool directory): the URLs stored
     root-only beside the applied spec, the system units that connect the spool to root."""
-    from roost.render.app import DirWant, FileWant
-
     dirs = [DirWant(SPOOL_ROOT, 0o755, 0, 0)]
     files = [FileWant(notify.urls_path(spec.name), notify.render_stored(list(urls)), 0o600, 0, 0, sensitive=True)]
     files += [FileWant(path, content, 0o644, 0, 0) for path, content in system_units(roost_cmd).items()]

@@ -22,7 +22,7 @@ class UnsafeValue(ValueError):
 
 
 def _check(value: str) -> None:
-    if any(ord(c) < 0x20 and c != "\t" or ord(c) == 0x7F for c in value):
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
         raise UnsafeValue(f"control characters cannot be written into a unit file: {value!r}")
 
 

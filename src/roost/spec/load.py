@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from roost.errors import Problem, SpecError
 from roost.spec.model import Spec, cross_check
@@ -63,7 +64,8 @@ def load_spec(path: str | Path) -> Spec:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise SpecError(str(path), [Problem("", "no such file")], hint="give the path of a spec file, e.g. examples/hedgedoc.toml") from None
+        raise SpecError(str(path), [Problem("", "no such file")],
+                        hint="give the path of a spec file, e.g. examples/hedgedoc.toml") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise SpecError(str(path), [Problem("", f"cannot read it: {e}")]) from None
     return parse_spec(text, str(path))
@@ -81,7 +83,7 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     except ValidationError as e:
         problems = []
         for err in e.errors():
-            loc = tuple(str(p) for p in err["loc"] if not isinstance(p, int) or True)
+            loc = tuple(str(p) for p in err["loc"])
             # pydantic puts the failing validator's name in loc for unions; drop what is not a key
             # and "[key]", which marks an error in a table's key (its name) rather than its value
             keys = tuple(p for p in loc if not p.startswith("function-") and p not in ("str", "int", "bool", "[key]"))
@@ -93,7 +95,7 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     return spec
 
 
-def _message(err: dict) -> str:
+def _message(err: ErrorDetails) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return "unknown key (check its spelling against docs/spec.md)"

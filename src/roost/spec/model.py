@@ -11,10 +11,12 @@ import ipaddress
 import json
 import posixpath
 import re
+from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic import AfterValidator, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+
+from roost.frontdoor.model import Web
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -28,7 +30,10 @@ IMAGE_RE = re.compile(
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?\Z"
 )
-PUBLISH_RE = re.compile(r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(?P<host>[0-9]{1,5}):(?P<ctr>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?\Z")
+PUBLISH_RE = re.compile(
+    r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
+    r"(?P<host>[0-9]{1,5}):(?P<ctr>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?\Z"
+)
 VOLUME_OPTIONS = {"z", "Z", "ro", "rw", "U", "noexec", "nosuid", "nodev", "exec", "suid", "dev"}
 # names that would shadow a system account or a roost directory
 RESERVED_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
@@ -83,7 +88,7 @@ def check_text(value: str) -> str:
     for ch in value:
         if ch in "\n\r":
             raise ValueError("must be a single line (newlines are not allowed)")
-        if ord(ch) < 0x20 and ch != "\t" or ord(ch) == 0x7F:
+        if (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F:
             raise ValueError(f"contains the control character {ch!r}")
     if len(value) > 4096:
         raise ValueError("is longer than 4096 characters")
@@ -143,7 +148,9 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class App(Model):
+class AppSettings(Model):
+    """The [app] table: who the app runs as and where it lives."""
+
     name: str = Field(description="app name: user, group, pod and directory are named after it")
     uid: StrictInt | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
     gid: StrictInt | None = Field(None, ge=MIN_APP_ID, le=MAX_APP_ID)
@@ -155,10 +162,15 @@ class App(Model):
     @classmethod
     def _name(cls, v: str) -> str:
         if not NAME_RE.match(v):
-            raise ValueError(f"{v!r} is not a valid app name: use 1-31 lower-case letters, digits and '-', starting with a letter")
+            raise ValueError(f"{v!r} is not a valid app name: use 1-31 lower-case letters, digits and '-', "
+                             "starting with a letter")
         if v in RESERVED_NAMES:
             raise ValueError(f"{v!r} clashes with a system account name; pick another")
         return v
+
+    @cached_property
+    def health_timeout_s(self) -> float:
+        return parse_duration(self.health_timeout)
 
     @field_validator("health_timeout")
     @classmethod
@@ -205,11 +217,25 @@ def parse_publish(value: str) -> Publish:
         ipaddress.IPv6Address(address) if version == 6 else ipaddress.IPv4Address(address)
     except ValueError:
         raise ValueError(f"{ip!r} in {value!r} is not an IPv{version} address") from None
-    return Publish(ip=ip, host_port=host, container_port=ctr, proto=m["proto"] or "tcp")
+    return Publish(ip=ip, host_port=host, container_port=ctr, proto="udp" if m["proto"] == "udp" else "tcp")
+
+
+HOST_NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9_])?\Z")
 
 
 class Pod(Model):
     publish: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()  # extra names for 127.0.0.1 inside the pod (compose's service names)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            if not HOST_NAME_RE.match(name) or name.lower() == "localhost":
+                raise ValueError(f"{name!r} is not a host name like db or redis (letters, digits, '.', '-', '_')")
+        if len(set(v)) != len(v):
+            raise ValueError("a host name is listed twice")
+        return v
 
     @field_validator("publish")
     @classmethod
@@ -222,8 +248,9 @@ class Pod(Model):
             seen.add((p.host_port, p.proto))
         return v
 
-    @property
+    @cached_property
     def ports(self) -> list[Publish]:
+        """`publish`, parsed once."""
         return [parse_publish(p) for p in self.publish]
 
 
@@ -236,7 +263,7 @@ class Health(Model):
     http: Text | None = None
     interval: Duration = "10s"
     timeout: Duration = "5s"
-    retries: StrictInt = Field(3, ge=1, le=100)
+    retries: StrictInt = Field(default=3, ge=1, le=100)
     start_period: Duration = "0s"
 
     @model_validator(mode="after")
@@ -290,6 +317,7 @@ class Container(Model):
     volumes: tuple[str, ...] = ()
     health: Health | None = None
     command: tuple[Argument, ...] | None = None
+    entrypoint: tuple[Argument, ...] | None = None  # replaces the image's entrypoint; () clears it
     postgres: StrictBool | None = None  # marks a PostgreSQL container; None = detect from the image name
     # hardened defaults, each with its opt-out
     no_new_privileges: StrictBool = True
@@ -350,8 +378,9 @@ class Container(Model):
             raise ValueError(f"{v!r} must be a path relative to the spec's folder, inside it")
         return v
 
-    @property
+    @cached_property
     def mounts(self) -> list[Volume]:
+        """`volumes`, parsed once."""
         return [parse_volume(v) for v in self.volumes]
 
     @property
@@ -379,7 +408,7 @@ SecretName = Annotated[str, AfterValidator(_secret_name)]
 
 
 class Backup(Model):
-    keep: StrictInt = Field(7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
+    keep: StrictInt = Field(default=7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
     schedule: str | None = None  # a systemd OnCalendar= expression, e.g. "daily" or "*-*-* 03:00"
 
     @field_validator("schedule")
@@ -403,13 +432,14 @@ class Notify(Model):
 
 
 class Spec(Model):
-    app: App
+    app: AppSettings
     pod: Pod = Pod()
     backup: Backup = Backup()
     notify: Notify | None = None
     # names are checked as dict keys so that an error's location is the offending table
     secrets: dict[SecretName, SecretSpec] = Field(default_factory=dict)
     containers: dict[ContainerName, Container]
+    web: Web | None = None  # the front door: HTTPS at the app's domains (roost.frontdoor)
 
     @field_validator("containers")
     @classmethod
@@ -431,9 +461,9 @@ class Spec(Model):
         """The volume under which `inside` (a path in the container) lives, and its host path."""
         best = None
         for vol in self.containers[container].mounts:
-            if inside == vol.target or inside.startswith(vol.target.rstrip("/") + "/"):
-                if best is None or len(vol.target) > len(best.target):
-                    best = vol
+            under = inside == vol.target or inside.startswith(vol.target.rstrip("/") + "/")
+            if under and (best is None or len(vol.target) > len(best.target)):
+                best = vol
         if best is None:
             return None
         rest = posixpath.relpath(inside, best.target)
@@ -484,6 +514,7 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
             elif dep == cname:
                 problems.append((("containers", cname, "requires"), "a container cannot require itself"))
         elsewhere = [("image", c.image), *[("command", x) for x in c.command or ()], *[("volumes", v) for v in c.volumes]]
+        elsewhere += [("entrypoint", x) for x in c.entrypoint or ()]
         if c.health and c.health.cmd:
             elsewhere.append(("health", c.health.cmd))
         for key, value in elsewhere:
@@ -506,6 +537,9 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
                         ("containers", cname, "volumes"),
                         f"{vol.source} is outside the app's home {spec.home}; list it in app.allow_host_paths to allow it",
                     ))
+    from roost.frontdoor.render import problems as web_problems  # only [web] specs need it
+
+    problems += web_problems(spec)
     graph = {n: c.requires for n, c in spec.containers.items() if all(d in spec.containers for d in c.requires)}
     cycle = _find_cycle(graph)
     if cycle:
@@ -520,7 +554,8 @@ def unit_clash(app: str, container: str) -> str | None:
     if container in RESERVED_UNITS:
         return "a unit of the user's systemd"
     if container.startswith(RESERVED_UNIT_PREFIXES):
-        return f"in the name space of units that start with {next(p for p in RESERVED_UNIT_PREFIXES if container.startswith(p))!r}"
+        prefix = next(p for p in RESERVED_UNIT_PREFIXES if container.startswith(p))
+        return f"in the name space of units that start with {prefix!r}"
     return None
 
 
@@ -533,7 +568,7 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
         stack.append(node)
         for dep in graph.get(node, ()):
             if state.get(dep) == 1:
-                return stack[stack.index(dep):] + [dep]
+                return [*stack[stack.index(dep):], dep]
             if dep not in state and (found := visit(dep)):
                 return found
         stack.pop()

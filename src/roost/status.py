@@ -1,0 +1,133 @@
+"""`roost status`: every app's units, health, images and uptime, read as each app's user.
+
+Cheap enough for a monitoring check: one systemctl and one podman call per app, apps read
+side by side (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from roost.host.runner import AppUser, Runner
+from roost.layout import list_apps, read_record
+
+
+def _started(text: str) -> float:
+    """podman's StartedAt ("2026-11-30T04:11:18.123456789Z" or "...+00:00") as a Unix time; 0 if unknown."""
+    from datetime import datetime
+
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:?\d\d)?", text or "")
+    if not m or text.startswith("0001-"):
+        return 0.0
+    zone = m.group(2) or "Z"
+    zone = "+00:00" if zone == "Z" else zone
+    try:
+        return datetime.fromisoformat(m.group(1) + zone).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def parse_inspect(text: str, app: str) -> dict[str, dict]:
+    """`podman container inspect` JSON -> container (spec name) -> what status shows. One podman
+    call carries state, health, image and digest (podman prints the containers it found even
+    when another name is missing)."""
+    try:
+        items = json.loads(text or "[]")
+    except ValueError:
+        return {}
+    out = {}
+    for item in items if isinstance(items, list) else []:
+        labels = (item.get("Config") or {}).get("Labels") or {}
+        if labels.get("io.roost.app") != app:
+            continue
+        state = item.get("State") or {}
+        health = (state.get("Health") or state.get("Healthcheck") or {}).get("Status") or ""
+        out[labels.get("io.roost.container", "")] = {
+            "state": state.get("Status", ""),
+            "health": health if health in ("healthy", "unhealthy", "starting") else "-",
+            "image": item.get("ImageName", ""),
+            "digest": item.get("ImageDigest", ""),
+            "started": _started(state.get("StartedAt", "")),
+        }
+    return out
+
+
+def collect(name: str) -> dict:
+    """One app's state, read as the app user: one systemctl and one podman call, side by side."""
+    from roost.host.facts import concurrently
+    from roost.host.parse import SHOW_PROPS, parse_systemctl_show
+
+    record = read_record(name)
+    host, user = Runner(), AppUser(record["name"], record["uid"], record["home"])
+    units = [record["pod_service"], *(f"{c}.service" for c in record["containers"])]
+    manager = host.exists(f"{user.runtime_dir}/bus")
+    states, containers = {}, {}
+    if manager:
+        show, inspect = concurrently(
+            lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(SHOW_PROPS), "--", *units], user=user,
+                             check=False),
+            lambda: host.run(["podman", "container", "inspect", "--", *(f"{name}-{c}" for c in record["containers"])],
+                             user=user, check=False),
+        )
+        states = parse_systemctl_show(show.stdout)
+        containers = parse_inspect(inspect.stdout, name)
+    rows = []
+    now = time.time()
+    for cname in record["containers"]:
+        unit = states.get(f"{cname}.service")
+        c = containers.get(cname, {})
+        running = c.get("state") == "running"
+        rows.append({
+            "container": cname,
+            "unit": f"{cname}.service",
+            "state": f"{unit.active}/{unit.sub}" if unit and unit.load == "loaded" else "not installed",
+            "health": c.get("health", "-") if running else "-",
+            "image": c.get("image") or record["images"].get(cname, ""),
+            "digest": c.get("digest", ""),
+            "uptime_s": int(now - c["started"]) if running and c.get("started") else None,
+        })
+    pod = states.get(record["pod_service"])
+    web = {}
+    if record.get("url"):  # served through the front door (roost.frontdoor)
+        from roost.frontdoor.certs import state as cert_state
+
+        certs = {d: cert_state(host, d) for d in record["domains"]} if record.get("tls") != "off" else {}
+        web = {"url": record["url"], "certificates": certs}
+    return {
+        "app": name,
+        "user": record["name"],
+        "uid": record["uid"],
+        "home": record["home"],
+        "user_manager": "running" if manager else "not running",
+        "pod": f"{pod.active}/{pod.sub}" if pod and pod.load == "loaded" else "not installed",
+        "publish": record["publish"],
+        "containers": rows,
+        **web,
+    }
+
+
+def problems(data: list[dict]) -> list[str]:
+    """What makes `roost status` exit 1, so that it can serve as a monitoring check."""
+    out = []
+    for a in data:
+        if a["pod"] != "active/running":
+            out.append(f"{a['app']}: pod is {a['pod']}")
+        for row in a["containers"]:
+            if row["state"] != "active/running":
+                out.append(f"{a['app']}/{row['container']}: unit is {row['state']}")
+            elif row["health"] == "unhealthy":
+                out.append(f"{a['app']}/{row['container']}: unhealthy")
+    return out
+
+
+def read(app: str | None = None) -> list[dict]:
+    """The state of one app (an unknown name is a located error) or of every recorded app."""
+    if app:
+        read_record(app)  # a clear error for an unknown app
+    names = [app] if app else list_apps()
+    # 8 at a time: most of each read is podman and runuser starting up, not CPU (2 cores here: 21 apps
+    # took 1.54 s with 3 calls per app, 4 at a time; docs/benchmarks.md has the figures since)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(collect, names))

@@ -1,0 +1,74 @@
+"""The shape of the code, kept: no import circles in src/, and verbs that stay thin.
+
+Imports inside functions count too (a lazy import hides a circle, it does not remove it);
+imports under `if TYPE_CHECKING:` do not (they never run)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in SRC.rglob("*.py"):
+        parts = p.relative_to(SRC).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    return out
+
+
+MODULES = _modules()
+
+
+def imports(name: str) -> set[str]:
+    """Modules of roost that `name` imports, at the top or in a function."""
+    found: set[str] = set()
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for n in nodes:
+            if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test):
+                visit(n.orelse)
+                continue
+            if isinstance(n, ast.Import):
+                found.update(a.name for a in n.names)
+            elif isinstance(n, ast.ImportFrom) and n.module:
+                found.add(n.module)
+                found.update(f"{n.module}.{a.name}" for a in n.names)
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                visit([c for c in getattr(n, field, []) if isinstance(c, ast.stmt | ast.ExceptHandler)])
+
+    visit(ast.parse(MODULES[name].read_text()).body)
+    return {m for m in found if m in MODULES and m != name}
+
+
+def test_no_import_circles():
+    graph = {m: imports(m) for m in MODULES}
+    circles = set()
+
+    def walk(node: str, path: list[str]) -> None:
+        for dep in graph[node]:
+            if dep in path:
+                circle = path[path.index(dep):]
+                start = circle.index(min(circle))
+                circles.add(" -> ".join([*circle[start:], *circle[:start], min(circle)]))
+            else:
+                walk(dep, [*path, dep])
+
+    for m in sorted(graph):
+        walk(m, [m])
+    assert not circles, "import circles:\n  " + "\n  ".join(sorted(circles))
+
+
+def test_the_library_never_imports_the_command_line():
+    offenders = {m: sorted(d for d in imports(m) if d.startswith("roost.cli")) for m in MODULES
+                 if not m.startswith("roost.cli") and m != "roost.__main__"}
+    assert not {m: d for m, d in offenders.items() if d}
+
+
+def test_verbs_do_not_reach_into_host_facts_or_write_history():
+    for m in (m for m in MODULES if m.startswith("roost.cli.")):
+        text = MODULES[m].read_text()
+        assert "roost.host.facts" not in text and "roost.host.parse" not in text, f"{m} reads host facts itself"
+        assert "record_history" not in text and "history.record" not in text, f"{m} writes history itself"
