@@ -10,6 +10,15 @@ from tomlkit.items import Table
 from roost.compose.convert import SpecDraft
 
 
+def _array(items: list[str], one_line_up_to: int) -> tomlkit.items.Array:
+    """A TOML array of strings, one per line when there are more than `one_line_up_to`."""
+    arr = tomlkit.array()
+    arr.extend(items)
+    if len(items) > one_line_up_to:
+        arr.multiline(True)
+    return arr
+
+
 def _comment_text(text: str) -> str:
     """One line of comment: compose content may hold anything, a comment may not."""
     return re.sub(r"[\x00-\x1f\x7f]", " ", text)
@@ -35,19 +44,11 @@ def render(draft: SpecDraft) -> str:
     if draft.publish or draft.hosts:
         pod = tomlkit.table()
         if draft.publish:
-            arr = tomlkit.array()
-            arr.extend(draft.publish)
-            if len(draft.publish) > 2:
-                arr.multiline(True)
-            pod.add("publish", arr)
+            pod.add("publish", _array(draft.publish, one_line_up_to=2))
             if draft.publish_notes:
                 pod["publish"].comment(_comment_text("; ".join(draft.publish_notes)))
         if draft.hosts:
-            hosts = tomlkit.array()
-            hosts.extend(draft.hosts)
-            if len(draft.hosts) > 6:
-                hosts.multiline(True)
-            pod.add("hosts", hosts)
+            pod.add("hosts", _array(draft.hosts, one_line_up_to=6))
             pod["hosts"].comment("the compose file's service names, now 127.0.0.1 in the pod")
         doc.add("pod", pod)
 
@@ -72,11 +73,7 @@ def render(draft: SpecDraft) -> str:
         if c.env_file:
             t.add("env_file", c.env_file)
         if c.volumes:
-            vols = tomlkit.array()
-            vols.extend(c.volumes)
-            if len(c.volumes) > 2:
-                vols.multiline(True)
-            t.add("volumes", vols)
+            t.add("volumes", _array(c.volumes, one_line_up_to=2))
         if c.health:
             h = tomlkit.inline_table()
             for k, v in c.health.items():
