@@ -14,7 +14,7 @@ from tests.e2e.conftest import http, put, wait_http
 
 pytestmark = pytest.mark.lab
 
-USER, UID = "kubenotes", 2400
+USER, UID = "kubenotes", 3450  # a UID no other module of the suite uses
 HOME = f"/home/{USER}"
 PORT = 8391
 URL = f"http://127.0.0.1:{PORT}"
@@ -182,3 +182,14 @@ def test_with_secrets_moves_a_roost_app_to_kube_play(lab):
     finally:
         as_user(lab, "podman", "kube", "down", "/srv/roost/notes/notes.podman.yaml", user="notes", uid=2100,
                 check=False)
+        lab.exec(["roost", "down", "notes", "--purge", "--yes"], check=False)  # the modules after start clean
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_the_kube_user(lab):
+    """The plain user the first test makes goes when the module ends: later modules share the lab."""
+    yield
+    lab.exec(["loginctl", "disable-linger", USER], check=False)
+    lab.exec(["loginctl", "terminate-user", USER], check=False)
+    lab.exec(["pkill", "-KILL", "-u", USER], check=False)
+    lab.exec(["userdel", "-r", USER], check=False)
