@@ -22,9 +22,9 @@ SPEC = "/var/tmp/specs/export-notes.toml"
 PASSWORD = "pw$(HOME)x'y"  # arrives byte-exact through the Secret: podman does not expand $(VAR)
 
 
-def as_user(lab, *argv: str, check: bool = True, user: str = USER, uid: int = UID):
+def as_user(lab, *argv: str, check: bool = True, user: str = USER, uid: int = UID, timeout: float = 600):
     env = [f"XDG_RUNTIME_DIR=/run/user/{uid}", f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{uid}/bus"]
-    return lab.exec(["runuser", "-u", user, "--", "env", *env, *argv], check=check, timeout=600)
+    return lab.exec(["runuser", "-u", user, "--", "env", *env, *argv], check=check, timeout=timeout)
 
 
 def spec_text(lab, home: str | None = f"{HOME}/notes", port: int = PORT) -> str:
@@ -106,7 +106,8 @@ def test_exported_pod_runs_under_podman_kube_play(lab):
     try:
         as_user(lab, "podman", "kube", "play", "--network", "pasta", f"{HOME}/secret.yaml")
         started = time.monotonic()
-        play = as_user(lab, "podman", "kube", "play", "--network", "pasta", f"{HOME}/notes.podman.yaml")
+        # images are in the lab registry: a minute is plenty (a gated container waiting on a sibling never returns)
+        play = as_user(lab, "podman", "kube", "play", "--network", "pasta", f"{HOME}/notes.podman.yaml", timeout=240)
         print(f"\npodman kube play returned after {time.monotonic() - started:.1f}s:\n{play.stdout}{play.stderr}")
         wait_http(f"{URL}/status", timeout=180)
         assert lab.http("POST", f"{URL}/", {"text": "a note through podman kube play"}).status == 303
@@ -177,7 +178,7 @@ def test_with_secrets_moves_a_roost_app_to_kube_play(lab):
     lab.exec(["install", "-o", "notes", "-g", "notes", "-m", "0600", path, "/srv/roost/notes/notes.podman.yaml"])
     try:
         as_user(lab, "podman", "kube", "play", "--network", "pasta", "/srv/roost/notes/notes.podman.yaml",
-                user="notes", uid=2100)
+                user="notes", uid=2100, timeout=240)
         assert "kept across the move" in wait_http(f"{url}/", timeout=180)  # same data, same password
     finally:
         as_user(lab, "podman", "kube", "down", "/srv/roost/notes/notes.podman.yaml", user="notes", uid=2100,

@@ -144,6 +144,10 @@ def test_podman_pod_mirrors_the_quadlet_units():
     assert db["startupProbe"]["periodSeconds"] == 1 and db["startupProbe"]["failureThreshold"] == 300
     assert app["livenessProbe"]["httpGet"] == {"path": "/status", "port": 3000, "scheme": "HTTP", "host": "127.0.0.1"}
     assert pod["metadata"]["annotations"]["io.containers.autoupdate/app"] == "registry"
+    # kube play waits for each gated container in turn, in no fixed order: the app, whose health needs the
+    # database, is not gated (a lab run that started it first waited forever)
+    assert pod["metadata"]["annotations"]["io.containers.sdnotify/database"] == "healthy"
+    assert "io.containers.sdnotify/app" not in pod["metadata"]["annotations"]
     assert pod["spec"]["volumes"][0] == {"name": "database", "hostPath": {"path": "/srv/roost/notes/database",
                                                                          "type": "DirectoryOrCreate"}}
     assert "readinessProbe" not in app  # podman ignores it; startup + liveness are what it runs

@@ -25,7 +25,10 @@ def build_podman(b: Builder) -> Bundle:
         c = spec.containers[name]
         if c.auto_update:
             annotations[f"{AUTOUPDATE}/{name}"] = c.auto_update
-        if c.health:  # ready once healthy, as Notify=healthy: `kube play` (and its systemd unit) waits for it
+        # Ready once healthy, as Notify=healthy: `kube play` (and its systemd unit) waits for it. Not for a container
+        # that requires another: kube play starts the pod's containers one at a time in no fixed order and waits on
+        # each, so gating one whose health needs a sibling not yet started waits forever (seen on the lab).
+        if c.health and not c.requires:
             annotations[f"{SDNOTIFY}/{name}"] = "healthy"
     relabel = [(n, spec.host_path(v.source), o) for n in order for v in spec.containers[n].mounts
                for o in v.options if o in ("z", "Z")]
