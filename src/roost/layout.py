@@ -26,12 +26,21 @@ GLOBAL_LOCK = "/run/roost/apply.lock"  # serialises applies: UID and subordinate
 SUBID_COUNT = 65536
 
 
+def record_path(name: str) -> str:
+    """Where the record of app NAME lives: its presence is what makes NAME an applied app."""
+    return posixpath.join(APPS_DIR, name, "record.json")
+
+
+def legacy_record_path(name: str) -> str:
+    return posixpath.join(LEGACY_REGISTRY_DIR, f"{name}.json")
+
+
 def read_record(name: str) -> AppRecord:
     """The record roost keeps of an applied app (root-owned, see Layout.record_file)."""
     from roost.host import safefs
 
     if NAME_RE.match(name):
-        for path in (posixpath.join(APPS_DIR, name, "record.json"), posixpath.join(LEGACY_REGISTRY_DIR, f"{name}.json")):
+        for path in (record_path(name), legacy_record_path(name)):
             text = safefs.read_text(path)
             if text is not None:
                 return parse_record(text, path)
@@ -43,7 +52,7 @@ def read_record(name: str) -> AppRecord:
 def list_apps() -> list[str]:
     names = set()
     try:
-        names |= {n for n in os.listdir(APPS_DIR) if os.path.isfile(posixpath.join(APPS_DIR, n, "record.json"))}
+        names |= {n for n in os.listdir(APPS_DIR) if os.path.isfile(record_path(n))}
     except FileNotFoundError:
         pass
     try:
@@ -100,7 +109,7 @@ class Layout:
 
     @property
     def record_file(self) -> str:
-        return posixpath.join(self.root_dir, "record.json")
+        return record_path(self.name)
 
     @property
     def applied_spec(self) -> str:
@@ -122,7 +131,7 @@ class Layout:
 
     @property
     def legacy_record(self) -> str:
-        return posixpath.join(LEGACY_REGISTRY_DIR, f"{self.name}.json")
+        return legacy_record_path(self.name)
 
     @property
     def lock_file(self) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from roost.host import parse
 from roost.host.parse import ImageInfo, PasswdEntry, SubRange, UnitState
 from roost.host.runner import AppUser, FileStat, Host
-from roost.layout import APPS_DIR, LEGACY_REGISTRY_DIR, Layout
+from roost.layout import APPS_DIR, LEGACY_REGISTRY_DIR, Layout, legacy_record_path, record_path
 from roost.record import AppRecord, parse_record
 
 # what rootless podman needs beyond podman itself: binary -> package (apt-get, dnf)
@@ -125,8 +125,8 @@ def gather_system(host: Host) -> SystemFacts:
 
 def _records(host: Host) -> dict[str, AppRecord]:
     """Every app roost applied: name -> record (root's own files; the pre-0.2 place too)."""
-    paths = [posixpath.join(APPS_DIR, n, "record.json") for n, st in host.list_dir(APPS_DIR) or [] if st.is_dir]
-    paths += [posixpath.join(LEGACY_REGISTRY_DIR, n) for n, st in host.list_dir(LEGACY_REGISTRY_DIR) or []
+    paths = [record_path(n) for n, st in host.list_dir(APPS_DIR) or [] if st.is_dir]
+    paths += [legacy_record_path(n.removesuffix(".json")) for n, st in host.list_dir(LEGACY_REGISTRY_DIR) or []
               if n.endswith(".json") and st.is_file]
     apps: dict[str, AppRecord] = {}
     for path in paths:
