@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -212,6 +213,59 @@ def http(method: str, url: str, data: dict | None = None, timeout: float = 5) ->
         return e.code, e.read().decode()
     except OSError as e:
         return 0, str(e)
+
+
+class Probe:
+    """A client loop in a thread while something changes: counts good and failed answers, the slowest answer and
+    the longest gap between good ones. `attempt` returns None for a good answer, else what went wrong."""
+
+    def __init__(self, attempt: Callable[[], str | None], interval: float = 0.05, limit_s: float = 600) -> None:
+        self.attempt, self.interval, self.limit = attempt, interval, limit_s
+        self.ok = 0
+        self.failures: list[str] = []
+        self.slowest = self.longest_gap = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        last_ok = time.monotonic()
+        deadline = last_ok + self.limit
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            started = time.monotonic()
+            result = self.attempt()
+            now = time.monotonic()
+            if result is None:
+                self.ok += 1
+                self.slowest = max(self.slowest, now - started)
+                self.longest_gap = max(self.longest_gap, now - last_ok)
+                last_ok = now
+            else:
+                self.failures.append(result)
+            time.sleep(self.interval)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __str__(self) -> str:
+        return (f"{self.failed} failed of {self.ok + self.failed}, slowest answer {self.slowest * 1000:.0f} ms, "
+                f"longest gap {self.longest_gap * 1000:.0f} ms")
+
+
+def get_ok(url: str) -> Callable[[], str | None]:
+    """A Probe attempt: GET url answers 200."""
+    def attempt() -> str | None:
+        code, body = http("GET", url, timeout=2)
+        return None if code == 200 else f"{code} {body[:80]!r}"
+    return attempt
 
 
 def wait_http(url: str, timeout: float = 120) -> str:

@@ -16,11 +16,11 @@ import re
 import socket
 import ssl
 import subprocess
-import threading
 import time
+from collections.abc import Callable
 
 import pytest
-from tests.e2e.conftest import as_app, notes_spec, put, roost
+from tests.e2e.conftest import Probe, as_app, notes_spec, put, roost
 
 from roost.lab import images
 
@@ -84,45 +84,15 @@ def wait_https(lab, domain: str, path: str = "/", timeout: float = 120) -> str:
     raise AssertionError(f"https://{domain}{path} did not answer 200 within {timeout}s (last: {last})")
 
 
-class Probe:
-    """A client loop through the proxy: counts failed requests, records the slowest answer."""
-
-    def __init__(self, lab, domain: str, interval: float = 0.05) -> None:
-        self.lab, self.domain, self.interval = lab, domain, interval
-        self.ok = 0
-        self.failures: list[str] = []
-        self.slowest = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        deadline = time.monotonic() + 600
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            started = time.monotonic()
-            try:
-                code, _, body = https(self.lab, self.domain, path="/status", timeout=30)
-                result = None if code == 200 else f"{code} {body[:80]!r}"
-            except (OSError, ssl.SSLError, http.client.HTTPException) as e:
-                result = repr(e)
-            took = time.monotonic() - started
-            if result is None:
-                self.ok += 1
-                self.slowest = max(self.slowest, took)
-            else:
-                self.failures.append(result)
-            time.sleep(self.interval)
-
-    def __enter__(self) -> Probe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def __str__(self) -> str:
-        return (f"{len(self.failures)} failed of {self.ok + len(self.failures)}, slowest answer "
-                f"{self.slowest * 1000:.0f} ms")
+def through_proxy(lab, domain: str) -> Callable[[], str | None]:
+    """A Probe attempt: /status through Caddy at domain answers 200."""
+    def attempt() -> str | None:
+        try:
+            code, _, body = https(lab, domain, path="/status", timeout=30)
+            return None if code == 200 else f"{code} {body[:80]!r}"
+        except (OSError, ssl.SSLError, http.client.HTTPException) as e:
+            return repr(e)
+    return attempt
 
 
 def deploy(lab, app: dict) -> None:
@@ -241,7 +211,7 @@ def test_plan_shows_the_site_diff(front):
 def test_updating_one_app_keeps_the_other_serving(front):
     lab = front
     images.build_notes(lab.machine, "w2", tags=(B["tag"],))
-    with Probe(lab, A["domain"]) as other, Probe(lab, B["domain"]) as itself:
+    with Probe(through_proxy(lab, A["domain"])) as other, Probe(through_proxy(lab, B["domain"])) as itself:
         report = json.loads(roost(lab, "update", B["name"], "--json").stdout)
     assert report["result"] == "updated", report
     assert wait_https(lab, B["domain"], "/version").strip() == "w2"
@@ -253,7 +223,7 @@ def test_updating_one_app_keeps_the_other_serving(front):
 def test_updating_the_app_itself_fails_no_request_through_https(front):
     lab = front
     images.build_notes(lab.machine, "w3", tags=(A["tag"],))
-    with Probe(lab, A["domain"]) as probe:
+    with Probe(through_proxy(lab, A["domain"])) as probe:
         report = json.loads(roost(lab, "update", A["name"], "--json").stdout)
     assert report["result"] == "updated", report
     assert wait_https(lab, A["domain"], "/version").strip() == "w3"
@@ -264,7 +234,7 @@ def test_updating_the_app_itself_fails_no_request_through_https(front):
 def test_the_nightly_auto_update_fails_no_request_through_https(front):
     lab = front
     images.build_notes(lab.machine, "w4", tags=(A["tag"],))
-    with Probe(lab, A["domain"]) as probe:
+    with Probe(through_proxy(lab, A["domain"])) as probe:
         as_app(lab, "systemctl", "--user", "start", "podman-auto-update.service", uid=A["uid"], name=A["name"])
     assert wait_https(lab, A["domain"], "/version").strip() == "w4"
     print(f"\nFIGURES https podman auto-update of {A['name']}: {probe}")

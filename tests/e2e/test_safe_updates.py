@@ -7,12 +7,11 @@ disturb other tests. Figures (time to healthy, downtime, rollback time) are prin
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 
 import pytest
-from tests.e2e.conftest import as_app, http, notes_spec, put, roost, wait_http
+from tests.e2e.conftest import Probe, as_app, get_ok, http, notes_spec, put, roost, wait_http
 
 from roost.lab import images
 
@@ -36,39 +35,6 @@ def app(lab, *argv: str, check: bool = True):
     return as_app(lab, *argv, uid=UID, name=NAME, check=check)
 
 
-class Probe:
-    """A client loop from this machine: counts failed requests and the longest gap in answers."""
-
-    def __init__(self, url: str, interval: float = 0.05, limit_s: float = 600) -> None:
-        self.url, self.interval, self.limit = url, interval, limit_s
-        self.ok = self.failed = 0
-        self.longest_gap = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        last_ok = time.monotonic()
-        deadline = time.monotonic() + self.limit
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            code, _ = http("GET", self.url, timeout=2)
-            now = time.monotonic()
-            if code == 200:
-                self.ok += 1
-                self.longest_gap = max(self.longest_gap, now - last_ok)
-                last_ok = now
-            else:
-                self.failed += 1
-            time.sleep(self.interval)
-
-    def __enter__(self) -> Probe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 @pytest.fixture(scope="module")
 def upd(lab):
     images.build_notes(lab.machine, "1", tags=("upd",))
@@ -88,7 +54,7 @@ def test_update_moves_to_v2_and_keeps_data(upd):
     images.build_notes(lab.machine, "2", tags=("upd",))
     check = json.loads(roost(lab, "update", NAME, "--dry-run", "--json").stdout)
     assert any(r.get("ContainerName") == f"{NAME}-app" and r.get("Updated") == "pending" for r in check), check
-    with Probe(f"{URL}/") as probe:
+    with Probe(get_ok(f"{URL}/")) as probe:
         report = json.loads(roost(lab, "update", NAME, "--json").stdout)
     assert report["result"] == "updated" and report["changed"] == ["app"], report
     assert version() == "2"
