@@ -48,8 +48,8 @@ def build_podman(b: Builder) -> Bundle:
         pod_volumes.append({"name": name, "hostPath": host})
     if dependant := next((n for n in order if spec.containers[n].requires), None):
         b.note(("containers", dependant, "requires"),
-               "`requires` only orders the containers: podman kube play starts them together "
-               "and does not wait for one to be healthy before the next", "approximated")
+               "`requires` does not order the containers: podman kube play starts them one at a time in no fixed "
+               "order, and a container that requires another is not held back until healthy", "approximated")
     pod_spec: dict[str, Any] = {"restartPolicy": "Always", **b.pod_extras(), "containers": containers}
     if pod_volumes:
         pod_spec["volumes"] = pod_volumes
