@@ -24,6 +24,8 @@ LAB_PACKAGES: tuple[str, ...] = (
     "podman", "crun", "passt", "uidmap", "catatonit", "aardvark-dns", "netavark",
     "fuse-overlayfs", "systemd-container", "iproute2", "procps", "curl", "ca-certificates",
     "python3", "python3-venv", "docker-registry", "less", "caddy",
+    "nftables",  # netavark's firewall driver: rootless networks (one per app) need nft
+    "restic",  # offsite backups: the app's side of a restic repository
 )  # fmt: skip
 
 # The root of the test images: PostgreSQL for the database image, psycopg for the notes
@@ -125,7 +127,9 @@ def boot_argv(rootfs: Path, name: str) -> list[str]:
     ]  # fmt: skip
 
 
-BOOT_ENV = {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1", "PATH": PATH}
+# /proc/sys/net writable (the rest of /proc/sys stays read-only): netavark sets sysctls in the
+# rootless network namespace of each app's network (design.md 5c).
+BOOT_ENV = {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1", "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network", "PATH": PATH}
 
 
 def nsenter_argv(leader: int, argv: Sequence[str], *, env: dict[str, str] | None = None) -> list[str]:
