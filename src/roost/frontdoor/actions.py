@@ -14,7 +14,7 @@ from roost.plan.actions import Action, WriteFile
 from roost.render.desired import FileWant
 
 if TYPE_CHECKING:
-    from roost.apply import Context
+    from roost.plan.context import Context
 
 
 def validate_argv(host: Host) -> list[str]:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from roost.frontdoor.caddyfile import Directive, Raw, d, site
 from roost.frontdoor.model import Web
-
-if TYPE_CHECKING:  # the spec model calls problems() from its cross-checks: no import back at run time
-    from roost.spec.model import Publish, Spec
+from roost.spec.model import Publish, Spec, upstream
 
 SITES_DIR = "/etc/caddy/roost.d"
 MAIN_CADDYFILE = "/etc/caddy/Caddyfile"
@@ -35,15 +32,6 @@ class Health:
     uri: str
     port: int | None  # None: the upstream's own port
     timeout: str
-
-
-def upstream(spec: Spec) -> Publish | None:
-    """The published TCP port the site proxies to: `web.port`, or the pod's only one."""
-    assert spec.web is not None
-    tcp = [p for p in spec.pod.ports if p.proto == "tcp"]
-    if spec.web.port is None:
-        return tcp[0] if len(tcp) == 1 else None
-    return next((p for p in tcp if p.host_port == spec.web.port), None)
 
 
 def dial_address(p: Publish) -> str:
@@ -72,23 +60,6 @@ def health(spec: Spec, up: Publish) -> Health | None:
         if other is not None:
             return Health(path, other.host_port, c.health.timeout)
     return None
-
-
-def problems(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
-    """Rules that need the whole spec (called from spec.model.cross_check)."""
-    if spec.web is None:
-        return []
-    tcp = [str(p.host_port) for p in spec.pod.ports if p.proto == "tcp"]
-    if upstream(spec) is not None:
-        return []
-    if spec.web.port is not None:
-        return [(("web", "port"), f"port {spec.web.port} is not a TCP host port in pod.publish "
-                                  f"(published: {', '.join(tcp) or 'none'})")]
-    if not tcp:
-        return [(("web",), "the pod publishes no TCP port for the site to reach: add one to pod.publish, "
-                           "e.g. \"127.0.0.1:8080:80\"")]
-    return [(("web", "port"), f"the pod publishes {len(tcp)} TCP ports ({', '.join(tcp)}): say which one "
-                              "serves the site with web.port")]
 
 
 def _headers(web: Web) -> Directive | None:

@@ -537,14 +537,38 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
                         ("containers", cname, "volumes"),
                         f"{vol.source} is outside the app's home {spec.home}; list it in app.allow_host_paths to allow it",
                     ))
-    from roost.frontdoor.render import problems as web_problems  # only [web] specs need it
-
     problems += web_problems(spec)
     graph = {n: c.requires for n, c in spec.containers.items() if all(d in spec.containers for d in c.requires)}
     cycle = _find_cycle(graph)
     if cycle:
         problems.append((("containers", cycle[0], "requires"), f"`requires` forms a cycle: {' -> '.join(cycle)}"))
     return problems
+
+
+def upstream(spec: Spec) -> Publish | None:
+    """The published TCP port the site proxies to: `web.port`, or the pod's only one."""
+    assert spec.web is not None
+    tcp = [p for p in spec.pod.ports if p.proto == "tcp"]
+    if spec.web.port is None:
+        return tcp[0] if len(tcp) == 1 else None
+    return next((p for p in tcp if p.host_port == spec.web.port), None)
+
+
+def web_problems(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
+    """The front door's rules that need the whole spec: which published port the site proxies to."""
+    if spec.web is None:
+        return []
+    tcp = [str(p.host_port) for p in spec.pod.ports if p.proto == "tcp"]
+    if upstream(spec) is not None:
+        return []
+    if spec.web.port is not None:
+        return [(("web", "port"), f"port {spec.web.port} is not a TCP host port in pod.publish "
+                                  f"(published: {', '.join(tcp) or 'none'})")]
+    if not tcp:
+        return [(("web",), "the pod publishes no TCP port for the site to reach: add one to pod.publish, "
+                           "e.g. \"127.0.0.1:8080:80\"")]
+    return [(("web", "port"), f"the pod publishes {len(tcp)} TCP ports ({', '.join(tcp)}): say which one "
+                              "serves the site with web.port")]
 
 
 def unit_clash(app: str, container: str) -> str | None:
