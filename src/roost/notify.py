@@ -208,18 +208,6 @@ def send(name: str, event: Event) -> str:
     return f"sent to {added} URL(s)"
 
 
-def disable(host, name: str, purge: bool) -> None:
-    """`roost down`: stop watching the app's spool; with purge, remove the spool and the stored URLs.
-    rm does not follow the links the user may have left in its spool."""
-    unit = f"roost-notify@{name}.path"
-    if host.run(["systemctl", "is-enabled", "--quiet", unit], check=False).ok:
-        host.run(["systemctl", "disable", "--now", unit], mutates=True, check=False)
-    if purge:
-        for d in (spool_dir(name), state_dir(name)):
-            if os.path.lexists(d):
-                host.run(["rm", "-rf", "--one-file-system", "--", d], mutates=True, check=False)
-
-
 # -- the app's user: hand over to root ------------------------------------------------------
 def spool(name: str, event: Event) -> str:
     """Write the event into the app's spool directory (as the app user); root picks it up."""
