@@ -341,9 +341,33 @@ class Builder:
                 self.note(("containers", name, "auto_update"),
                           "io.containers.autoupdate is set, but podman auto-update updates only pods run by systemd "
                           "(podman-kube@.service); roost's backup before the update is not included", "approximated")
+        self.web_notes()
         if self.spec.notify is not None:
             self.note(("notify", "urls_file"), "roost's notifications (rolled-back updates, failed backups, restart loops) "
                       "come from its units on the host; on a cluster use its alerting (e.g. Alertmanager)")
+
+
+    def web_notes(self) -> None:
+        """The front door's settings an export does not carry: Caddy's on the host; a cluster's Ingress
+        has its own controller (only domains, port and TLS reach the Ingress)."""
+        web = self.spec.web
+        if web is None:
+            return
+        if self.target == "podman":
+            self.note(("web",), "the front door (Caddy, HTTPS at the domains) stays on the host; the pod publishes "
+                      "its ports as roost does")
+            return
+        if web.email:
+            self.note(("web", "email"), "the ACME account e-mail belongs to the cluster's certificate issuer "
+                      "(e.g. cert-manager's), not to the Ingress")
+        if web.hsts and web.tls != "off":
+            self.note(("web", "hsts"), "Strict-Transport-Security is the ingress controller's to send "
+                      "(e.g. ingress-nginx's hsts setting)")
+        if web.headers:
+            self.note(("web", "headers"), "response headers are set with the ingress controller's annotations")
+        if web.max_body:
+            self.note(("web", "max_body"), f"the request body limit ({web.max_body}) is set with the ingress "
+                      "controller's annotations (e.g. nginx.ingress.kubernetes.io/proxy-body-size)")
 
 
 def host_ip(p: Publish) -> str:
