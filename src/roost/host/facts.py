@@ -168,10 +168,10 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
     if not user_manager_running(host, user.uid):
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    show, enabled, psecrets, images = concurrently(
+    # one `show` answers for the units and whether the timers are enabled (UnitFileState): one process less
+    show, psecrets, images = concurrently(
         lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(parse.SHOW_PROPS), "--", *units, *TIMERS],
                          user=user, check=False),
-        lambda: host.run(["systemctl", "--user", "is-enabled", *TIMERS], user=user, check=False),
         # podman secrets only ever carry the spec's secrets: none declared, none to look up
         lambda: host.run(["podman", "secret", "ls", "--format", "{{.Name}}"], user=user, check=False)
         if secret_names else None,
@@ -187,7 +187,7 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         manager_running=True,
         units=unit_states,
         images=tuple(parse.parse_images(images.stdout)) if images.ok else (),
-        enabled_timers=frozenset(t for t, state in zip(TIMERS, enabled.stdout.split(), strict=False) if state == "enabled"),
+        enabled_timers=frozenset(t for t in TIMERS if t in unit_states and unit_states[t].file_state == "enabled"),
         pending=pending,
     )
 
