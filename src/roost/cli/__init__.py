@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -73,6 +74,9 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def main() -> None:
     from roost.errors import RoostError
+
+    # roost loads no pydantic plugins: skip pydantic's scan of every installed package's entry points
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
 
     try:
         cli.main(standalone_mode=False)

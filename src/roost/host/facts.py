@@ -166,10 +166,12 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
     pending = Pending.parse(host.read_file(layout.pending_file))
     if user is None:
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    if not user_manager_running(host, user.uid):
+    if not host.exists(f"/run/user/{user.uid}/bus"):  # no user manager: nothing to ask it (nor podman)
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    # one `show` answers for the units and whether the timers are enabled (UnitFileState): one process less
-    show, psecrets, images = concurrently(
+    # whether the manager really runs is asked beside the reads, not before them (their answers are
+    # dropped when it does not); one `show` answers for the units and for the timers' UnitFileState
+    running, show, psecrets, images = concurrently(
+        lambda: user_manager_running(host, user.uid),
         lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(parse.SHOW_PROPS), "--", *units, *TIMERS],
                          user=user, check=False),
         # podman secrets only ever carry the spec's secrets: none declared, none to look up
@@ -177,6 +179,8 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         if secret_names else None,
         lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
     )
+    if not running:
+        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
     unit_states = parse.parse_systemctl_show(show.stdout)
     return AppFacts(
         dirs=dir_stats,

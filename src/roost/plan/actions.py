@@ -6,7 +6,6 @@ Each action knows how to describe itself (for `roost plan`) and which commands i
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import secrets as random_secrets
@@ -189,6 +188,8 @@ class WriteFile(Action):
         old, new = self.old or "", self.want.content
         if self.want.sensitive:
             old, new = mask_env(old), mask_env(new)
+        import difflib  # only when a diff is shown
+
         diff = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                     fromfile=f"a{self.want.path}" if self.old is not None else "/dev/null",
                                     tofile=f"b{self.want.path}")
