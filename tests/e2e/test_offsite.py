@@ -13,7 +13,6 @@ This module destroys the session's lab and leaves lab B in its place: conftest r
 
 from __future__ import annotations
 
-import crypt  # bcrypt for rest-server's htpasswd (Python 3.11 on this machine; deprecated, still there)
 import json
 import os
 import re
@@ -26,7 +25,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import LAB_NAME, http, notes_spec, put, roost, wait_http
+from tests.e2e.conftest import LAB_NAME, as_app, http, notes_spec, put, roost, wait_http
 
 from roost.lab import up as lab_up
 
@@ -37,7 +36,7 @@ URL = f"http://127.0.0.1:{PORT}"
 SPEC = f"/var/tmp/specs/{NAME}.toml"
 ADMIN_USER = "trusted"
 FIGURES: dict[str, str] = {}
-STATE: dict[str, float] = {}
+STATE: dict = {}
 
 
 def free_port() -> int:
@@ -57,8 +56,10 @@ class RestServers:
         self.data = self.dir / "repos"
         self.data.mkdir()
         self.admin_password = os.urandom(12).hex()
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # bcrypt for rest-server's htpasswd (deprecated in Python 3.11, still there)
             warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+
             hashed = crypt.crypt(self.admin_password, crypt.mksalt(crypt.METHOD_BLOWFISH))
         (self.dir / "htpasswd").write_text(f"{ADMIN_USER}:{hashed}\n")
         self.app_port, self.admin_port = free_port(), free_port()
@@ -137,6 +138,9 @@ def test_backup_goes_offsite_and_deduplicates(lab_a, servers):
     assert lab.exec(["stat", "-c", "%U %a", f"/srv/roost/{NAME}/.config/roost/secrets/offsite-password"]
                     ).stdout.split() == [NAME, "600"]
     assert http("POST", f"{URL}/", {"text": "M1 written before the offsite backup"})[0] in (200, 303)
+    # an upload in the app's volume, so that what deduplication saves is visible next to restic's metadata
+    as_app(lab, "dd", "if=/dev/urandom", f"of=/srv/roost/{NAME}/uploads/photo.bin", "bs=1M", "count=4",
+           "status=none", uid=UID, name=NAME)
     started = time.monotonic()
     out = roost(lab, "backup", NAME)
     first_s = time.monotonic() - started
@@ -158,7 +162,8 @@ def test_backup_goes_offsite_and_deduplicates(lab_a, servers):
     for where, text in (("backup output", out.stdout + out.stderr), ("journal", journal), ("units", units),
                         ("audit log", audit)):
         assert password not in text, f"the repository password is in the {where}"
-    FIGURES["M1 backed up at"] = time.strftime("%H:%M:%S")
+    STATE["photo"] = as_app(lab, "sha256sum", f"/srv/roost/{NAME}/uploads/photo.bin", uid=UID, name=NAME
+                            ).stdout.split()[0]
     STATE["backup_done"] = time.time()
 
 
@@ -249,6 +254,8 @@ def test_lab_a_dies_and_lab_b_recovers(lab_a, servers):
     total = time.monotonic() - started
     body = notes_text()
     assert "M1" in body and "M2" not in body, body
+    assert as_app(lab, "sha256sum", f"/srv/roost/{NAME}/uploads/photo.bin", uid=UID, name=NAME).stdout.split()[0] \
+        == STATE["photo"], "the volume did not come back as it was"
     entry = history(lab)[-1]
     assert entry["action"] == "recover" and entry["result"] == "ok"
     FIGURES["recovery"] = (f"{total:.1f}s total (roost: " + ", ".join(f"{k} {v}s" for k, v in entry["phases"].items())
