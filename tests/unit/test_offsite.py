@@ -203,3 +203,94 @@ def test_two_dumps_that_differ_only_in_the_restrict_key_match():
     c = drill.DumpDigest()
     c.feed(b"-- dump\nCREATE TABLE other();\n")
     assert c.hexdigest() != a.hexdigest()
+
+
+# -- recover: nothing is created until the snapshot checked out -------------------------------------------------------
+
+def snapshot_tar(members: dict[str, bytes], manifest: dict) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in {**members, "manifest.json": json.dumps(manifest).encode()}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def genuine(tamper: bool = False) -> bytes:
+    import hashlib
+
+    members = {"spec.toml": EXAMPLE.encode(), "db-database.sql": b"-- dump\n", "secrets/db_password": b"s3cret\n"}
+    files = {n: hashlib.sha256(b).hexdigest() for n, b in members.items()}
+    if tamper:
+        members["db-database.sql"] = b"-- dump, changed after the backup\n"
+    manifest = {"format": 2, "app": "notes", "created": "20261203T030000Z", "volumes": {},
+                "databases": {"database": {"file": "db-database.sql"}}, "files": files}
+    return snapshot_tar(members, manifest)
+
+
+@pytest.fixture
+def recovering(tmp_path, monkeypatch):
+    from roost.offsite import recover as rc
+
+    applied: list[dict] = []
+    monkeypatch.setattr(rc, "WORK_ROOT", str(tmp_path / "work"))
+    monkeypatch.setattr(rc, "STATE_ROOT", str(tmp_path))
+    (tmp_path / "work").mkdir()
+    real_make_dir = FakeHost.make_dir
+
+    def make_dir(self, path, **kw):  # root's own work folder is real: restic writes the tar there
+        real_make_dir(self, path, **kw)
+        if path.startswith(str(tmp_path)):
+            __import__("os").makedirs(path, exist_ok=True)
+
+    monkeypatch.setattr(FakeHost, "make_dir", make_dir)
+    monkeypatch.setattr(rc, "apply_spec", lambda host, path, text, seeds, ui: applied.append(seeds))
+    return rc, applied
+
+
+def restic_serving(listing: str, tar: bytes = b"", code: int = 0) -> FakeHost:
+    host = FakeHost()
+
+    def answer(argv, user, stdin):
+        assert stdin == "pw\n" and "pw" not in argv and user is None
+        if code:
+            return Result(tuple(argv), code, "", "Fatal: wrong password or no key found\n")
+        if "snapshots" in argv:
+            return listing
+        if "dump" in argv:
+            with open(argv[argv.index("--target") + 1], "wb") as fh:
+                fh.write(tar)
+        return ""
+    host.on("restic", answer=answer)
+    return host
+
+
+@pytest.mark.parametrize("case, host, expect", [
+    ("wrong password", lambda: restic_serving("", code=12), "wrong password"),
+    ("empty repository", lambda: restic_serving("[]"), "holds no snapshot of app notes (it is empty)"),
+    ("damaged snapshot", lambda: restic_serving(snap_json("2026-12-03T03:00:00Z"), genuine(tamper=True)),
+     "files.db-database.sql: the checksum does not match"),
+])
+def test_recover_refuses_before_creating_anything(recovering, case, host, expect):
+    rc, applied = recovering
+    h = host()
+    with pytest.raises(UsageError) as e:
+        rc.recover(h, REPO, "pw", "notes", say=lambda m: None)
+    assert expect in e.value.message, case
+    assert applied == [] and not [r for r in h.record if r.startswith("write")], f"{case}: something was created"
+    assert [c for c in h.calls if c[:3] == ("rm", "-rf", "--one-file-system")], "root's work folder stays"
+
+
+def test_fetch_hands_the_snapshots_secrets_to_apply(recovering, tmp_path):
+    rc, _ = recovering
+    h = restic_serving(snap_json("2026-12-01T03:00:00Z", "2026-12-03T03:00:00Z"), genuine())
+    work = rc.workdir(h, "notes")
+    fetched = rc.fetch(h, REPO, "pw", "notes", work, say=lambda m: None)
+    assert fetched.snapshot.time.startswith("2026-12-03") and fetched.secrets == {"db_password": "s3cret"}
+    assert fetched.spec.name == "notes" and fetched.manifest.databases == {"database": "db-database.sql"}
+    dump = next(c for c in h.calls if "dump" in c)
+    assert dump[-2:] == (fetched.snapshot.id, "/") and "--no-cache" in dump

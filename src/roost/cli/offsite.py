@@ -59,14 +59,7 @@ def prune(app: str, repository: str | None, password_file: str | None) -> None:
     a.host.add_secret(password)
     repo = repository or o.repository
     with locked(a.layout), console.status(f"pruning {app}'s snapshots in {repo}"):
-        try:
-            before, after = trusted.prune(a.host, app, repo, password, o.keep)
-        except Exception as e:
-            a.record_history({"action": "offsite-prune", "result": "failed", "repository": repo,
-                              "error": str(getattr(e, "message", e))[-300:]})
-            raise
-    a.record_history({"action": "offsite-prune", "result": "ok", "repository": repo, "before": before,
-                      "after": after})
+        before, after = trusted.prune_recorded(a, repo, password)
     console.print(f"[bold green]pruned[/] {app}: {before} snapshot(s) before, {after} kept", highlight=False)
 
 

@@ -94,6 +94,20 @@ def prune(host: Host, app: str, repository: str, password: str, keep: Keep) -> t
     return len(before), len(after)
 
 
+def prune_recorded(app: App, repository: str, password: str) -> tuple[int, int]:
+    """`roost offsite prune`: prune to the spec's retention, recorded in the history whatever the outcome."""
+    entry: dict = {"action": "offsite-prune", "result": "failed", "repository": repository}
+    try:
+        before, after = prune(app.host, app.spec.name, repository, password, offsite_of(app).keep)
+        entry.update(result="ok", before=before, after=after)
+        return before, after
+    except RoostError as e:
+        entry["error"] = e.message[-300:]
+        raise
+    finally:
+        app.record_history(entry)
+
+
 def kit(app: App, again: bool = False) -> dict[str, str]:
     """What the operator keeps off the server. Printed once: a second time needs `again`."""
     offsite = offsite_of(app)
