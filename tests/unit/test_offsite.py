@@ -294,3 +294,25 @@ def test_fetch_hands_the_snapshots_secrets_to_apply(recovering, tmp_path):
     assert fetched.spec.name == "notes" and fetched.manifest.databases == {"database": "db-database.sql"}
     dump = next(c for c in h.calls if "dump" in c)
     assert dump[-2:] == (fetched.snapshot.id, "/") and "--no-cache" in dump
+
+
+def test_apply_generates_the_repository_password_once_and_recover_can_seed_it(tmp_path):
+    from roost.apply import prepare
+    from roost.plan import actions as A
+    from roost.plan.context import Context
+    from tests.unit.fakehost import bare_host
+
+    examples = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples"
+    (tmp_path / "application.env").write_text((examples / "application.env").read_text())
+    spec = tmp_path / "hedgedoc.toml"
+    spec.write_text((examples / "hedgedoc.toml").read_text() + OFFSITE)
+    host = bare_host()
+    prep = prepare(spec, host)
+    gen = [a for a in prep.plan.actions if isinstance(a, A.GenerateSecret) and a.name == OFFSITE_SECRET]
+    assert [(g.path, g.length) for g in gen] == [("/srv/hedgedoc/.config/roost/secrets/offsite-password", 48)]
+    ctx = Context(host, prep.desired.layout, prep.desired.identity, prep.user, None, 1.0,
+                  seeds={OFFSITE_SECRET: "from-the-recovery-kit"})  # what execute(seeds=...) builds
+    gen[0].execute(ctx)
+    assert host.files[gen[0].path] == "from-the-recovery-kit\n"
+    st = host.stats[gen[0].path]
+    assert (st.mode, st.uid, st.gid) == (0o600, gen[0].uid, gen[0].gid)
