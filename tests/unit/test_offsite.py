@@ -316,3 +316,13 @@ def test_apply_generates_the_repository_password_once_and_recover_can_seed_it(tm
     assert host.files[gen[0].path] == "from-the-recovery-kit\n"
     st = host.stats[gen[0].path]
     assert (st.mode, st.uid, st.gid) == (0o600, gen[0].uid, gen[0].gid)
+
+
+def test_credentials_for_the_app_side_stay_in_a_file_restic_reads(w):
+    fake_restic(w)
+    address = w.app.layout.secret_file(upload.REPOSITORY_SECRET)
+    w.files[address] = b"rest:https://notes:app-credential@backup.example.net/notes\n"
+    backup.take_recorded(w.app)
+    up = next(argv for argv, _ in w.restic if "backup" in argv)
+    assert up[up.index("--repository-file") + 1] == address and "--repo" not in up
+    assert not any("app-credential" in " ".join(c) for c in w.host.calls)

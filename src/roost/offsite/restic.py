@@ -23,9 +23,11 @@ def tag(app: str) -> str:
     return f"{TAG_PREFIX}{app}"
 
 
-def base(repository: str, password_file: str | None = None) -> list[str]:
-    """`restic -r REPO` with the password from a file, or (None) from stdin and no local cache."""
-    argv = ["restic", "--repo", repository, "--quiet"]
+def base(repository: str, password_file: str | None = None, repository_file: str | None = None) -> list[str]:
+    """`restic -r REPO` with the password from a file, or (None) from stdin and no local cache.
+    `repository_file`: the address read from a file instead (it may hold credentials)."""
+    argv = ["restic", *(["--repository-file", repository_file] if repository_file else ["--repo", repository]),
+            "--quiet"]
     return argv + (["--password-file", password_file] if password_file else ["--no-cache"])
 
 

@@ -18,13 +18,22 @@ from roost.offsite import restic
 from roost.spec.model import OFFSITE_SECRET
 
 STATE_NAME = "offsite.json"
+REPOSITORY_SECRET = "offsite-repository"  # optional: the address with the app's credentials (see app_base)
 DAY = 86400
 
 
 def app_base(app: App) -> list[str]:
+    """restic as the app's side runs it. A rest-server with users needs the app's credentials in the
+    address: the operator puts `rest:https://USER:PASSWORD@HOST/PATH` in the secret file
+    `offsite-repository` (0600, the app user's), read by restic itself (`--repository-file`), never
+    written into the spec, argv or a unit. S3 keys (~/.aws/credentials) and SSH keys (~/.ssh) are
+    found by restic in the app's home."""
     offsite = app.spec.backup.offsite
     assert offsite is not None
-    return restic.base(offsite.repository, app.layout.secret_file(OFFSITE_SECRET))
+    address = app.layout.secret_file(REPOSITORY_SECRET)
+    with_credentials = app.host.run(["test", "-f", address], user=app.user, check=False).ok
+    return restic.base(offsite.repository, app.layout.secret_file(OFFSITE_SECRET),
+                       address if with_credentials else None)
 
 
 def upload(app: App, staging: str) -> dict:
