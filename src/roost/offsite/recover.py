@@ -192,12 +192,17 @@ def recover(host: Host, repository: str, password: str, name: str, say: Say, ui=
         seeds = dict(fetched.secrets)
         if fetched.spec.backup.offsite:
             seeds[OFFSITE_SECRET] = password
-        apply_spec(host, spec_path, fetched.spec_text, seeds, ui)
-        phases["apply"] = time.monotonic() - t
-        t = time.monotonic()
-        app = App.load(name, host)
-        restore_into(app, fetched, work, say)
-        phases["restore"] = time.monotonic() - t
+        try:
+            apply_spec(host, spec_path, fetched.spec_text, seeds, ui)
+            phases["apply"] = time.monotonic() - t
+            t = time.monotonic()
+            app = App.load(name, host)
+            restore_into(app, fetched, work, say)
+            phases["restore"] = time.monotonic() - t
+        except RoostError as e:  # the snapshot checked out, but this host could not take it
+            e.hint = (e.hint + "; " if e.hint else "") + (f"then start again: `roost down {name} --purge --yes` and "
+                                                          "`roost recover` once more")
+            raise
     finally:
         cleanup(host, work)
     phases["total"] = time.monotonic() - started
