@@ -46,11 +46,14 @@ USER_KINDS = {
     "auto-update-failed": "nightly update failed",
     "auto-update-skipped": "nightly update skipped",
     "backup-failed": "backup failed",
+    "offsite-failed": "offsite backup failed",
+    "offsite-stale": "no offsite backup newer than a day",
 }
 ROOT_KINDS = {
     "update-rolled-back": "update rolled back",
     "update-failed": "update failed, and so did the rollback",
     "test": "test message",
+    "drill-failed": "disaster-recovery drill failed",
 }
 EVENT_NAME = re.compile(r"^event-[0-9]{1,20}-[0-9]{1,10}\.json\Z")
 

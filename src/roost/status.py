@@ -96,6 +96,7 @@ def collect(name: str) -> dict:
         certs = {d: cert_state(host, d) for d in record["domains"]} if record.get("tls") != "off" else {}
         web = {"url": record["url"], "certificates": certs}
     return {
+        **offsite_state(host, record),
         "app": name,
         "user": record["name"],
         "uid": record["uid"],
@@ -108,10 +109,32 @@ def collect(name: str) -> dict:
     }
 
 
+def offsite_state(host: Runner, record) -> dict:
+    """The newest offsite upload (the app's nightly path notes it in its home) and the last drill
+    (root's history): {} for an app without offsite backups."""
+    from roost.history import read as read_history
+    from roost.layout import Layout
+    from roost.offsite.upload import read_state
+
+    layout = Layout(record["name"], record["home"])
+    upload = read_state(host, layout)
+    drills = [e for e in read_history(host, layout) if e.get("action") == "drill"]
+    if not upload and not drills:
+        return {}
+    last = drills[-1] if drills else {}
+    return {"offsite": {"newest_s": int(time.time() - upload["time"]) if upload else None,
+                        "snapshot": upload.get("snapshot", ""),
+                        "drill": {"time": str(last.get("time", ""))[:24], "result": str(last.get("result", ""))[:16]}
+                        if last else None}}
+
+
 def problems(data: list[dict]) -> list[str]:
     """What makes `roost status` exit 1, so that it can serve as a monitoring check."""
     out = []
     for a in data:
+        off = a.get("offsite")
+        if off and (off["newest_s"] is None or off["newest_s"] > 86400):
+            out.append(f"{a['app']}: no offsite snapshot newer than a day")
         if a["pod"] != "active/running":
             out.append(f"{a['app']}: pod is {a['pod']}")
         for row in a["containers"]:

@@ -34,6 +34,9 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "check": ("roost.cli.importer", "check", "Validate spec files (no root, nothing read from the host)."),
     "completion": ("roost.cli.completion", "completion", "Shell completion script: roost completion bash|zsh|fish."),
     "notify": ("roost.cli.notify", "notify", "Notifications: send a test message; hand events to root."),
+    "offsite": ("roost.cli.offsite", "offsite", "Offsite backups: snapshots, prune (trusted side), recovery kit."),
+    "recover": ("roost.cli.recover", "recover", "Rebuild an app on a new server from its offsite backups."),
+    "drill": ("roost.cli.drill", "drill", "Restore the newest offsite snapshot into a throwaway copy, check, purge."),
     "reapply": ("roost.cli.reapply", "reapply", "Apply every recorded app again from its applied spec (after an upgrade)."),
 }
 

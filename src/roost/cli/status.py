@@ -74,5 +74,12 @@ def _print_table(data: list[dict]) -> None:
 
             certs = "; ".join(f"{d}: {c}" for d, c in a["certificates"].items()) or "plain HTTP"
             console.print(f"{a['app']}: {a['url']}  [dim]certificate: {escape(certs)}[/]")
+    for a in data:
+        if off := a.get("offsite"):
+            drill = off["drill"]
+            console.print(f"{a['app']}: newest offsite snapshot "
+                          + (f"{_uptime(off['newest_s'])} old" if off["newest_s"] is not None else "none")
+                          + (f"; last drill {escape(drill['time'])}: {escape(drill['result'])}" if drill else
+                             "; no drill yet"), highlight=False)
     for p in problems(data):
         console.print(f"[red]problem:[/] {escape(p)}")

@@ -216,7 +216,7 @@ class GenerateSecret(Action):
         return f"generate secret {self.name} ({self.length} characters) into {self.path} (mode 0600)"
 
     def execute(self, ctx: Context) -> None:
-        value = "".join(random_secrets.choice(SECRET_ALPHABET) for _ in range(self.length))
+        value = ctx.seeds.get(self.name) or "".join(random_secrets.choice(SECRET_ALPHABET) for _ in range(self.length))
         ctx.host.add_secret(value)
         ctx.host.write_file(self.path, value + "\n", mode=0o600, uid=self.uid, gid=self.gid)
         ctx.secrets[self.name] = value

@@ -175,7 +175,7 @@ def plan(inp: Inputs) -> A.Plan:
         add(A.StartUserManager(ident.uid))
 
     # 4. secrets: generated once, then kept
-    for name, s in sorted(spec.secrets.items()):
+    for name, s in sorted(spec.generated_secrets().items()):
         if name not in app.secrets:
             add(A.GenerateSecret(name, s.generate, layout.secret_file(name), ident.uid, ident.gid))
 

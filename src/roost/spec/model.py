@@ -407,9 +407,53 @@ ContainerName = Annotated[str, AfterValidator(_container_name)]
 SecretName = Annotated[str, AfterValidator(_secret_name)]
 
 
+# restic repositories roost accepts: a local path, rest-server, SFTP or S3. Credentials never go in
+# the spec (it is copied into the app's home and its backups): a user:password@ part is refused.
+REPOSITORY_RE = re.compile(r"^(?:/[A-Za-z0-9._/-]+|rest:https?://[A-Za-z0-9.:\[\]-]+(?:/[A-Za-z0-9._/-]*)?"
+                           r"|sftp:[A-Za-z0-9._-]+@?[A-Za-z0-9._-]*:[A-Za-z0-9._/~-]+"
+                           r"|sftp://[A-Za-z0-9._@-]+(?::[0-9]{1,5})?/[A-Za-z0-9._/~-]*"
+                           r"|s3:(?:https?://)?[A-Za-z0-9.:-]+/[A-Za-z0-9._/-]+)\Z")
+OFFSITE_SECRET = "offsite-password"  # a '-' no secret of the spec can have: the restic repository's password
+
+
+class Keep(Model):
+    """Retention in the offsite repository, applied by `roost offsite prune` (the trusted side)."""
+
+    daily: StrictInt = Field(default=7, ge=0, le=1000)
+    weekly: StrictInt = Field(default=4, ge=0, le=1000)
+    monthly: StrictInt = Field(default=6, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _some(self) -> Keep:
+        if not (self.daily or self.weekly or self.monthly):
+            raise ValueError("keep at least one snapshot (daily, weekly or monthly above 0)")
+        return self
+
+
+class Offsite(Model):
+    """[backup.offsite]: every backup also goes to a restic repository off this server."""
+
+    repository: str = Field(description="restic repository: /path, rest:URL, sftp:HOST:/path or s3:HOST/BUCKET/path")
+    keep: Keep = Keep()
+    upload_limit: StrictInt | None = Field(None, ge=1, le=10_000_000, description="KiB/s (restic --limit-upload)")
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, v: str) -> str:
+        check_text(v)
+        if re.match(r"^(?:rest:https?://|sftp://|s3:https?://)[^/]*:[^/@]*@", v):
+            raise ValueError(f"{v!r} holds a password: keep credentials out of the spec (see docs/operations.md, "
+                             "offsite credentials)")
+        if len(v) > 512 or not REPOSITORY_RE.match(v) or "/../" in v + "/" or v.endswith("/.."):
+            raise ValueError(f"{v!r} is not a restic repository roost knows: an absolute path, "
+                             "rest:http(s)://HOST[:PORT]/PATH, sftp:[USER@]HOST:/PATH or s3:HOST/BUCKET[/PATH]")
+        return v
+
+
 class Backup(Model):
     keep: StrictInt = Field(default=7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
     schedule: str | None = None  # a systemd OnCalendar= expression, e.g. "daily" or "*-*-* 03:00"
+    offsite: Offsite | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -495,6 +539,11 @@ class Spec(Model):
 
     def required(self) -> set[str]:
         return {dep for c in self.containers.values() for dep in c.requires}
+
+    def generated_secrets(self) -> dict[str, SecretSpec]:
+        """Every secret apply generates: the spec's, and the offsite repository's password."""
+        extra = {OFFSITE_SECRET: SecretSpec(generate=48)} if self.backup.offsite else {}
+        return {**self.secrets, **extra}
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
