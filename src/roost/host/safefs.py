@@ -305,7 +305,10 @@ def list_dir(path: str) -> list[tuple[str, Stat]] | None:
     try:
         out = []
         for entry in os.scandir(fd):
-            out.append((entry.name, _stat(entry.stat(follow_symlinks=False))))
+            try:
+                out.append((entry.name, _stat(entry.stat(follow_symlinks=False))))
+            except FileNotFoundError:  # removed since it was listed (a process gone from /proc)
+                continue
         return sorted(out)
     finally:
         os.close(fd)
