@@ -21,7 +21,7 @@ from roost.frontdoor.actions import PublishSite, RemoveSite, StartCaddy, caddy_m
 from roost.frontdoor.caddyfile import word
 from roost.frontdoor.doctor import check_frontdoor, listeners_80_443
 from roost.frontdoor.render import IMPORT_LINE, has_import, render_site, with_import
-from roost.frontdoor.watch import unit_texts
+from roost.frontdoor.units import unit_texts
 from roost.host.runner import FileStat, Result
 from roost.lab.config import web_hints
 from roost.plan import actions as A

@@ -47,7 +47,7 @@ def actions(spec: Spec, front: FrontFacts, package_manager: str | None, restart_
     elif not (front.active and front.enabled):
         out.append(StartCaddy())
     from roost.command import roost_command
-    from roost.frontdoor.watch import unit_texts
+    from roost.frontdoor.units import unit_texts
 
     wanted = unit_texts(roost_command()[0])
     now = dict(front.watch_units)

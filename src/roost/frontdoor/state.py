@@ -36,7 +36,7 @@ def gather_front(host: Host, name: str, wanted: bool) -> FrontFacts:
         active = props.get("ActiveState") == "active"
         enabled = props.get("UnitFileState") == "enabled"
     from roost.command import roost_command
-    from roost.frontdoor.watch import unit_texts
+    from roost.frontdoor.units import unit_texts
 
     units = tuple((path, host.read_file(path)) for path in unit_texts(roost_command()[0]))
     watching = host.run(["systemctl", "is-active", "--quiet", "roost-door.service"], check=False).ok

@@ -1,8 +1,8 @@
 """The front door's watcher: a root service (roost-door.service) that keeps each app's site closed
 (503) unless the listener on the app's port is the app's own (see guard.py).
 
-Run as `python3 -m roost.frontdoor.watch` (a loop), or with `--close-all` (ExecStartPre=, before
-Caddy starts at boot: every site closed until its app's pod is up and checked)."""
+Run as `python3 -m roost.frontdoor.watch` (a loop), or with `--close-all` (roost-door-boot.service,
+before Caddy starts at boot: every site closed until its app's pod is up and checked). Units: units.py."""
 
 from __future__ import annotations
 
@@ -15,35 +15,6 @@ from roost.host.runner import Host, Runner
 from roost.layout import Layout, list_apps
 
 POLL = 0.2  # seconds between two looks at the ports: the window after a pod stop nobody announced
-UNIT = "roost-door.service"
-UNIT_PATH = f"/etc/systemd/system/{UNIT}"
-BOOT_UNIT_PATH = "/etc/systemd/system/roost-door-boot.service"
-
-
-def unit_texts(python: str) -> dict[str, str]:
-    """The watcher, and the boot step that closes every site before Caddy starts (enabled, run
-    only at boot: a restarted watcher must not close running sites)."""
-    from roost.render.unitfile import quote_word
-
-    cmd = f"{quote_word(python)} -m roost.frontdoor.watch"
-    return {
-        BOOT_UNIT_PATH: (
-            "# Written by roost: every roost site closed (503) before Caddy starts; roost-door.service opens\n"
-            "# each once the listener on its app's port is the app's own\n"
-            "[Unit]\nDescription=roost: close the front door's sites until their apps are checked\n"
-            "DefaultDependencies=no\nAfter=local-fs.target\nBefore=caddy.service\n\n"
-            f"[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={cmd} --close-all\n\n"
-            "[Install]\nWantedBy=multi-user.target\n"
-        ),
-        UNIT_PATH: (
-            "# Written by roost: a site forwards to its app only while the app's own process listens on its port\n"
-            "[Unit]\nDescription=roost: the front door's watcher\nAfter=roost-door-boot.service\n\n"
-            f"[Service]\nExecStart={cmd}\nRestart=always\nRestartSec=1\n\n"
-            "[Install]\nWantedBy=multi-user.target\n"
-        ),
-    }
-
-
 def sites(host: Host) -> list[str]:
     """Apps with a site file roost wrote."""
     names = {n[:-6] for n, st in host.list_dir(SITES_DIR) or [] if n.endswith(".caddy") and st.is_file}
