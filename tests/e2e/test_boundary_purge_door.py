@@ -284,7 +284,7 @@ def sleepers(lab) -> dict[int, int]:
     out = {}
     for line in run(lab, ["ps", "-eo", "pid=,uid=,args="]).stdout.splitlines():
         pid, uid, args = line.split(None, 2)
-        if re.fullmatch(r"sleep 999[789]", args.strip()):
+        if re.fullmatch(r"(/usr/bin/)?sleep 999[789]", args.strip()):  # systemd-run starts /usr/bin/sleep
             out[int(pid)] = int(uid)
     return out
 

@@ -147,3 +147,30 @@ def test_app_systemctl_stop_of_the_pod_closes_its_site_first(tmp_path, monkeypat
     assert closed == []
     app_module.App.systemctl(fake, "stop", "notes-pod.service", mutates=True)  # type: ignore[arg-type]
     assert closed == ["notes"]
+
+
+def test_watcher_boot_step_closes_every_site_and_a_round_opens_a_checked_one(tmp_path, monkeypatch):
+    from roost.frontdoor import watch
+    from tests.unit.fakehost import converge
+
+    host = caddy_host()
+    host.on("systemctl", "is-active", answer="")
+    prep = prepare(write_spec(tmp_path), host)
+    converge(host, prep)
+    spec = prep.spec
+    host.files[SITE] = render_site(spec)
+    host.files[prep.desired.layout.applied_spec] = write_spec(tmp_path).read_text()
+    monkeypatch.setattr(watch, "list_apps", lambda: ["notes", "other"])
+    monkeypatch.setattr(watch, "report", lambda host, door, event, why: events.append((door.name, event, why)))
+    events: list[tuple[str, str, str]] = []
+    assert watch.sites(host) == ["notes"]  # "other" has no site file
+    watch.close_all(host)
+    assert host.files[SITE] == render_closed(spec) and events[-1][:2] == ("notes", "closed")
+    monkeypatch.setattr(watch, "POLL", 0)
+    watch.watch(host, rounds=1)  # the app's own listener (caddy_host): opened
+    assert host.files[SITE] == render_site(spec) and events[-1][:2] == ("notes", "opened")
+    host.files.pop("/proc/net/tcp")
+    listening(host, 8388, 1001)
+    watch.watch(host, rounds=1)
+    assert host.files[SITE] == render_closed(spec) and events[-1] == ("notes", "closed",
+                                                                     "port 8388 is held by UID 1001, not by the app")
