@@ -295,8 +295,9 @@ def test_purge_kills_survivors_and_the_next_app_gets_other_ids(lab, door):
         sub = start + 1000
         run(lab, ["systemd-run", "--quiet", f"--uid={uid}", f"--gid={uid}", "--unit=survivor-uid", "sleep", "9999"],
             check=True)
-        run(lab, ["systemd-run", "--quiet", f"--uid={sub}", f"--gid={sub}", "--unit=survivor-sub", "sleep", "9999"],
-            check=True)
+        # a subordinate ID has no passwd entry for systemd's User=: the unit drops to it itself
+        run(lab, ["systemd-run", "--quiet", "--unit=survivor-sub", "setpriv", f"--reuid={sub}", f"--regid={sub}",
+                  "--clear-groups", "sleep", "9999"], check=True)
         # from root's session, as the app user: a new session outside the slice, and one under a subordinate UID
         run(lab, ["sh", "-c", f"runuser -u {APP} -- setsid sleep 9998 </dev/null >/dev/null 2>&1 &"], check=True)
         run(lab, ["sh", "-c", " ".join(app_argv(APP, uid, ["podman", "unshare", "setpriv", "--reuid=1000",
