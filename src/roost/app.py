@@ -48,6 +48,10 @@ class App:
                              timeout=timeout)
 
     def systemctl(self, *args: str, mutates: bool = False, check: bool = True, timeout: float | None = None) -> Result:
+        if args and args[0] in ("stop", "restart") and self.layout.pod_service in args:
+            from roost.frontdoor.guard import close  # the port is free soon: the site answers 503 first
+
+            close(self.host, self.spec.name)
         return self.host.run(["systemctl", "--user", *args], user=self.user, mutates=mutates, check=check,
                              timeout=timeout)
 

@@ -24,6 +24,7 @@ LEGACY_REGISTRY_DIR = "/etc/roost/apps"  # before 0.2: NAME.json records (moved 
 LOCK_DIR = "/run/roost"  # root's own: no O_CREAT in a world-writable directory
 GLOBAL_LOCK = "/run/roost/apply.lock"  # serialises applies: UID and subordinate range allocation
 SUBID_COUNT = 65536
+TOMBSTONE_FILE = "/var/lib/roost/purged.json"  # UIDs, GIDs and ranges of purged apps (see tombstone.py)
 
 
 def record_path(name: str) -> str:

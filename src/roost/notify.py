@@ -83,17 +83,12 @@ def spool_dir(name: str) -> str:
 # -- the stored URLs ----------------------------------------------------------------------
 def read_notify_urls(spec: Spec, spec_path) -> tuple[str, ...]:
     """The URLs in the file the spec's [notify] names, beside the spec (read by root at apply)."""
-    from roost.errors import UsageError
-
     if spec.notify is None:
         return ()
+    from roost.spec.beside import read_beside
+
     path = spec_path.parent / spec.notify.urls_file
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UsageError(f"{spec_path}: notify.urls_file: {path} does not exist",
-                         hint="create it beside the spec (one Apprise URL per line, mode 0600), "
-                              "or remove [notify]") from None
+    text = read_beside(spec_path, spec.notify.urls_file, "notify.urls_file")  # no links out, FIFOs, huge files
     return tuple(parse_urls_file(text, str(path)))
 
 

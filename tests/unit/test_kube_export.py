@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -394,23 +396,65 @@ def test_cli_writes_yaml_to_stdout_and_notes_to_stderr():
     assert re.search(r"note: .*hedgedoc\.toml:17: containers\.database\.auto_update: dropped", r.stderr)
 
 
-def test_cli_writes_into_a_directory(tmp_path):
-    r = run_cli("-o", str(tmp_path), str(ROOT / "examples" / "lab-notes.toml"))
+@pytest.fixture
+def out_dir(tmp_path):
+    """Where export may write: any directory of one's own; as root, one only root can write."""
+    if os.geteuid() != 0:
+        yield tmp_path
+        return
+    d = tempfile.mkdtemp(dir="/root", prefix="roost-test-")
+    try:
+        yield Path(d)
+    finally:
+        shutil.rmtree(d)
+
+
+def test_cli_writes_into_a_directory(out_dir):
+    r = run_cli("-o", str(out_dir), str(ROOT / "examples" / "lab-notes.toml"))
     assert r.exit_code == 0
-    out = tmp_path / "notes.podman.yaml"
+    out = out_dir / "notes.podman.yaml"
     assert "kind: Pod" in out.read_text() and stat.S_IMODE(out.stat().st_mode) == 0o644
 
 
-def test_write_bundle_makes_files_with_secrets_private(tmp_path):
+def test_write_bundle_makes_files_with_secrets_private(out_dir):
     b = bundle_of(notes_spec(), "kubernetes", secrets={"db_password": "x" * 32})
-    path = write_bundle(render(b), b, str(tmp_path))
+    path = write_bundle(render(b), b, str(out_dir))
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    victim = tmp_path / "victim"
+    victim = out_dir / "victim"
     victim.write_text("keep")
-    os.symlink(victim, tmp_path / "link.podman.yaml")
-    with pytest.raises(OSError):
-        write_bundle("", Bundle("link", "podman", [], []), str(tmp_path))  # never through a planted link
-    assert victim.read_text() == "keep"
+    os.symlink(victim, out_dir / "link.podman.yaml")
+    if os.geteuid() == 0:  # planted by someone else (a link root made itself would be followed, as /etc's are)
+        os.lchown(out_dir / "link.podman.yaml", 1000, 1000)
+    write_bundle("new", Bundle("link", "podman", [], []), str(out_dir))  # the link is replaced, never followed
+    assert victim.read_text() == "keep" and (out_dir / "link.podman.yaml").read_text() == "new"
+    assert not (out_dir / "link.podman.yaml").is_symlink()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the rule is about root (scripts/test runs unit tests as root)")
+def test_root_refuses_a_directory_another_user_can_write(tmp_path):
+    """Sticky /tmp, a folder of another user, a group-writable one: refused, nothing written.
+    A file another user planted in a root-only folder is replaced by root's own (never kept)."""
+    b = bundle_of(notes_spec(), "kubernetes", secrets={"db_password": "x" * 32})
+    mine = tmp_path / "mallory"
+    mine.mkdir()
+    os.chown(mine, 1000, 1000)
+    group = tmp_path / "group"
+    group.mkdir(mode=0o770)
+    os.chmod(group, 0o770)
+    for d in ("/tmp", str(tmp_path), str(mine), str(group)):
+        with pytest.raises(UsageError, match="a user other than root can write") as e:
+            write_bundle(render(b), b, d)
+        assert e.value.exit_code == 2 and not os.path.exists(os.path.join(d, b.filename))
+    d = Path(tempfile.mkdtemp(dir="/root", prefix="roost-test-"))
+    try:
+        planted = d / b.filename
+        planted.write_text("planted")
+        os.chown(planted, 1000, 1000)
+        path = write_bundle(render(b), b, str(d))
+        st = os.stat(path)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600) and "x" * 32 in Path(path).read_text()
+    finally:
+        shutil.rmtree(d)
 
 
 def test_cli_bad_spec_is_a_located_error(tmp_path):

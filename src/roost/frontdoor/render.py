@@ -73,12 +73,7 @@ def _headers(web: Web) -> Directive | None:
 def render_site(spec: Spec) -> str:
     web, up = spec.web, upstream(spec)
     assert web is not None and up is not None, "load_spec checks [web] first"
-    body: list[Directive] = []
-    if web.tls == "internal":
-        body.append(d("tls", "internal"))
-    elif web.tls == "acme":
-        assert web.email is not None
-        body.append(d("tls", web.email))
+    body: list[Directive] = [*_tls(web)]
     body.append(d("encode", "zstd", "gzip"))
     if (headers := _headers(web)) is not None:
         body.append(headers)
@@ -97,10 +92,39 @@ def render_site(spec: Spec) -> str:
             proxy.append(d("health_port", str(h.port)))
         proxy += [d("health_interval", HEALTH_INTERVAL), d("health_timeout", h.timeout)]
     body.append(d("reverse_proxy", dial_address(up), body=proxy))
-    addresses = list(web.domains) if web.tls != "off" else [f"http://{x}" for x in web.domains]
+    addresses = _addresses(web)
     comment = [f"roost app {spec.name}: {web.url} -> {dial_address(up)}",
                "Written by `roost apply`, removed by `roost down`: edits here are overwritten."]
     return site(addresses, body, comment)
+
+
+def _tls(web: Web) -> list[Directive]:
+    if web.tls == "internal":
+        return [d("tls", "internal")]
+    if web.tls == "acme":
+        assert web.email is not None
+        return [d("tls", web.email)]
+    return []
+
+
+def _addresses(web: Web) -> list[str]:
+    return list(web.domains) if web.tls != "off" else [f"http://{x}" for x in web.domains]
+
+
+CLOSED_MARK = "roost: closed"
+
+
+def render_closed(spec: Spec) -> str:
+    """The site while the app's port is not known to be the app's (stopped, or held by someone
+    else): same names and certificates, every request answered 503 here, nothing forwarded."""
+    web, up = spec.web, upstream(spec)
+    assert web is not None and up is not None
+    body = [*_tls(web), d("header", "Retry-After", "30"), d("log", body=[d("output", "stderr")]),
+            d("respond", f"{spec.name} is not available right now", "503")]
+    comment = [f"roost app {spec.name}: {web.url} -> {dial_address(up)} ({CLOSED_MARK}: the listener on the port "
+               "is not the app's)",
+               "Written by roost; opened again when the app's own process listens there."]
+    return site(_addresses(web), body, comment)
 
 
 def with_import(caddyfile: str | None) -> str:

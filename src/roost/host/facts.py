@@ -14,6 +14,7 @@ from roost.host.parse import ImageInfo, PasswdEntry, SubRange, UnitState
 from roost.host.runner import AppUser, FileStat, Host
 from roost.layout import APPS_DIR, LEGACY_REGISTRY_DIR, Layout, legacy_record_path, record_path
 from roost.record import AppRecord, parse_record
+from roost.tombstone import Purged, read_tombstones
 
 # what rootless podman needs beyond podman itself: binary -> package (apt-get, dnf)
 TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -50,6 +51,7 @@ class SystemFacts:
     listeners: tuple[parse.Listener, ...]
     apps: dict[str, AppRecord]  # every app roost applied
     linger: frozenset[str]
+    purged: tuple[Purged, ...] = ()  # IDs of purged apps: not handed out again by default
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def gather_system(host: Host) -> SystemFacts:
         listeners=tuple(parse.parse_ss(ss.stdout)),
         apps=apps,
         linger=frozenset(name for name, _ in linger_dir),
+        purged=read_tombstones(host),
     )
 
 

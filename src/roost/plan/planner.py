@@ -223,6 +223,8 @@ def plan(inp: Inputs) -> A.Plan:
             add(A.PullImage(image))
 
     every = (layout.pod_service, *(layout.container_service(c) for c in spec.start_order()))
+    if not pod_active or pod_restart:  # the pod's port is (or becomes) free: its site answers 503 first
+        p.actions += frontdoor.before_pod_stop(spec, inp.front)
     if not pod_active:
         add(A.StartUnits(every, reason="each container waits until healthy"))
     elif pod_restart:
@@ -252,7 +254,8 @@ def plan(inp: Inputs) -> A.Plan:
             add(A.EnableTimer(timer))
 
     # 7. the front door, once the app answers behind it
-    p.actions += frontdoor.actions(spec, inp.front, system.package_manager)
+    p.actions += frontdoor.actions(spec, inp.front, system.package_manager,
+                                   restart_pod=(not pod_active or pod_restart) and inp.front.site is not None)
     if spec.notify is not None:
         from roost.render.notify import SYSTEM_DIR
 
