@@ -275,9 +275,23 @@ def since(history: list[dict], started: float | None) -> list[dict]:
     return out
 
 
-def nightly_outcome(history: list[dict], service_result: str, exit_status: str) -> Event | None:
+def lock_problem(lock_file: str) -> str | None:
+    """Why the app's user cannot take its app's lock (so its pre-update backup died before it
+    could record anything), or None."""
+    try:
+        os.close(os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC))
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"the pre-update backup could not take the app's lock {lock_file} ({e.strerror})"
+    return None
+
+
+def nightly_outcome(history: list[dict], service_result: str, exit_status: str, blocked: str | None = None
+                    ) -> Event | None:
     """What the last run of podman-auto-update.service amounts to, from the app's history: the
-    pre-update backup (ExecStartPre=) and the restarts podman asked roost for (restart-changed)."""
+    pre-update backup (ExecStartPre=) and the restarts podman asked roost for (restart-changed).
+    `blocked`: why the backup could not even start (lock_problem)."""
     start = max((i for i, e in enumerate(history)
                  if e.get("action") == "backup" and e.get("reason") == "pre-auto-update"), default=None)
     if start is not None and history[start].get("result") == "failed":
@@ -293,7 +307,12 @@ def nightly_outcome(history: list[dict], service_result: str, exit_status: str) 
     if failed:
         return Event("auto-update-failed", f"{failed[-1].get('error', 'not healthy')}; the rollback failed too")
     if service_result != "success":
-        return Event("auto-update-failed", f"podman auto-update ended with {service_result} (status {exit_status})")
+        if start is None and blocked:
+            return Event("auto-update-skipped", f"{blocked}, so nothing was updated; as root: `roost reapply` "
+                                                "the app (it gives the lock the app's group)")
+        return Event("auto-update-failed", f"podman auto-update ended with {service_result} "
+                                           f"(status {exit_status or 'unknown'}); nothing in the app's history "
+                                           "says why: see `roost logs` of the app")
     return None
 
 
