@@ -23,6 +23,10 @@ from roost.history import who
 from roost.layout import GLOBAL_LOCK, LOCK_DIR
 
 
+class LockBusy(RoostError):
+    """Another run (or the app's user) held the lock for longer than the caller waits."""
+
+
 def _open(path: str, group: str | None) -> int | None:
     if os.geteuid() != 0:
         try:
@@ -82,7 +86,7 @@ def hold(path: str, what: str, wait: float = 600, say: Callable[[str], object] =
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise RoostError(f"{what} is locked by {holder}", hint="wait for it to finish") from None
+                        raise LockBusy(f"{what} is locked by {holder}", hint="wait for it to finish") from None
                     time.sleep(0.5)
         if os.geteuid() == 0:
             os.ftruncate(fd, 0)

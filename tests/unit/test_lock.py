@@ -55,3 +55,41 @@ def test_the_nightly_notice_names_a_lock_the_user_cannot_open(tmp_path):
     unknown = notify.nightly_outcome([], "exit-code", "")
     assert unknown is not None and "(status )" not in unknown.detail and "roost logs" in unknown.detail
     assert notify.lock_problem(str(tmp_path / "missing.lock")) is None
+
+
+def test_a_lock_held_elsewhere_is_waited_for_a_bounded_time(tmp_path, groups):
+    import fcntl
+    import time
+
+    path = str(tmp_path / "app.lock")
+    with lock.app_lock(path, "app", say=lambda m: None):
+        pass
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # another holder (e.g. the app's user) keeps it
+        fd = os.open(path, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(write, b"x")
+        time.sleep(5)
+        os._exit(0)
+    os.read(read, 1)
+    said: list[str] = []
+    started = time.monotonic()
+    try:
+        with pytest.raises(lock.LockBusy, match="app app is locked"), lock.app_lock(path, "app", 1, said.append):
+            pass
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert time.monotonic() - started < 3 and said and "waiting for" in said[0]
+
+
+def test_apply_takes_the_apps_locks_before_the_hosts():
+    """The global lock is never held while waiting for an app's lock, which its user can hold."""
+    import inspect
+
+    from roost.cli import apply, reapply
+
+    for verb in (apply.apply.callback, reapply.reapply.callback):
+        src = inspect.getsource(verb)  # type: ignore[arg-type]
+        assert src.index("locked(") < src.index("global_lock("), verb

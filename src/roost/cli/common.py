@@ -51,11 +51,12 @@ def print_plan(plan: Plan, show_diffs: bool = True) -> None:
         console.print(f"  [dim]· unchanged: {n}[/]")
 
 
-def locked(layout):
-    """The app's lock for a verb; while another roost run holds it, say so and wait."""
+def locked(layout, wait: float = 600):
+    """The app's lock for a verb; while another roost run holds it, say so and wait (up to `wait` s)."""
     from roost.lock import app_lock
 
-    return app_lock(layout.lock_file, layout.name, say=lambda m: console.print(m, style="yellow", markup=False))
+    return app_lock(layout.lock_file, layout.name, wait,
+                    say=lambda m: console.print(m, style="yellow", markup=False))
 
 
 def app_user(record: AppRecord) -> AppUser:
