@@ -18,7 +18,6 @@ import re
 import stat
 import tempfile
 import time
-import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -132,8 +131,9 @@ def read_stored(name: str) -> list[str]:
 # -- text from the app's user: escaped -------------------------------------------------------
 def clean(text: str, limit: int = MAX_DETAIL) -> str:
     """Printable text only: control and format characters (terminal escapes, bidi overrides) become '?'."""
-    out = "".join("?" if unicodedata.category(ch)[0] == "C" and ch != " " else ch for ch in text)
-    return out[:limit]
+    from roost.output import plain
+
+    return plain(text, limit=limit)
 
 
 def parse_event(raw: bytes, spec: Spec) -> Event:

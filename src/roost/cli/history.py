@@ -17,12 +17,11 @@ def history(app: str, as_json: bool, lines: int) -> None:
       roost history hedgedoc
     """
     from rich.table import Table
-    from rich.text import Text
 
     from roost.cli.common import load_app, require_root, runner
     from roost.history import read
     from roost.layout import Layout
-    from roost.output import console, plain
+    from roost.output import cell, console
 
     require_root()
     record = load_app(app)
@@ -43,7 +42,6 @@ def history(app: str, as_json: bool, lines: int) -> None:
         shown = ", ".join(f"{c}={(v.get('digest') or '').removeprefix('sha256:')[:12] or v.get('image', '')}"
                           for c, v in images.items() if isinstance(v, dict))
         colour = "green" if e.get("result") == "ok" else "red"
-        table.add_row(str(n), *(Text(plain(e.get(k, ""))) for k in ("time", "who", "action")),
-                      Text(plain(e.get("result", "")), style=colour), Text(plain(e.get("changes", ""))),
-                      Text(plain(shown)))
+        table.add_row(str(n), *(cell(e.get(k, "")) for k in ("time", "who", "action")),
+                      cell(e.get("result", ""), colour), cell(e.get("changes", "")), cell(shown))
     console.print(table)
