@@ -59,12 +59,13 @@ with open("RAN", "a") as fh:
 # Root's interactive shell on a pty: runs one command line, waits for it, then gives whatever keystrokes were pushed
 # into the terminal meanwhile the chance to run, and exits. Prints the session id of the shell and the transcript.
 ROOT_SHELL = r"""
-import os, pty, select, sys, time
+import fcntl, os, pty, select, struct, sys, termios, time
 line = sys.argv[1]
 pid, fd = pty.fork()
 if pid == 0:
-    os.environ.update(HOME="/root", PS1="root# ", TERM="xterm")
+    os.environ.update(HOME="/root", PS1="root# ", TERM="xterm", COLUMNS="300")
     os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 60, 300, 0, 0))  # wide: table cells are not wrapped
 out = b""
 def pump(until, timeout):
     global out
@@ -77,8 +78,8 @@ def pump(until, timeout):
             except OSError:
                 return
 started = time.monotonic()
-os.write(fd, b"echo SID=$(ps -o sid= -p $$ | tr -d ' '); " + line.encode() + b"; echo VERB-ENDED-$?\n")
-pump(b"VERB-ENDED-", float(sys.argv[2]))
+os.write(fd, b"echo SID=$(ps -o sid= -p $$ | tr -d ' '); " + line.encode() + b"; echo VERB-ENDED-$((40+2))\n")
+pump(b"VERB-ENDED-42", float(sys.argv[2]))  # not in the echo of the typed line
 elapsed = time.monotonic() - started
 pump(b"never", 2.0)  # pushed keystrokes, if any, run now
 os.write(fd, b"exit\n")
@@ -115,7 +116,7 @@ def root_shell(lab, line: str, timeout: float = BOUND_S) -> tuple[float, str, st
     first, _, rest = cp.stdout.partition("\n")
     sid = next((w.split("=", 1)[1].strip() for w in rest.split() if w.startswith("SID=") and w[4:].strip().isdigit()),
                "")
-    assert "VERB-ENDED-" in rest, f"{line!r} did not end within {timeout}s:\n{rest[-3000:]}"
+    assert "VERB-ENDED-42" in rest, f"{line!r} did not end within {timeout}s:\n{rest[-3000:]}"
     return float(first.split("=", 1)[1]), sid, rest
 
 
