@@ -187,6 +187,7 @@ def publish(lab, version: str, *, broken: bool = False) -> None:
     """notes VERSION under the app's own tag: re-tagged when the registry has it (and it is not to be broken)."""
     m = lab.machine
     if not broken and version in images.registry_tags("roost-lab/notes"):
+        images.ensure_builder(m)  # a lab seeded from the registry cache has no builder user yet
         images.podman(m, "pull", "--quiet", images.notes_ref(version), what=f"pulling notes {version}")
         images.podman(m, "tag", images.notes_ref(version), images.notes_ref(APP), what="tagging")
         images.podman(m, "push", "--quiet", images.notes_ref(APP), what="pushing")
