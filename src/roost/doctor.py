@@ -19,6 +19,7 @@ from roost.errors import RoostError
 from roost.host.facts import TOOLS, gather_system, user_manager_running
 from roost.host.runner import AppUser, Host
 from roost.layout import SUBID_COUNT, Layout
+from roost.output import plain
 from roost.record import AppRecord
 from roost.spec.model import parse_publish
 
@@ -218,8 +219,9 @@ def check_generator(host: Host, user: AppUser) -> Check:
     tool = next((p for p in QUADLET if host.exists(p)), None)
     if tool is None:
         return Check(f"units {user.name}", FAIL, "no Quadlet generator", "install podman >= 5.0")
-    r = host.run([tool, "-dryrun", "-user"], user=user, check=False)
-    noise = [line for line in r.stderr.splitlines() if re.search(r"unsupported|error|warning|invalid", line, re.I)]
+    r = host.run([tool, "-dryrun", "-user"], user=user, check=False, timeout=60)
+    noise = [plain(line)[:300] for line in r.stderr.splitlines()
+             if re.search(r"unsupported|error|warning|invalid", line, re.I)]
     if not r.ok or noise:
         return Check(f"units {user.name}", FAIL, "; ".join(noise[:3]) or f"generator exited {r.returncode}",
                      f"fix the spec and `roost apply` it; see `roost shell {user.name}` then {tool} -dryrun -user")
@@ -246,25 +248,35 @@ def roost_commands(show_output: str) -> list[tuple[str, ...]]:
     return out
 
 
-def check_roost_command(host: Host, user: AppUser, containers: tuple[str, ...] | list[str] = ()) -> Check:
+def check_roost_command(host: Host, user: AppUser, containers: tuple[str, ...] | list[str] = (),
+                        expected: tuple[str, ...] | None = None) -> Check:
     """The app's own units run roost as its user (nightly backup, auto-update restart,
-    notifications): that command must exist and be runnable by that user."""
+    notifications): that command must be the roost this host has (what roost renders into
+    them), and that user must be able to reach it. The command lines read from the units are
+    the app user's to write, so they are only compared as text, never run: root runs nothing
+    a path or command line in them names (docs/security.md)."""
+    from roost.command import roost_command
+
     name = f"roost command {user.name}"
+    expected = expected or roost_command()
     show = host.run(["systemctl", "--user", "show", "-p", "ExecStart,ExecStartPre,ExecStopPost", "--", *ROOST_UNITS,
                      *(f"roost-failed-{c}.service" for c in containers)],
-                    user=user, check=False)
+                    user=user, check=False, timeout=30)
     commands = roost_commands(show.stdout)
     if not commands:
         return Check(name, OK, "no unit of the app runs roost")
     fix = ("install roost where every user can run it: `sudo scripts/install` from a roost checkout "
            "(a root-owned venv in /opt/roost), which also runs `roost reapply` to point the units at it")
-    for cmd in commands:
-        r = host.run([*cmd, "--version"], user=user, check=False, timeout=60)
-        if not r.ok:
-            why = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
-            return Check(name, FAIL, f"the app's units run {' '.join(cmd)}, which {user.name} cannot run: {why[0]}",
-                         fix)
-    return Check(name, OK, f"{user.name} can run {', '.join(' '.join(c) for c in commands)}")
+    other = [c for c in commands if c != expected]
+    if other:
+        shown = plain(" ".join(other[0]))[:200]
+        return Check(name, FAIL, f"the app's units run {shown!r}, not the roost of this host "
+                                 f"({' '.join(expected)})", fix)
+    # the interpreter root chose, asked with `test` (never run): reachable by the app's user?
+    if not host.run(["test", "-x", expected[0]], user=user, check=False, timeout=30).ok:
+        return Check(name, FAIL, f"the app's units run {' '.join(expected)}, which {user.name} cannot run "
+                                 f"({expected[0]} is out of its reach)", fix)
+    return Check(name, OK, f"the app's units run {' '.join(expected)}, which {user.name} can reach")
 
 
 def check_storage(host: Host, user: AppUser) -> list[Check]:
@@ -282,7 +294,7 @@ def check_storage(host: Host, user: AppUser) -> list[Check]:
     else:
         out.append(Check(f"disk {user.name}", OK, f"{free / 1024**3:.1f} GiB free in {user.home}"))
     if host.exists(f"{user.runtime_dir}/bus"):
-        info = host.run(["podman", "info", "--format", "json"], user=user, check=False)
+        info = host.run(["podman", "info", "--format", "json"], user=user, check=False, timeout=60)
         try:
             driver = json.loads(info.stdout)["store"]["graphDriverName"]
         except (ValueError, KeyError, TypeError):
@@ -291,7 +303,7 @@ def check_storage(host: Host, user: AppUser) -> list[Check]:
             out.append(Check(f"storage {user.name}", WARN, "podman uses the vfs driver: every layer is a full copy",
                              "install fuse-overlayfs or use a kernel with rootless overlay, then `podman system reset`"))
         elif driver:
-            out.append(Check(f"storage {user.name}", OK, f"driver {driver}"))
+            out.append(Check(f"storage {user.name}", OK, f"driver {plain(driver)[:40]}"))
     return out
 
 
@@ -308,10 +320,21 @@ def run_checks(host: Host, apps: dict[str, AppRecord], only: str | None = None) 
 
     checks += check_frontdoor(host, apps)
     for a in apps.values():
-        user = AppUser(a["name"], a["uid"], a["home"])
-        checks += check_app_files(host, a)
-        checks += check_storage(host, user)
-        if user in users and host.exists(f"{user.runtime_dir}/bus"):
-            checks.append(check_generator(host, user))
-            checks.append(check_roost_command(host, user, a.get("containers", [])))
+        checks += check_app(host, a, users)
     return checks
+
+
+def check_app(host: Host, a: AppRecord, users: list[AppUser]) -> list[Check]:
+    """One app's own checks. Every command in them runs as its user with a timeout: an app whose
+    user stalls podman or its manager costs one failed line, not the whole doctor."""
+    user = AppUser(a["name"], a["uid"], a["home"])
+    out = list(check_app_files(host, a))
+    try:
+        out += check_storage(host, user)
+        if user in users and host.exists(f"{user.runtime_dir}/bus"):
+            out.append(check_generator(host, user))
+            out.append(check_roost_command(host, user, a.get("containers", [])))
+    except RoostError as e:
+        out.append(Check(f"app {user.name}", FAIL, plain(e.message)[:300],
+                         f"look at the app as its user: `roost shell {user.name}`"))
+    return out

@@ -119,3 +119,59 @@ def test_selinux_enforcing_without_volume_labels_warns():
     c = doctor.check_selinux(host, specs_use_z=False)
     assert c.status == doctor.WARN and ":Z" in c.fix
     assert doctor.check_selinux(host, specs_use_z=True).status == doctor.OK
+
+
+ROOST = ("/opt/roost/venv/bin/python3", "-m", "roost")
+
+
+def _units(argv: str) -> str:
+    return f"ExecStart={{ path={argv.split()[0]} ; argv[]={argv} ; ignore_errors=no ; }}\n"
+
+
+def test_the_roost_command_in_the_units_is_compared_never_run():
+    """An app-written unit naming its own program: doctor fails the check and runs nothing it names
+    (issue 17: `X --version` as the app user pushed keystrokes into root's terminal)."""
+    host = bare_host()
+    user = AppUser("wiki", 2000, "/srv/roost/wiki")
+    evil = "/srv/roost/wiki/.x/evil"
+    host.on("systemctl", "--user", "show", answer=_units(f"{evil} -m roost backup wiki"))
+    c = doctor.check_roost_command(host, user, expected=ROOST)
+    assert c.status == doctor.FAIL and evil in c.detail and "scripts/install" in c.fix
+    assert not any(evil in " ".join(call) for call in host.calls if call[0] != "systemctl")
+
+
+def test_the_expected_roost_command_is_only_looked_at_with_test():
+    host = bare_host()
+    user = AppUser("wiki", 2000, "/srv/roost/wiki")
+    host.on("systemctl", "--user", "show", answer=_units(f"{' '.join(ROOST)} backup wiki"))
+    host.on("test", "-x", ROOST[0], answer="")
+    assert doctor.check_roost_command(host, user, expected=ROOST).status == doctor.OK
+    assert not any(call[0] == ROOST[0] for call in host.calls)
+    host.on("test", "-x", ROOST[0], code=1)
+    c = doctor.check_roost_command(host, user, expected=ROOST)
+    assert c.status == doctor.FAIL and "out of its reach" in c.detail
+
+
+def test_generator_output_reaches_the_table_without_escape_codes():
+    host = bare_host()
+    host.files["/usr/libexec/podman/quadlet"] = ""
+    from roost.host.runner import Result
+
+    host.on("/usr/libexec/podman/quadlet", answer=lambda argv, user, stdin: Result(
+        tuple(argv), 1, "", "error: \x1b]0;owned\x07\x1b[2J[bold red]x[/] unsupported key\n"))
+    c = doctor.check_generator(host, AppUser("wiki", 2000, "/srv/roost/wiki"))
+    assert c.status == doctor.FAIL and "\x1b" not in c.detail and "\x07" not in c.detail
+
+
+def test_a_user_that_stalls_costs_its_own_line():
+    host = bare_host()
+    from roost.errors import RoostError
+
+    def stall(argv, user, stdin):
+        raise RoostError("timed out after 60s: podman info --format json  (as wiki)")
+
+    host.on("podman", "info", answer=stall)
+    host.files["/run/user/2000/bus"] = ""
+    record = {**APP, "containers": ["app"], "volumes": []}
+    checks = doctor.check_app(host, record, [AppUser("wiki", 2000, "/srv/roost/wiki")])  # type: ignore[arg-type]
+    assert any(c.name == "app wiki" and c.status == doctor.FAIL and "timed out" in c.detail for c in checks)
