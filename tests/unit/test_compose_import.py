@@ -197,11 +197,11 @@ def test_volumes_named_relative_absolute_and_anonymous():
     """)
     c = spec.containers["web"]
     assert c.volumes == (
-        "data:/var/lib/data:Z", "conf/nginx.conf:/etc/nginx/nginx.conf:ro,Z", "/srv/media:/media",
+        "data:/var/lib/data:Z", "conf/nginx.conf:/etc/nginx/nginx.conf:ro,Z",
         "web-cache:/cache:Z", "site:/usr/share/nginx/html:ro,Z", "data-backups:/backups:Z",
     )
-    assert spec.app.allow_host_paths == ("/srv/media",)
-    assert finding(report, "/srv/media -> listed in app.allow_host_paths").kind == "review"
+    assert spec.app.allow_host_paths == ()
+    assert finding(report, "host path /srv/media is not mounted").kind == "dropped"
     assert finding(report, "no Docker socket").kind == "dropped"
     assert finding(report, "anonymous volume").kind == "approximated"
     assert finding(report, "tmpfs mount").kind == "dropped"
@@ -603,3 +603,118 @@ def test_an_internal_network_is_reported_and_a_bridge_driver_is_not():
     """)
     assert finding(report, "internal: true is not modelled").line == 6
     assert not [f for f in report.findings if "network options" in f.did]
+
+
+# -- the report cannot be forged or garbled ------------------------------------------------------------
+def test_the_report_is_plain_text_with_control_characters_escaped():
+    _, report, _ = imp("""\
+    services:
+      web:
+        image: nginx
+        ports: ["\\e[31m:100:\\x07"]
+    """)
+    text = report.render()
+    assert ":100:" in text and "\x1b" not in text and "\x07" not in text
+    assert "\\x1b[31m:100:\\x07" in text
+    assert all(f.line for f in report.findings)
+
+
+def test_the_cli_prints_the_report_without_markup(tmp_path):
+    from click.testing import CliRunner
+
+    from roost.cli.importer import import_
+
+    (tmp_path / "compose.yml").write_text('services:\n  web:\n    image: nginx\n    ports: [":100:[bold]x"]\n')
+    out = CliRunner().invoke(import_, [str(tmp_path / "compose.yml"), "--name", "web"])
+    assert ":100:" in out.output and "💯" not in out.output and "[bold]x" in out.output
+
+
+@pytest.mark.parametrize("folders, want", [
+    ("shop/docker", "shop"), ("paperless/docker/compose", "paperless"), ("notes", "notes"), ("docker", "app")])
+def test_the_app_is_not_named_after_a_generic_folder(folders, want):
+    from pathlib import PurePosixPath
+
+    from roost.cli.importer import default_name
+
+    assert default_name(PurePosixPath("/") / folders) == want  # type: ignore[arg-type]
+
+
+# -- command and entrypoint ------------------------------------------------------------------------
+def test_a_folded_command_item_loses_only_the_newline_yaml_adds():
+    spec, _, _ = imp("""\
+    services:
+      web:
+        image: busybox
+        entrypoint: [bash, -c]
+        command:
+          - >
+            echo hello && exec sleep 1000
+    """)
+    assert spec.containers["web"].command == ("echo hello && exec sleep 1000",)
+    assert spec.containers["web"].entrypoint == ("bash", "-c")
+
+
+@pytest.mark.parametrize("body", [
+    "entrypoint: [bash, -c]\n    command: ['', x]",
+    "entrypoint: sh\n    command: [\"-c\", \"a\\nb\\nc\"]",
+    "command: [run]\n    entrypoint: [\"\"]",
+])
+def test_an_entrypoint_whose_command_was_dropped_is_never_kept(body):
+    yaml = "services:\n  web:\n    image: busybox\n    " + body + "\n  db:\n    image: postgres\n"
+    spec, report, _ = imp(yaml)
+    assert "web" not in spec.containers
+    assert finding(report, "service not imported").kind == "dropped"
+
+
+# -- 17.7: the importing shell, binds ---------------------------------------------------------------
+def test_each_value_from_the_importing_shell_is_a_finding_with_its_line():
+    yaml = """\
+    services:
+      web:
+        image: nginx
+        environment:
+          - GITHUB_TOKEN=${GITHUB_TOKEN}
+          - HOME_DIR
+          - FROM_DOTENV
+    """
+    env = {"GITHUB_TOKEN": "ghp_x", "HOME_DIR": "/root", "FROM_DOTENV": "1"}
+    _, report, _ = imp(yaml, env, shell=frozenset({"GITHUB_TOKEN", "HOME_DIR"}))
+    shell = sorted((f.line, f.did.split(":")[0]) for f in report.findings if f.where == "(environment)")
+    assert shell == [(5, "${GITHUB_TOKEN}"), (6, "${HOME_DIR}")]
+    assert report.lossy  # --strict refuses it
+
+
+def test_binds_never_fill_allow_host_paths_and_system_paths_are_dropped_with_advice():
+    spec, report, text = imp("""\
+    services:
+      web:
+        image: nginx
+        volumes:
+          - /etc/localtime:/etc/localtime:ro
+          - /var/lib/docker:/docker
+          - ~/.ssh:/root/.ssh
+          - /srv/media:/media
+    """)
+    assert spec.app.allow_host_paths == () and "allow_host_paths =" not in text
+    tz = finding(report, "/etc/localtime is not mounted")
+    assert tz.kind == "dropped" and tz.line == 5 and "TZ" in tz.todo
+    assert finding(report, "/var/lib/docker is not mounted").kind == "dropped"
+    media = finding(report, "host path /srv/media is not mounted")
+    assert media.line == 8 and '"/srv/media" to app.allow_host_paths' in media.todo
+    assert all(v.split(":")[0] != "/srv/media" for v in spec.containers["web"].volumes)
+
+
+def test_a_dotenv_link_is_not_read(tmp_path):
+    from click.testing import CliRunner
+
+    from roost.cli.importer import import_
+
+    secret = tmp_path / "other-app.env"
+    secret.write_text("TAG=secret-of-another-app\n")
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / ".env").symlink_to(secret)
+    (project / "compose.yml").write_text("services:\n  web:\n    image: nginx:${TAG}\n")
+    out = CliRunner().invoke(import_, [str(project / "compose.yml")])
+    assert isinstance(out.exception, UsageError) and out.exception.exit_code == 2
+    assert "is a symbolic link: not read" in out.exception.message and "secret-of-another-app" not in out.output

@@ -17,7 +17,16 @@ from roost.compose.interpolate import parse_dotenv
 from roost.compose.load import YMap, YSeq
 from roost.compose.report import Report
 from roost.errors import UsageError
-from roost.spec.model import ENV_KEY_RE, HOST_NAME_RE, IMAGE_RE, NAME_RE, RESERVED_NAMES, VOLUME_OPTIONS, check_text
+from roost.spec.model import (
+    ENV_KEY_RE,
+    HOST_NAME_RE,
+    IMAGE_RE,
+    NAME_RE,
+    RESERVED_NAMES,
+    VOLUME_OPTIONS,
+    check_host_dir,
+    check_text,
+)
 
 LOCALHOST = "127.0.0.1"
 MAX_RANGE = 100  # port ranges are expanded one mapping a port; refuse silly ones
@@ -84,7 +93,6 @@ class SpecDraft:
     name: str
     publish: list[str] = field(default_factory=list)
     publish_notes: list[str] = field(default_factory=list)
-    allow_host_paths: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)  # names for 127.0.0.1 in the pod
     secrets: dict[str, int] = field(default_factory=dict)
     containers: dict[str, ContainerDraft] = field(default_factory=dict)
@@ -101,6 +109,7 @@ class Options:
     # reads an env_file named by the compose file (path as written, relative to its folder), None if unreadable;
     # the values are only compared, so that a password an env file repeats is not replaced in one place only
     read_env_file: Callable[[str], str | None] | None = None
+    shell: frozenset[str] = frozenset()  # names set in the importing shell's environment (each use is reported)
 
 
 def _slug(text: str, limit: int = 31) -> str:
@@ -173,6 +182,7 @@ class Converter:
         self.no_value: dict[tuple[int, str], list[str]] = {}
         self.env_file_values: set[str] = set()  # every value the services' env files hold
         self.unread_env_files: list[tuple[str, int]] = []  # (line, KEY) -> services where it had no value
+        self.from_shell: list[tuple[str, int]] = []  # (KEY, line): a bare `- KEY` that took the shell's value
 
     # -- helpers --------------------------------------------------------------------------------
     def add(self, kind: str, line: int | None, where: str, did: str, todo: str = "") -> None:
@@ -346,7 +356,9 @@ class Converter:
         self._ports(svc, cname, body, draft)
         self._volumes(svc, cname, body, c, draft)
         self._health(svc, body, c)
-        self._command(svc, body, c)
+        if not self._command(svc, body, c):
+            draft.skipped.append(f"{svc}: command or entrypoint cannot be carried over")
+            return None
         self._privileges(svc, body, c)
         self._labels(svc, body, c)
         if "restart" in body.items:
@@ -415,6 +427,8 @@ class Converter:
             if value is None:  # `- KEY` / `KEY:`: compose passes the value of its own environment, if set
                 if key in self.opts.env:
                     value = self.opts.env[key]
+                    if key in self.opts.shell:
+                        self.from_shell.append((key, line))
                 else:
                     self.no_value.setdefault((line, key), []).append(svc)
                     continue
@@ -623,10 +637,7 @@ class Converter:
                 host = self._bind_source(source, target, line, where, draft)
                 if host is None:
                     continue
-            if host.startswith("/"):
-                c.notes["volumes"] = "host paths outside the home are listed in app.allow_host_paths: review them"
-            else:
-                self.volume_users.setdefault(host, []).append(cname)
+            self.volume_users.setdefault(host, []).append(cname)
             targets.add(target)
             c.volumes.append(_join_volume(host, target, kept))
         # private SELinux label unless another container mounts the same directory (then shared)
@@ -649,14 +660,22 @@ class Converter:
                          "if the app must manage containers, mount the app user's podman socket "
                          "(/run/user/UID/podman/podman.sock, after `systemctl --user enable --now podman.socket`)")
                 return None
-            if path == "/":
-                self.add("dropped", line, where, "the host's / is not mounted into a container")
+            if path in ("/etc/localtime", "/etc/timezone", "/usr/share/zoneinfo"):
+                self.add("dropped", line, where, f"{source} is not mounted: the host's time zone is a system file",
+                         "set the time zone in the container's env instead, e.g. TZ = \"Europe/Berlin\"")
                 return None
-            if path not in draft.allow_host_paths:
-                draft.allow_host_paths.append(path)
-            self.add("review", line, where, f"host path {path} -> listed in app.allow_host_paths",
-                     "check the app's user may read it and that the app should see it")
-            return path
+            try:
+                check_host_dir(path, "a host path given to containers")
+            except ValueError as e:
+                self.add("dropped", line, where, f"{source} is not mounted: {e}",
+                         "keep what the container needs in the app's home and mount it from there")
+                return None
+            draft.skipped.append(f"{where}: {path}:{target} (a host path: allow it by hand if the app needs it)")
+            self.add("dropped", line, where, f"host path {path} is not mounted: roost never grants a host path "
+                     "on its own",
+                     f"if the app must see it, add \"{path}\" to app.allow_host_paths and \"{path}:{target}\" to "
+                     "this container's volumes (the app's user must be able to read it)")
+            return None
         rel = posixpath.normpath(source)
         if rel.startswith(".."):
             new = _safe_dir(rel.lstrip("./").replace("../", "") or "data")
@@ -759,41 +778,48 @@ class Converter:
                      "dropped: roost checks every second while the container starts")
         c.health = health
 
-    def _command(self, svc: str, body: YMap, c: ContainerDraft) -> None:
+    def _command(self, svc: str, body: YMap, c: ContainerDraft) -> bool:
+        """Command and entrypoint; False when one of them cannot be carried over while the other
+        is there: an entrypoint without its command (or the reverse) runs something else."""
         where = f"services.{svc}"
-        cmd = body.get("command")
-        entry = body.get("entrypoint")
+        command = self._args(body, "command", where)
+        entrypoint = self._args(body, "entrypoint", where)
+        lost = [k for k, v in (("command", command), ("entrypoint", entrypoint)) if v is False]
+        kept = [k for k, v in (("command", command), ("entrypoint", entrypoint)) if v not in (None, False)]
+        if lost and kept:
+            self.add("dropped", body.at(lost[0]), where,
+                     f"service not imported: its {lost[0]} cannot be carried over, and its {kept[0]} alone would run "
+                     "something else",
+                     f"put the {lost[0]} in a script (in the image or a mounted file) and import again")
+            return False
+        if isinstance(command, list):
+            c.command = command
+        if isinstance(entrypoint, list):
+            c.entrypoint = entrypoint
+        return True
+
+    def _args(self, body: YMap, key: str, where: str) -> list[str] | bool | None:
+        """The arguments of `command` or `entrypoint`; None when absent, False when they cannot be
+        written into a unit file (reported)."""
+        value = body.get(key)
+        if value is None:
+            return None
         args: list[str] | None = None
-        if isinstance(cmd, str):
+        if isinstance(value, str):
             try:
-                args = shlex.split(cmd)
+                args = shlex.split(value)
             except ValueError:
-                self.add("dropped", body.at("command"), f"{where}.command", "cannot be split into arguments")
-        elif isinstance(cmd, YSeq):
-            args = ["" if a is None else str(a) for a in cmd.items]
-        if args is not None:
-            if not args or any(not a for a in args) or any(_bad_text(a) for a in args):
-                self.add("dropped", body.at("command"), f"{where}.command",
-                         "an empty or multi-line argument cannot be passed through a unit file",
-                         "wrap the command in a script inside the image or a mounted file")
-            else:
-                c.command = args
-        if entry is not None:
-            if isinstance(entry, str):
-                try:
-                    entry_args: list[str] | None = shlex.split(entry)
-                except ValueError:
-                    entry_args = None
-            elif isinstance(entry, YSeq):
-                entry_args = ["" if a is None else str(a) for a in entry.items]
-            else:
-                entry_args = None
-            if entry_args is None or any(not a or _bad_text(a) for a in entry_args):
-                self.add("dropped", body.at("entrypoint"), f"{where}.entrypoint",
-                         "an entrypoint with an empty or multi-line argument cannot be passed through a unit file",
-                         "wrap it in a script inside the image or a mounted file")
-            else:
-                c.entrypoint = entry_args
+                self.add("dropped", body.at(key), f"{where}.{key}", "cannot be split into arguments")
+                return False
+        elif isinstance(value, YSeq):
+            # a folded (>) or literal (|) item ends with the newline YAML adds: not part of the argument
+            args = ["" if a is None else str(a).rstrip("\n") for a in value.items]
+        if args is None or (key == "command" and not args) or any(not a or _bad_text(a) for a in args):
+            self.add("dropped", body.at(key), f"{where}.{key}",
+                     f"the {key} has an empty or multi-line argument, which cannot be passed through a unit file",
+                     "wrap it in a script inside the image or a mounted file")
+            return False
+        return args
 
     def _privileges(self, svc: str, body: YMap, c: ContainerDraft) -> None:
         where = f"services.{svc}"

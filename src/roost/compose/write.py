@@ -34,11 +34,6 @@ def render(draft: SpecDraft) -> str:
 
     app = tomlkit.table()
     app.add("name", draft.name)
-    if draft.allow_host_paths:
-        paths = tomlkit.array()
-        paths.extend(draft.allow_host_paths)
-        app.add("allow_host_paths", paths)
-        app["allow_host_paths"].comment("host paths the compose file bind-mounts: review them")
     doc.add("app", app)
 
     if draft.publish or draft.hosts:
