@@ -513,7 +513,7 @@ def test_placeholders_become_secrets_but_outside_credentials_are_left_to_the_use
     spec, report, _ = imp(COMPOSE_WITH_SHARED_PASSWORD)
     env = spec.containers["app"].env
     assert env["SECRET_KEY_BASE"].startswith("${secrets.")
-    assert env["ADMIN_PASSWORD"].startswith("${secrets.")
+    assert env["ADMIN_PASSWORD"] == ""  # an empty optional value stays empty
     assert env["SMTP_PASSWORD"] == "changeme" and env["SMTP_USER"] == ""
     assert finding(report, "placeholder for a credential of an outside service").kind == "review"
 
@@ -582,6 +582,7 @@ def test_a_password_an_env_file_repeats_is_left_as_written():
       app:
         image: example.org/app:1
         env_file: app.env
+        environment: {DB_PASS: changeme}
     """
     files = {"app.env": "DATABASE_URL=postgres://u:changeme@db/app\n"}
     spec, report, _ = imp(yaml, read_env_file=files.get)
@@ -718,3 +719,48 @@ def test_a_dotenv_link_is_not_read(tmp_path):
     out = CliRunner().invoke(import_, [str(project / "compose.yml")])
     assert isinstance(out.exception, UsageError) and out.exception.exit_code == 2
     assert "is a symbolic link: not read" in out.exception.message and "secret-of-another-app" not in out.output
+
+
+# -- secrets by role -------------------------------------------------------------------------------
+MINIO = """\
+services:
+  minio:
+    image: minio/minio
+    environment:
+      MINIO_ROOT_USER: minioadmin
+      MINIO_ROOT_PASSWORD: minioadmin
+  app:
+    image: example.org/app:1
+    environment:
+      AWS_ACCESS_KEY_ID: minioadmin
+      AWS_SECRET_ACCESS_KEY: minioadmin
+      SMTP_PASSWORD: mailpass-1
+      SMTP_PASS: mailpass-1
+      OAUTH_CLIENT_SECRET: changeme
+      SECRET_KEY_BASE: changeme
+      OPTIONAL_TOKEN: ""
+"""
+
+
+def test_secrets_follow_the_role_not_the_value():
+    spec, report, _ = imp(MINIO)
+    minio, app = spec.containers["minio"].env, spec.containers["app"].env
+    # user names stay; the MinIO password and the app's S3 secret for it stay one secret
+    assert minio["MINIO_ROOT_USER"] == "minioadmin" and app["AWS_ACCESS_KEY_ID"] == "minioadmin"
+    assert minio["MINIO_ROOT_PASSWORD"] == app["AWS_SECRET_ACCESS_KEY"] == "${secrets.minio_root_password}"
+    # outside credentials are never generated, even repeated; empty optional values stay empty
+    assert app["SMTP_PASSWORD"] == app["SMTP_PASS"] == "mailpass-1"
+    assert app["OAUTH_CLIENT_SECRET"] == "changeme" and app["OPTIONAL_TOKEN"] == ""
+    # the app's own secret gets the length its role needs (Phoenix/Rails: 64)
+    assert app["SECRET_KEY_BASE"] == "${secrets.secret_key_base}" and spec.secrets["secret_key_base"].generate == 64
+    assert spec.secrets["minio_root_password"].generate == 32
+    f = finding(report, "generated secret ${secrets.minio_root_password}")
+    assert "(line 6)" in f.did and "(line 11)" in f.did
+
+
+def test_a_database_password_written_once_is_kept_with_a_finding():
+    spec, report, _ = imp("services:\n  db:\n    image: postgres:16\n    environment: [POSTGRES_PASSWORD=postgres]\n"
+                          "  app:\n    image: example.org/app:1\n")
+    assert spec.containers["db"].env["POSTGRES_PASSWORD"] == "postgres" and not spec.secrets
+    f = finding(report, "a default password, written once, is kept")
+    assert f.kind == "review" and f.line == 4

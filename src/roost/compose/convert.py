@@ -953,10 +953,10 @@ class Converter:
         for n, c in draft.containers.items():
             c.env = plan.env[n]
         for f in plan.found:
-            draft.secrets[f.name] = sec.MIN_LENGTH
+            draft.secrets[f.name] = f.length
             where = ", ".join(p.describe() for p in f.places)
-            why = {"placeholder": "a placeholder value", "repeated literal": "a password the file repeats",
-                   "empty": "an empty password"}[f.reason]
+            why = {"placeholder": "a placeholder of the app's own secret",
+                   "repeated literal": "a password the file repeats"}[f.reason]
             if len(f.places) == 1:
                 todo = ("check that whatever uses it gets it from the spec: a client that relies on a built-in "
                         f"default would no longer match (the value is in ~/.config/roost/secrets/{f.name})")
@@ -964,7 +964,7 @@ class Converter:
                 todo = (f"nothing to do: roost generates it on the first apply; to log in with it, read "
                         f"~/.config/roost/secrets/{f.name} in the app's home")
             self.add("approximated", f.places[0].line, f"secrets.{f.name}",
-                     f"{why} -> generated secret ${{secrets.{f.name}}} ({sec.MIN_LENGTH} characters) in {where}", todo)
+                     f"{why} -> generated secret ${{secrets.{f.name}}} ({f.length} letters and digits) in {where}", todo)
         # a health check or command that spells out a replaced value must use the variable instead
         for c in draft.containers.values():
             for name, value in plan.values.items():
@@ -1006,6 +1006,11 @@ class Converter:
             self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
                      "a literal credential is written in the spec in clear",
                      "replace it with a generated secret: [secrets] NAME = { generate = 32 } and ${secrets.NAME}")
+        for p in plan.weak:
+            self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
+                     "a default password, written once, is kept: whatever connects to this service may rely on the "
+                     "image's default (a DATABASE_URL built into the app)",
+                     "change it here and wherever the app connects with it, or make both a generated secret")
         for p in plan.external:
             self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
                      "placeholder for a credential of an outside service", "fill in the real value")
