@@ -764,3 +764,13 @@ def test_a_database_password_written_once_is_kept_with_a_finding():
     assert spec.containers["db"].env["POSTGRES_PASSWORD"] == "postgres" and not spec.secrets
     f = finding(report, "a default password, written once, is kept")
     assert f.kind == "review" and f.line == 4
+
+
+def test_each_env_file_line_compose_reads_otherwise_is_a_finding_on_that_line():
+    files = {"web.env": 'PLAIN=1\nmail__from="Shop <shop@example.org>"\nURL=http://${HOST}/x\nexport FOO=1\n'}
+    _, report, _ = imp("services:\n  web:\n    image: nginx\n    env_file: web.env\n",
+                       {"HOST": "example.org"}, read_env_file=files.get)
+    found = {f.line: f for f in report.findings if f.file == "web.env"}
+    assert sorted(found) == [2, 3, 4]
+    assert "refuses" in found[4].did and "mail__from" in found[2].did
+    assert found[3].render("compose.yml").startswith("web.env:3: ")

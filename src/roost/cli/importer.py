@@ -147,12 +147,14 @@ def check(specs: tuple[str, ...]) -> None:
       roost check examples/*.toml
     """
     from roost.output import console, console_err
+    from roost.spec.envfiles import read_env_files
     from roost.spec.load import load_spec
 
     bad = 0
     for path in specs:
         try:
             spec = load_spec(path)
+            read_env_files(spec, Path(path))  # what plan reads: a missing or unreadable env file fails here too
         except SpecError as e:
             bad += 1
             console_err.print(f"[bold red]error:[/] {_plain(e.render())}", highlight=False, soft_wrap=True)

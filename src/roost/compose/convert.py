@@ -185,8 +185,8 @@ class Converter:
         self.from_shell: list[tuple[str, int]] = []  # (KEY, line): a bare `- KEY` that took the shell's value
 
     # -- helpers --------------------------------------------------------------------------------
-    def add(self, kind: str, line: int | None, where: str, did: str, todo: str = "") -> None:
-        self.report.add(kind, line, where, did, todo)  # type: ignore[arg-type]
+    def add(self, kind: str, line: int | None, where: str, did: str, todo: str = "", file: str | None = None) -> None:
+        self.report.add(kind, line, where, did, todo, file)  # type: ignore[arg-type]
 
     def run(self) -> SpecDraft:
         tree = self.tree
@@ -462,7 +462,8 @@ class Converter:
             if content is None:
                 self.unread_env_files.append((path, line))
                 continue
-            for value in parse_dotenv(content).values():
+            self._env_file_meaning(svc, path, content)
+            for value in parse_dotenv(content, self.opts.env).values():
                 self.env_file_values.add(value)
                 self.env_file_values.update(m.group("pw") for m in sec.URL_PASSWORD_RE.finditer(value))
         for n, (path, required, line) in enumerate(files):
@@ -482,6 +483,32 @@ class Converter:
                      f"env_file = {norm!r} (relative to the spec's folder)"
                      + ("" if required else "; compose's `required: false` is not modelled: the file must exist"),
                      "keep the file beside the spec")
+
+    def _env_file_meaning(self, svc: str, path: str, content: str) -> None:
+        """A finding on each line of an env file that roost (podman's --env-file: KEY=VALUE taken
+        literally) reads otherwise than compose (quotes removed, ${VAR} interpolated, `export`)."""
+        from roost.render.envfile import parse_env
+
+        for number, raw in enumerate(content.splitlines(), start=1):
+            if not raw.strip() or raw.lstrip().startswith("#"):
+                continue
+            try:
+                compose = parse_dotenv(raw, self.opts.env)
+            except UsageError:
+                compose = {}
+            try:
+                ours: dict[str, str] | None = parse_env(raw)
+            except ValueError:
+                ours = None
+            if ours == compose:
+                continue
+            key = next(iter(compose), raw.split("=")[0].strip())
+            did = (f"{key}: roost refuses this line (plan and check stop)" if ours is None
+                   else f"{key}: roost passes the value as written, compose reads it otherwise "
+                        "(quotes, ${VAR} or a comment)")
+            self.add("approximated", number, f"services.{svc}.env_file", did,
+                     "write KEY=VALUE with the value exactly as the app should see it (no quotes, no export, "
+                     "no ${VAR})", file=path)
 
     # -- ports ----------------------------------------------------------------------------------
     def _ports(self, svc: str, cname: str, body: YMap, draft: SpecDraft) -> None:
