@@ -142,11 +142,16 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr += [("DropCapability", "all"), ("AddCapability", " ".join(caps))]
     if c.read_only:
         ctr.append(("ReadOnly", "true"))
+    if c.user is not None:
+        ctr.append(("User", c.user))
+    ctr += [("Tmpfs", path) for path in c.tmpfs]
     if c.entrypoint is not None:  # Quadlet passes it as --entrypoint=VALUE; podman reads a JSON list
         ctr.append(("Entrypoint", json.dumps(list(c.entrypoint), ensure_ascii=False)))
     if c.command:
         ctr.append(("Exec", tuple(c.command)))
-    service = [("Restart", "always"), ("TimeoutStartSec", str(timeout))]
+    # limits in [Service], not [Container]: Podman 5.4's Quadlet has no Memory= (it skips a unit that uses one);
+    # the unit's cgroup holds the container (Quadlet sets Delegate=yes), so systemd's limits reach it
+    service = [("Restart", c.restart), ("TimeoutStartSec", str(timeout)), *c.limits.service_entries]
     return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service))).render()
 
 
