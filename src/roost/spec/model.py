@@ -386,7 +386,7 @@ class Container(Model):
     user: str | None = None  # USER[:GROUP] inside the container (names or numbers), as compose's `user:`
     tmpfs: tuple[TmpfsMount, ...] = ()  # container paths mounted as tmpfs (in memory, empty at each start)
     restart: Literal["always", "on-failure", "no"] = "always"  # systemd's Restart= when the container stops
-    limits: Limits = Field(default_factory=Limits)
+    limits: Limits = Limits(memory=None, cpus=None, pids=None)
 
     @field_validator("user")
     @classmethod
