@@ -140,7 +140,7 @@ def test_ports_short_and_long_forms():
             protocol: tcp
     """)
     assert spec.pod.publish == (
-        "127.0.0.1:8080:80", "0.0.0.0:8443:443", "127.0.0.1:9000:9000", "127.0.0.1:5353:53/udp",
+        "127.0.0.1:8080:80", "0.0.0.0:8443:443", "127.0.0.1:9000:9000", "0.0.0.0:5353:53/udp",
         "127.0.0.1:7000:7000", "127.0.0.1:7100:7100", "127.0.0.1:7101:7101", "127.0.0.1:3001:3000",
     )
     assert finding(report, "127.0.0.1 only").line == 5
@@ -204,7 +204,7 @@ def test_volumes_named_relative_absolute_and_anonymous():
     assert finding(report, "host path /srv/media is not mounted").kind == "dropped"
     assert finding(report, "no Docker socket").kind == "dropped"
     assert finding(report, "anonymous volume").kind == "approximated"
-    assert finding(report, "tmpfs mount").kind == "dropped"
+    assert c.tmpfs == ("/tmp/x",)
     assert finding(report, "./conf/nginx.conf -> conf/nginx.conf").kind == "review"
 
 
@@ -295,7 +295,7 @@ def test_command_entrypoint_caps_read_only_labels_restart():
     assert c.command == ("gunicorn", "--bind", "0.0.0.0:8000", "app:wsgi")
     assert c.cap_add == ("NET_ADMIN", "SYS_PTRACE") and c.read_only is True and c.auto_update == "registry"
     assert c.entrypoint == ("/docker-entrypoint.sh",)
-    assert finding(report, "restart: no").kind == "approximated"
+    assert c.restart == "no" and not [f for f in report.findings if "restart" in f.where]
     assert finding(report, "labels not carried over: traefik.enable").kind == "dropped"
     assert finding(report, "roost already drops").kind == "info"
 
@@ -378,10 +378,10 @@ def test_only_build_services_is_an_error():
     ("network_mode", "network_mode: host", "network_mode: host dropped", "approximated"),
     ("privileged", "privileged: true", "privileged is not granted", "dropped"),
     ("devices", "devices: [/dev/dri:/dev/dri]", "devices are not passed", "dropped"),
-    ("user", "user: '1000:1000'", "`user` is not modelled", "dropped"),
-    ("deploy", "deploy: {resources: {limits: {memory: 1g}}}", "`deploy` is not modelled", "dropped"),
+    ("user", "user: 'a b'", "is not a user roost takes", "dropped"),
+    ("deploy", "deploy: {placement: {constraints: [x]}}", "`placement` is not modelled", "dropped"),
     ("security_opt", "security_opt: [no-new-privileges:true]", "roost sets no_new_privileges", "info"),
-    ("tmpfs", "tmpfs: [/run]", "tmpfs mounts are not modelled", "dropped"),
+    ("tmpfs", "tmpfs: [/run:uid=5]", "a tmpfs roost takes is", "dropped"),
     ("container_name", "container_name: my-web", "roost names the container", "info"),
 ])
 def test_service_keys_roost_does_not_carry_over_are_reported_with_their_line(key, yaml, text, kind):
@@ -774,3 +774,126 @@ def test_each_env_file_line_compose_reads_otherwise_is_a_finding_on_that_line():
     assert sorted(found) == [2, 3, 4]
     assert "refuses" in found[4].did and "mail__from" in found[2].did
     assert found[3].render("compose.yml").startswith("web.env:3: ")
+
+
+# -- nothing silently lost -------------------------------------------------------------------------
+@pytest.mark.parametrize("yaml, want, kind", [
+    ("restart: always", "always", None),
+    ("restart: on-failure:3", "on-failure", "approximated"),
+    ("restart: unless-stopped", "always", "approximated"),
+    ("deploy: {restart_policy: {condition: on-failure}}", "on-failure", None),
+    ("deploy: {restart_policy: {condition: none, delay: 5s}}", "no", "approximated"),
+    ("environment: [A=1]", "no", "review"),  # no restart: compose's default is no
+])
+def test_restart_policies(yaml, want, kind):
+    spec, report, _ = imp(f"services:\n  web:\n    image: nginx\n    {yaml}\n")
+    assert spec.containers["web"].restart == want
+    kinds_ = {f.kind for f in report.findings if "restart" in f.did or "restart" in f.where}
+    assert kinds_ == ({kind} if kind else set())
+
+
+@pytest.mark.parametrize("yaml, want", [
+    ("mem_limit: 512m", {"memory": "512m"}),
+    ("mem_limit: 1gb\n    cpus: 1.5\n    pids_limit: 100", {"memory": "1g", "cpus": 1.5, "pids": 100}),
+    ("cpus: '0.25'", {"cpus": 0.25}),
+    ("deploy: {resources: {limits: {memory: 2G, cpus: '2', pids: 300}}}", {"memory": "2g", "cpus": 2.0, "pids": 300}),
+    ("pids_limit: -1", {}),
+])
+def test_each_compose_form_of_limits(yaml, want):
+    spec, report, _ = imp(f"services:\n  web:\n    image: nginx\n    restart: always\n    {yaml}\n")
+    limits = spec.containers["web"].limits
+    assert {k: v for k, v in limits.model_dump().items() if v is not None} == want
+    assert not [f for f in report.findings if f.kind == "dropped"]
+
+
+def test_limits_that_are_not_sizes_are_reported():
+    spec, report, _ = imp("services:\n  web:\n    image: nginx\n    mem_limit: lots\n"
+                          "    deploy: {resources: {reservations: {memory: 1g}}}\n")
+    assert spec.containers["web"].limits.memory is None
+    assert finding(report, "'lots' is not a memory size").line == 4
+    assert finding(report, "`reservations` is not modelled").line == 5
+
+
+def test_health_check_takes_composes_defaults():
+    spec, _, _ = imp("services:\n  web:\n    image: nginx\n    healthcheck:\n      test: [CMD, curl, -f, http://x]\n")
+    h = spec.containers["web"].health
+    assert (h.interval, h.timeout, h.retries, h.start_period) == ("30s", "30s", 3, "0s")
+
+
+def test_interpolated_booleans_user_and_tmpfs():
+    spec, _, _ = imp("""\
+    services:
+      web:
+        image: nginx
+        read_only: ${RO}
+        user: "1000:1000"
+        tmpfs: [/run, "/cache:size=64m"]
+        volumes:
+          - type: tmpfs
+            target: /scratch
+            tmpfs: {size: 10m, mode: 1777}
+    """, {"RO": "true"})
+    c = spec.containers["web"]
+    assert c.read_only is True and c.user == "1000:1000"
+    assert set(c.tmpfs) == {"/run", "/cache:size=64m", "/scratch:size=10m,mode=1777"}
+
+
+def test_bind_propagation_is_a_finding():
+    _, report, _ = imp("""\
+    services:
+      web:
+        image: nginx
+        volumes:
+          - ./a:/a:rshared
+          - type: bind
+            source: ./b
+            target: /b
+            bind: {propagation: rslave}
+    """)
+    assert finding(report, "bind propagation 'rshared'").line == 5
+    assert finding(report, "bind propagation 'rslave'").kind == "dropped"
+
+
+def test_extends_in_the_same_file_is_merged_and_from_another_file_reported():
+    spec, report, _ = imp("""\
+    services:
+      base:
+        image: example.org/app:1
+        environment: {A: "1", B: "2"}
+        ports: ["8080:80"]
+      worker:
+        extends: base
+        environment: [B=3]
+        command: [work]
+      other:
+        extends: {file: common.yml, service: x}
+        image: nginx
+    """)
+    w = spec.containers["worker"]
+    assert w.image == "example.org/app:1" and w.env == {"A": "1", "B": "3"} and w.command == ("work",)
+    assert finding(report, "extends a service of another file").kind == "dropped"
+
+
+def test_compose_profiles_and_project_name_in_dotenv(tmp_path):
+    from click.testing import CliRunner
+
+    from roost.cli.importer import import_
+
+    (tmp_path / ".env").write_text("COMPOSE_PROFILES=extra\nCOMPOSE_PROJECT_NAME=shop\n")
+    (tmp_path / "compose.yml").write_text("services:\n  web: {image: nginx}\n"
+                                          "  tool: {image: busybox, profiles: [extra]}\n")
+    out = CliRunner().invoke(import_, [str(tmp_path / "compose.yml")])
+    assert out.exit_code == 0, out.output
+    assert 'name = "shop"' in out.output and "[containers.tool]" in out.output
+
+
+def test_udp_is_published_on_every_address_with_the_firewall_rule():
+    spec, report, _ = imp("services:\n  vpn:\n    image: example.org/wg:1\n    ports: ['51820:51820/udp', '8080:80']\n")
+    assert spec.pod.publish == ("0.0.0.0:51820:51820/udp", "127.0.0.1:8080:80")
+    assert "udp dport 51820 accept" in finding(report, "UDP port 51820").todo
+
+
+def test_dotted_env_names_are_a_finding():
+    spec, report, _ = imp("services:\n  web:\n    image: nginx\n    environment: {spring.datasource.url: x}\n")
+    assert "spring.datasource.url" not in spec.containers["web"].env
+    assert finding(report, "'spring.datasource.url' dropped").line == 4

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import roost.compose.extends as extends
+import roost.compose.runtime as runtime
 import roost.compose.secrets as sec
 from roost.compose.interpolate import parse_dotenv
 from roost.compose.load import YMap, YSeq
@@ -36,13 +38,12 @@ HOME_RESERVED = {"env", "backups", ".config", ".local", ".bashrc", ".bash_profil
 # service keys the converter reads; every other key is reported (x- extension fields are skipped)
 HANDLED = {"image", "build", "ports", "expose", "volumes", "environment", "env_file", "healthcheck", "depends_on",
            "command", "entrypoint", "cap_add", "cap_drop", "read_only", "labels", "restart", "profiles", "networks",
-           "network_mode", "privileged", "devices", "container_name", "hostname", "links", "security_opt", "tmpfs"}
+           "network_mode", "privileged", "devices", "container_name", "hostname", "links", "security_opt", "tmpfs",
+           "user", "deploy", "mem_limit", "cpus", "pids_limit"}
+PROPAGATION = {"shared", "rshared", "slave", "rslave", "private", "rprivate"}
+DEPLOY_KEYS = {"resources", "restart_policy", "replicas", "mode"}  # the deploy: keys the converter reads
 ADVICE = {
-    "user": "roost runs the image's own user; if the image needs this user, set it in the image",
     "working_dir": "set it in the image (WORKDIR) or wrap the command",
-    "deploy": "resource limits and replicas are not modelled; one container runs per service",
-    "mem_limit": "memory limits are not modelled",
-    "cpus": "CPU limits are not modelled",
     "ulimits": "ulimits are not modelled; podman's defaults apply",
     "sysctls": "sysctls are not modelled (a rootless pod cannot set most of them)",
     "logging": "logs go to the journal: `roost logs APP`",
@@ -51,7 +52,6 @@ ADVICE = {
     "dns": "the pod uses the host's resolver",
     "shm_size": "podman's default /dev/shm (64 MB) applies",
     "init": "use an image with its own init, or add one to the command",
-    "extends": "copy the keys of the service it extends into this one and import again",
     "secrets": "make it a generated secret ([secrets]) passed in env, or mount the file from the app's home",
     "configs": "keep the file in the app's home and mount it as a volume",
     "volumes_from": "mount the same volumes explicitly",
@@ -83,6 +83,10 @@ class ContainerDraft:
     entrypoint: list[str] | None = None
     cap_add: list[str] = field(default_factory=list)
     read_only: bool = False
+    user: str | None = None
+    tmpfs: list[str] = field(default_factory=list)
+    restart: str = "always"
+    limits: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # spec key -> comment for the TOML
     lines: dict[str, int] = field(default_factory=dict)  # compose key -> its line, for later findings
 
@@ -194,6 +198,7 @@ class Converter:
         if not isinstance(services, YMap) or not services.items:
             raise UsageError(f"{self.source}: no `services:` to import", "give a compose file with a services: mapping")
         draft = SpecDraft(self.source, _app_name(self.opts, tree, self.report))
+        services = extends.resolve(services, self.add)
         self._top_level(services)
         names = self._names(services, draft)
         for svc, body in services.items.items():
@@ -226,7 +231,7 @@ class Converter:
                 for vname, vbody in (vols.items.items() if isinstance(vols, YMap) else []):
                     if not isinstance(vbody, YMap):
                         continue
-                    if vbody.get("external"):
+                    if runtime.boolean(vbody.get("external")):
                         self.add("review", vols.at(vname), f"volumes.{vname}",
                                  "external volume: roost keeps this data in a directory under the app's home",
                                  "copy the volume's data there before the first apply")
@@ -248,7 +253,7 @@ class Converter:
                     body = nets.get(net)
                     if not isinstance(body, YMap):
                         continue
-                    if body.get("internal"):
+                    if runtime.boolean(body.get("internal")):
                         self.add("approximated", body.at("internal"), f"networks.{net}.internal",
                                  "internal: true is not modelled: the pod's containers can reach the internet",
                                  "if that matters, block it outside roost (a firewall rule for the app's user)")
@@ -361,12 +366,11 @@ class Converter:
             return None
         self._privileges(svc, body, c)
         self._labels(svc, body, c)
-        if "restart" in body.items:
-            policy = body.get("restart")
-            kind = "info" if policy in ("always", "unless-stopped") else "approximated"
-            self.add(kind, body.at("restart"), f"{where}.restart",
-                     f"restart: {policy} -> roost always restarts a container that stops (systemd Restart=always)",
-                     "" if kind == "info" else "a one-shot task (migration, init) needs its own handling")
+        c.restart = runtime.restart(svc, body, line, self.add)
+        c.limits = runtime.limits(svc, body, self.add)
+        c.user = runtime.user(svc, body, self.add)
+        c.tmpfs += runtime.tmpfs(svc, body, self.add)
+        self._deploy(svc, body)
         for k in ("container_name", "hostname"):
             if k in body.items:
                 self.add("info", body.at(k), f"{where}.{k}",
@@ -375,6 +379,25 @@ class Converter:
         if "links" in body.items:
             self.add("info", body.at("links"), f"{where}.links", "dropped: all services share the pod's network")
         return c
+
+    def _deploy(self, svc: str, body: YMap) -> None:
+        deploy = body.get("deploy")
+        if not isinstance(deploy, YMap):
+            return
+        where = f"services.{svc}.deploy"
+        for key in deploy.items:
+            if key not in DEPLOY_KEYS:
+                self.add("dropped", deploy.at(key), f"{where}.{key}", f"`{key}` is not modelled (a swarm setting)")
+        replicas = deploy.get("replicas")
+        if replicas is not None and replicas != 1:
+            self.add("approximated", deploy.at("replicas"), f"{where}.replicas",
+                     f"{replicas} replicas -> one container", "run more workers inside it if the image allows")
+        resources = deploy.get("resources")
+        if isinstance(resources, YMap):
+            for key in resources.items:
+                if key != "limits":
+                    self.add("dropped", resources.at(key), f"{where}.resources.{key}",
+                             f"`{key}` is not modelled (roost sets limits, not reservations or devices)")
 
     def _network(self, svc: str, body: YMap) -> None:
         where = f"services.{svc}"
@@ -422,7 +445,9 @@ class Converter:
         for key, value, line in pairs:
             key = key.strip()
             if not ENV_KEY_RE.match(key):
-                self.add("dropped", line, where, f"variable {key!r} dropped: not a valid name")
+                self.add("dropped", line, where, f"variable {key!r} dropped: not a valid name",
+                         "roost passes names of letters, digits and '_': if the app reads this one (Spring's "
+                         "dotted names), use its underscore form (SPRING_DATASOURCE_URL) or a config file")
                 continue
             if value is None:  # `- KEY` / `KEY:`: compose passes the value of its own environment, if set
                 if key in self.opts.env:
@@ -555,7 +580,13 @@ class Converter:
                 self.add("approximated", line, where,
                          f"container port {ctr} had no host port (compose picks a random one): published on {ctr}",
                          "change the host port in pod.publish if it is taken")
-            if ip in (None, ""):
+            if ip in (None, "") and proto == "udp":  # clients reach it directly: no HTTP proxy can stand in front
+                addr = "0.0.0.0"
+                self.add("review", line, where,
+                         f"UDP port {host or ctr} published on every address, as the compose file does",
+                         f"let it through the host's firewall (nft add rule inet filter input udp dport {host or ctr} "
+                         f"accept, or ufw allow {host or ctr}/udp)")
+            elif ip in (None, ""):
                 addr = LOCALHOST
                 draft.publish_notes = ["127.0.0.1 where the compose file named no address"]
                 self.add("approximated", line, where,
@@ -567,7 +598,8 @@ class Converter:
                     addr = f"[{addr}]"
                 if addr not in (LOCALHOST, "[::1]"):
                     self.add("review", line, where, f"published on {addr} as the compose file says",
-                             "127.0.0.1 with a reverse proxy in front is safer")
+                             f"the host's firewall must let {host or ctr}/{proto} in; for a web app 127.0.0.1 with "
+                             "a reverse proxy in front is safer")
             for hp, cp in zip(host_ports, ctr_ports, strict=False):
                 entry = f"{addr}:{hp}:{cp}" + ("" if proto == "tcp" else f"/{proto}")
                 clash = next((p for p in draft.publish if _host_key(p) == (hp, proto)), None)
@@ -602,9 +634,6 @@ class Converter:
         top = self.tree.get("volumes")
         named = set(top.items) if isinstance(top, YMap) else set()
         targets: set[str] = set()
-        if isinstance(body.get("tmpfs"), (str, YSeq)):
-            self.add("dropped", body.at("tmpfs"), f"services.{svc}.tmpfs",
-                     "tmpfs mounts are not modelled (podman mounts tmpfs on /tmp and /run already)")
         if not isinstance(vols, YSeq):
             return
         for i, item in enumerate(vols.items):
@@ -614,14 +643,29 @@ class Converter:
                 kind = str(item.get("type") or "volume")
                 source = str(item.get("source") or "")
                 target = str(item.get("target") or "")
-                if item.get("read_only"):
+                if runtime.boolean(item.get("read_only")):
                     opts.append("ro")
-                for k in ("bind", "volume", "tmpfs", "consistency", "image"):
-                    if k in item.items and k not in ("bind",):
+                for k in ("volume", "consistency", "image"):
+                    if k in item.items:
                         self.add("dropped", item.at(k), where, f"volume option `{k}` is not modelled")
                 bind = item.get("bind")
-                if isinstance(bind, YMap) and bind.get("selinux") in ("z", "Z"):
-                    opts.append(bind.get("selinux"))
+                if isinstance(bind, YMap):
+                    for k in bind.items:
+                        if k == "selinux" and bind.get(k) in ("z", "Z"):
+                            opts.append(bind.get(k))
+                        elif k == "propagation":
+                            opts.append(str(bind.get(k)))  # reported below with the short form's
+                        elif k != "create_host_path" or runtime.boolean(bind.get(k)) is False:
+                            self.add("dropped", bind.at(k), where, f"bind option `{k}` is not modelled")
+                tmp = item.get("tmpfs")
+                if kind == "tmpfs":
+                    entry = runtime.tmpfs_entry(str(target).strip(), tmp.get("size") if isinstance(tmp, YMap) else None,
+                                                tmp.get("mode") if isinstance(tmp, YMap) else None)
+                    if entry is None:
+                        self.add("dropped", line, where, f"tmpfs on {target!r}: not a tmpfs roost takes")
+                    else:
+                        c.tmpfs.append(entry)
+                    continue
             else:
                 parts = str(item).split(":")
                 if len(parts) == 1:
@@ -633,7 +677,7 @@ class Converter:
                     kind = "volume"
                 elif source:
                     kind = "bind"
-            if kind in ("tmpfs", "npipe", "image", "cluster"):
+            if kind in ("npipe", "image", "cluster"):
                 self.add("dropped", line, where, f"{kind} mount of {target} is not modelled")
                 continue
             target = target.strip()
@@ -648,6 +692,10 @@ class Converter:
             for o in opts:
                 if o in VOLUME_OPTIONS:
                     kept.append(o)
+                elif o in PROPAGATION:
+                    self.add("dropped", line, where, f"bind propagation {o!r} is not modelled: mounts made later under "
+                             f"{target} on one side are not seen on the other",
+                             "if the app relies on it (a backup agent, a FUSE mount), run it outside roost")
                 else:
                     self.add("info", line, where, f"volume option {o!r} dropped (no meaning for podman here)")
             host: str | None
@@ -741,7 +789,7 @@ class Converter:
         if not isinstance(hc, YMap):
             self.add("dropped", body.at("healthcheck"), where, "not a mapping: ignored")
             return
-        if hc.get("disable") is True:
+        if runtime.boolean(hc.get("disable")):
             self.add("info", hc.at("disable"), where, "disabled: the container has no health check")
             return
         test = hc.get("test")
@@ -783,7 +831,8 @@ class Converter:
         if cmd.endswith("\\") or not cmd:
             self.add("dropped", hc.at("test"), f"{where}.test", "the test cannot be written on one line")
             return
-        health: dict[str, Any] = {"cmd": cmd}
+        # compose's defaults where the file says nothing (roost's own are shorter)
+        health: dict[str, Any] = {"cmd": cmd, "interval": "30s", "timeout": "30s", "retries": 3, "start_period": "0s"}
         for key in ("interval", "timeout", "start_period"):
             if key in hc.items:
                 seconds = _duration(hc.get(key))
@@ -791,8 +840,8 @@ class Converter:
                     self.add("dropped", hc.at(key), f"{where}.{key}", f"{hc.get(key)!r} is not a duration")
                     continue
                 seconds = min(seconds, 7 * 24 * 3600)
-                if key == "timeout" and seconds <= 0:
-                    continue
+                if seconds <= 0 and key != "start_period":
+                    continue  # 0 is compose's "default"
                 health[key] = _spec_duration(seconds)
         if "retries" in hc.items:
             r = hc.get("retries")
@@ -867,10 +916,11 @@ class Converter:
         if "cap_drop" in body.items:
             self.add("info", body.at("cap_drop"), f"{where}.cap_drop",
                      "dropped: roost already drops every capability beyond a small default set")
-        ro = body.get("read_only")
-        if ro is True:
+        if runtime.boolean(body.get("read_only")):
             c.read_only = True
-        if body.get("privileged") is True:
+        elif "read_only" in body.items and runtime.boolean(body.get("read_only")) is None:
+            self.add("dropped", body.at("read_only"), f"{where}.read_only", f"{body.get('read_only')!r} is not a boolean")
+        if runtime.boolean(body.get("privileged")):
             self.add("dropped", body.at("privileged"), f"{where}.privileged",
                      "privileged is not granted (a rootless container is never privileged on the host)",
                      "add the capabilities it needs in cap_add; what needs real root will not work")
