@@ -6,6 +6,7 @@ Data is removed only by the purge plan, which the verb runs only after an explic
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from roost.host.runner import AppUser, Host
@@ -13,7 +14,7 @@ from roost.layout import SUBID_COUNT, Layout
 from roost.plan import actions as A
 from roost.plan.context import Context
 from roost.record import AppRecord
-from roost.render.desired import Identity
+from roost.render.desired import Identity, slice_dropin
 
 
 def notify_state_files(name: str) -> tuple[str, ...]:
@@ -77,6 +78,10 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     for path in (layout.pending_file, layout.secret_digests_file, layout.history_file, layout.applied_spec,
                  layout.legacy_record, layout.record_file, *extra):
         add(A.RemoveFile(path, "roost's record of the app"))
+    # the app's ceiling (app.limits) is keyed by UID: the next app given this UID must not inherit it
+    ceiling = slice_dropin(uid)
+    add(A.RemoveFile(ceiling, "the app's ceiling"))
+    add(A.RunCommand(f"remove {posixpath.dirname(ceiling)} if empty", ("rmdir", "--", posixpath.dirname(ceiling))))
     add(A.RunCommand(f"remove {layout.root_dir}", ("rmdir", "--", layout.root_dir)))
     return p
 

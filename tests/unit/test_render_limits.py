@@ -73,3 +73,45 @@ def test_bad_values_are_refused_with_the_key(body, message):
     with pytest.raises(SpecError) as e:
         parse_spec(f'[app]\nname = "x"\n[containers.web]\nimage = "nginx"\n{body}\n')
     assert message in e.value.render() and "containers.web" in e.value.render()
+
+
+# -- the app's ceiling: a root-owned drop-in for its user's slice ------------------------------------
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def hedgedoc(tmp_path: Path, limits: str | None) -> Path:
+    (tmp_path / "application.env").write_text((EXAMPLES / "application.env").read_text())
+    text = (EXAMPLES / "hedgedoc.toml").read_text()
+    if limits:
+        text = text.replace('[app]\n', f'[app]\nlimits = {limits}\n', 1)
+    path = tmp_path / "hedgedoc.toml"
+    path.write_text(text)
+    return path
+
+
+def test_app_limits_are_a_root_owned_slice_dropin_reloaded_when_changed_and_removed_with_the_key(tmp_path):
+    from roost.apply import prepare
+    from roost.plan import actions as A
+    from tests.unit.fakehost import bare_host, converge
+
+    host = bare_host()
+    prep = prepare(hedgedoc(tmp_path, '{ memory = "4g", cpus = 2, pids = 2048 }'), host)
+    dropin = "/etc/systemd/system/user-2000.slice.d/50-roost-limits.conf"
+    want = next(f for f in prep.desired.state_files if f.path == dropin)
+    assert (want.mode, want.uid, want.gid) == (0o644, 0, 0)  # root's: the app's user cannot raise it
+    assert "[Slice]\nMemoryMax=4294967296\nCPUQuota=200%%\nTasksMax=2048\n" in want.content
+    assert A.SystemReload("app.limits of hedgedoc") in prep.plan.actions
+    converge(host, prep)
+    assert not any(isinstance(a, A.SystemReload) for a in prepare(hedgedoc(tmp_path, '{ memory = "4g", cpus = 2, pids = 2048 }'), host).plan.actions)
+    gone = prepare(hedgedoc(tmp_path, None), host).plan.actions
+    assert A.RemoveFile(dropin, "the spec sets no app.limits") in gone and A.SystemReload("app.limits of hedgedoc") in gone
+
+
+def test_purge_removes_the_ceiling_so_the_next_app_with_this_uid_does_not_inherit_it():
+    from roost.plan import actions as A
+    from roost.teardown import plan_down
+
+    record = {"name": "wiki", "uid": 2345, "gid": 2345, "home": "/srv/roost/wiki", "subid_start": 0,
+              "pod_service": "wiki-pod.service", "containers": ["web"]}
+    plan = plan_down(record, True, True)  # type: ignore[arg-type]
+    assert A.RemoveFile("/etc/systemd/system/user-2345.slice.d/50-roost-limits.conf", "the app's ceiling") in plan.actions

@@ -357,6 +357,9 @@ class Builder:
 
     # -- what neither target has ----------------------------------------------------------
     def host_only_notes(self) -> None:
+        if self.spec.app.limits.service_entries:
+            self.note(("app", "limits"), "the app's ceiling is its user's slice on the host; on a cluster give the "
+                      "namespace a ResourceQuota (limits.memory, limits.cpu) instead")
         if self.spec.backup.schedule:
             self.note(("backup", "schedule"), f"the backup timer ({self.spec.backup.schedule}) runs on the host only; "
                       "on a cluster use a CronJob with pg_dump or a volume snapshot tool (see docs/kubernetes.md)")

@@ -199,6 +199,21 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
     return out
 
 
+SYSTEM_UNIT_DIR = "/etc/systemd/system"
+
+
+def slice_dropin(uid: int) -> str:
+    """The app's ceiling: a drop-in for its user's slice, owned by root in root's unit directory. The slice
+    belongs to the system manager, so the ceiling holds whether or not controllers are delegated to the
+    user's manager, and nothing the app's user runs can raise it."""
+    return f"{SYSTEM_UNIT_DIR}/user-{uid}.slice.d/50-roost-limits.conf"
+
+
+def render_slice_limits(spec: Spec) -> str:
+    return UnitFile((section("Slice", *spec.app.limits.service_entries),),
+                    header=f"# Written by roost: the ceiling of app {spec.name} (all its processes together).").render()
+
+
 def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] | None = None,
            spec_path: str = "", spec_text: str | None = None, roost_cmd: tuple[str, ...] = ROOST_CMD,
            notify_urls: tuple[str, ...] = ()) -> Desired:
@@ -271,6 +286,10 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
     state_dirs: tuple[DirWant, ...] = (DirWant(STATE_ROOT, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0),
                                        DirWant(layout.root_dir, 0o755, 0, 0))
     state_files = [FileWant(layout.record_file, registry_record(spec, identity, spec_path), 0o644, 0, 0)]
+    if spec.app.limits.service_entries:
+        dropin = slice_dropin(uid)
+        state_dirs = (*state_dirs, DirWant(posixpath.dirname(dropin), 0o755, 0, 0))
+        state_files.append(FileWant(dropin, render_slice_limits(spec), 0o644, 0, 0))
     if spec_text is not None:
         # root's copy is the truth; the one in the home is for the app's user to read
         # 0640, the app's group: its own timers read it; other local users do not see its env values

@@ -217,6 +217,8 @@ class AppSettings(Model):
     home: str | None = None
     allow_host_paths: tuple[str, ...] = ()
     health_timeout: Duration = "300s"
+    # a ceiling on the whole app (its user's slice), in a root-owned drop-in the app's user cannot raise
+    limits: Limits = Limits(memory=None, cpus=None, pids=None)
 
     @field_validator("name")
     @classmethod
