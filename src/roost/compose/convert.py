@@ -210,7 +210,7 @@ class Converter:
         if not draft.containers:
             why = "".join(f"\n  {f.render(self.source)}" for f in self.report.sorted() if f.kind == "dropped")
             raise UsageError(f"{self.source}: no service could be imported:{why}",
-                             "give every service an `image:`; roost does not build images")
+                             "each line above says what to do (roost runs images; it does not build them)")
         for (line, key), svcs in self.no_value.items():
             self.add("info", line, f"services.{','.join(svcs)}.environment.{key}",
                      f"{key} is left out: it has no value and is not set here (compose would leave it out too)",
