@@ -810,8 +810,9 @@ class Converter:
                 self.add("dropped", hc.at("test"), f"{where}.test", "test must start with CMD, CMD-SHELL or NONE")
                 return
         elif "test" not in hc.items:
-            self.add("dropped", hc.line, where,
-                     "no `test`: the image's own health check is not known to roost", "add a test command")
+            self.add("approximated", hc.line, where,
+                     "no `test`: the image's own health check still runs in podman, but roost does not know it, so "
+                     "neither `requires` nor apply waits for it", "add a test command to make roost wait until healthy")
             return
         if cmd is None:
             return

@@ -150,8 +150,8 @@ class Model(BaseModel):
 
 USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?\Z")
 SIZE_RE = re.compile(r"^([0-9]{1,12})([kmgt]?)\Z", re.IGNORECASE)
-TMPFS_RE = re.compile(r"^(/[A-Za-z0-9_./-]*)(?::((?:size=[0-9]{1,12}[kmg]?|mode=[0-7]{3,4}|noexec|nosuid|nodev|exec)"
-                      r"(?:,(?:size=[0-9]{1,12}[kmg]?|mode=[0-7]{3,4}|noexec|nosuid|nodev|exec))*))?\Z")
+TMPFS_RE = re.compile(r"^(/[A-Za-z0-9_./-]*)(?::((?:size=[0-9]{1,12}[kmgKMG]?|mode=[0-7]{3,4}|noexec|nosuid|nodev|exec)"
+                      r"(?:,(?:size=[0-9]{1,12}[kmgKMG]?|mode=[0-7]{3,4}|noexec|nosuid|nodev|exec))*))?\Z")
 
 
 def parse_size(value: str) -> int:
