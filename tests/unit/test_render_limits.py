@@ -50,7 +50,8 @@ def test_golden(name):
 def test_limits_are_service_settings_never_quadlet_memory():
     web = units()["web.container"]
     service = web.split("[Service]")[1]
-    assert "MemoryMax=536870912" in service and "CPUQuota=150%%" in service  # %% is systemd's literal % and "TasksMax=256" in service
+    # one %: CPUQuota= resolves no specifiers, so %% would make systemd ignore the limit
+    assert "MemoryMax=536870912" in service and "CPUQuota=150%\n" in service and "TasksMax=256" in service
     assert "Memory=" not in web.split("[Service]")[0] and "Restart=always" in service
     assert "User=101:101" in web and "Tmpfs=/var/cache/nginx:size=64m,mode=1777" in web and "Tmpfs=/run\n" in web
     assert "Restart=no" in units()["migrate.container"]
@@ -99,7 +100,7 @@ def test_app_limits_are_a_root_owned_slice_dropin_reloaded_when_changed_and_remo
     dropin = "/etc/systemd/system/user-2000.slice.d/50-roost-limits.conf"
     want = next(f for f in prep.desired.state_files if f.path == dropin)
     assert (want.mode, want.uid, want.gid) == (0o644, 0, 0)  # root's: the app's user cannot raise it
-    assert "[Slice]\nMemoryMax=4294967296\nCPUQuota=200%%\nTasksMax=2048\n" in want.content
+    assert "[Slice]\nMemoryMax=4294967296\nCPUQuota=200%\nTasksMax=2048\n" in want.content
     assert A.SystemReload("app.limits of hedgedoc") in prep.plan.actions
     converge(host, prep)
     assert not any(isinstance(a, A.SystemReload) for a in prepare(hedgedoc(tmp_path, '{ memory = "4g", cpus = 2, pids = 2048 }'), host).plan.actions)
