@@ -29,7 +29,7 @@ from roost.plan.actions import Action, DaemonReload, Plan, StartUnits
 from roost.plan.context import Context
 from roost.plan.identity import resolve
 from roost.plan.planner import Inputs, check_conflicts, check_home, plan
-from roost.render.desired import Desired, render
+from roost.render.desired import Desired, render, slice_dropin
 from roost.spec.envfiles import read_env_files
 from roost.spec.load import load_spec, parse_spec
 from roost.spec.model import Spec
@@ -100,7 +100,7 @@ def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> 
         host, desired.layout, user,
         dirs=[d.path for d in (*desired.state_dirs, *desired.dirs)] + [spec.home.rsplit("/", 1)[0] or "/"],
         files=[f.path for f in (*desired.state_files, *desired.files)] + list(pg_version_files(spec).values())
-        + [desired.layout.legacy_record],
+        + [desired.layout.legacy_record, slice_dropin(identity.uid)],
         secret_names=sorted(spec.generated_secrets()),
         units=list(desired.units),
     )

@@ -83,17 +83,39 @@ def check_cgroups(host: Host, users: list[AppUser]) -> list[Check]:
     if root is None:
         return [Check("cgroup v2", FAIL, "the unified cgroup hierarchy is not mounted",
                       "boot with systemd.unified_cgroup_hierarchy=1")]
-    out = [Check("cgroup v2", OK, f"controllers: {root.strip() or 'none'}")]
-    for u in users:
-        path = f"/sys/fs/cgroup/user.slice/user-{u.uid}.slice/user@{u.uid}.service/cgroup.controllers"
-        have = set((host.read_file(path) or "").split())
+    return [Check("cgroup v2", OK, f"controllers: {root.strip() or 'none'}")]
+
+
+def check_limits(host: Host, apps: dict[str, AppRecord]) -> list[Check]:
+    """Whether the kernel holds each app's containers to the spec's `limits`: only where the cgroup
+    controllers are delegated to the app's user manager (elsewhere systemd shows them and nothing applies them)."""
+    from roost.spec.load import parse_spec
+
+    out = []
+    for a in apps.values():
+        uid = a["uid"]
+        have = set((host.read_file(f"/sys/fs/cgroup/user.slice/user-{uid}.slice/user@{uid}.service/"
+                                   "cgroup.controllers") or "").split())
         missing = [c for c in CONTROLLERS if c not in have]
-        if missing:
-            out.append(Check(f"delegation {u.name}", WARN,
-                             f"user@{u.uid}.service has no {', '.join(missing)} controller: limits in specs are ignored",
-                             "add /etc/systemd/system/user@.service.d/delegate.conf with [Service] Delegate=cpu memory pids"))
+        text = host.read_file(Layout(a["name"], a["home"]).applied_spec)  # root's copy: trusted
+        try:
+            spec = parse_spec(text, a["name"]) if text else None
+        except RoostError:
+            spec = None
+        limited = sorted(n for n, c in (spec.containers.items() if spec else ()) if c.limits.service_entries)
+        fix = ("add /etc/systemd/system/user@.service.d/delegate.conf with [Service] Delegate=cpu memory pids, "
+               "run systemctl daemon-reload, then restart the app's user manager (or reboot)")
+        if not missing:
+            out.append(Check(f"limits {a['name']}", OK, f"enforced: user@{uid}.service has cpu, memory and pids"
+                             + (f" ({', '.join(limited)} have limits)" if limited else "")))
+        elif limited:
+            out.append(Check(f"limits {a['name']}", WARN,
+                             f"NOT enforced on this host for {', '.join(limited)}: user@{uid}.service has no "
+                             f"{', '.join(missing)} controller (systemctl shows the limits, the kernel does not "
+                             "apply them)", fix))
         else:
-            out.append(Check(f"delegation {u.name}", OK, "cpu, memory and pids are delegated"))
+            out.append(Check(f"limits {a['name']}", OK, f"no limits in the spec; this host would not enforce them "
+                             f"(user@{uid}.service has no {', '.join(missing)} controller)"))
     return out
 
 
@@ -313,7 +335,7 @@ def run_checks(host: Host, apps: dict[str, AppRecord], only: str | None = None) 
         apps = {k: v for k, v in apps.items() if k == only}
     users = [AppUser(a["name"], a["uid"], a["home"]) for a in apps.values() if a["name"] in system.users]
     checks = [*check_podman(host, system), *check_idmap_helpers(host), check_tun(host),
-              *check_cgroups(host, users), check_network_online(host), *check_subids(system, apps),
+              *check_cgroups(host, users), *check_limits(host, apps), check_network_online(host), *check_subids(system, apps),
               *check_linger(host, system, users), check_ports(host, apps),
               check_selinux(host, all(":Z" in v or ":z" in v for a in apps.values() for v in a.get("volumes", [])))]
     from roost.frontdoor.doctor import check_frontdoor  # imports this module's Check

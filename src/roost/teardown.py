@@ -6,6 +6,7 @@ Data is removed only by the purge plan, which the verb runs only after an explic
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from roost.layout import SUBID_COUNT, TOMBSTONE_FILE, Layout
 from roost.plan import actions as A
 from roost.plan.context import Context
 from roost.record import AppRecord
-from roost.render.desired import Identity
+from roost.render.desired import Identity, slice_dropin
 from roost.survivors import AppIds, kill_all
 from roost.tombstone import Purged, with_entry
 
@@ -119,6 +120,10 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     for path in (layout.pending_file, layout.secret_digests_file, layout.history_file, layout.applied_spec,
                  layout.legacy_record, layout.record_file, *extra):
         add(A.RemoveFile(path, "roost's record of the app"))
+    # the app's ceiling (app.limits) is keyed by UID: the next app given this UID must not inherit it
+    ceiling = slice_dropin(uid)
+    add(A.RemoveFile(ceiling, "the app's ceiling"))
+    add(A.RunCommand(f"remove {posixpath.dirname(ceiling)} if empty", ("rmdir", "--", posixpath.dirname(ceiling))))
     add(A.RunCommand(f"remove {layout.root_dir}", ("rmdir", "--", layout.root_dir)))
     # last: the verb holds it until it ends; a later app of that name gets a fresh one with its group
     add(A.RemoveFile(layout.lock_file, "the app's lock"))

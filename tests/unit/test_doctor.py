@@ -96,20 +96,33 @@ def test_a_name_with_a_newline_is_repaired_as_one_name():
     assert host.record == ["fix /srv/roost/wiki/env/x\netc 0600 2000:2000"]
 
 
-def test_missing_cgroup_delegation_warns_and_full_delegation_is_ok():
+def test_cgroup_v2_missing_fails():
     host = bare_host()
     user = AppUser("wiki", 2000, "/srv/roost/wiki")
     host.files["/sys/fs/cgroup/cgroup.controllers"] = "cpuset cpu io memory pids\n"
-    delegated = "/sys/fs/cgroup/user.slice/user-2000.slice/user@2000.service/cgroup.controllers"
-    host.files[delegated] = "memory pids\n"
-    v2, deleg = doctor.check_cgroups(host, [user])
-    assert v2.status == doctor.OK and deleg.status == doctor.WARN and "no cpu controller" in deleg.detail
-    assert "Delegate=cpu memory pids" in deleg.fix
-    host.files[delegated] = "cpu memory pids\n"
-    assert doctor.check_cgroups(host, [user])[1].status == doctor.OK
+    assert [c.status for c in doctor.check_cgroups(host, [user])] == [doctor.OK]
     del host.files["/sys/fs/cgroup/cgroup.controllers"]
     [c] = doctor.check_cgroups(host, [user])
     assert c.status == doctor.FAIL and "unified_cgroup_hierarchy" in c.fix
+
+
+def test_limits_say_whether_this_host_enforces_them():
+    host = bare_host()
+    record = {"name": "wiki", "uid": 2000, "home": "/srv/roost/wiki"}
+    delegated = "/sys/fs/cgroup/user.slice/user-2000.slice/user@2000.service/cgroup.controllers"
+    spec = '[app]\nname = "wiki"\n[containers.web]\nimage = "nginx"\nlimits = { memory = "512m" }\n'
+    host.files["/var/lib/roost/apps/wiki/spec.toml"] = spec
+    host.files[delegated] = "memory pids\n"  # like the lab: cpu not delegated
+    [c] = doctor.check_limits(host, {"wiki": record})  # type: ignore[dict-item]
+    assert c.status == doctor.WARN and "NOT enforced on this host for web" in c.detail and "no cpu" in c.detail
+    assert "Delegate=cpu memory pids" in c.fix
+    host.files[delegated] = "cpu memory pids\n"
+    [c] = doctor.check_limits(host, {"wiki": record})  # type: ignore[dict-item]
+    assert c.status == doctor.OK and c.detail.startswith("enforced") and "web have limits" in c.detail
+    host.files[delegated] = ""
+    host.files["/var/lib/roost/apps/wiki/spec.toml"] = spec.replace('limits = { memory = "512m" }\n', "")
+    [c] = doctor.check_limits(host, {"wiki": record})  # type: ignore[dict-item]
+    assert c.status == doctor.OK and "would not enforce them" in c.detail
 
 
 def test_selinux_enforcing_without_volume_labels_warns():

@@ -482,3 +482,39 @@ def test_any_value_expands_on_a_cluster_to_what_roost_gives(pieces, value):
         ref = e.get("valueFrom", {}).get("secretKeyRef")
         env[e["name"]] = data[ref["key"]] if ref else expand(e["value"], env)
     assert env["V"] == template.replace("${secrets.pw}", secrets["pw"]).replace("${secrets.other}", secrets["other"])
+
+
+LIMITS = """\
+[app]
+name = "shop"
+[containers.web]
+image = "example.org/web:1"
+user = "101:102"
+read_only = true
+tmpfs = ["/run", "/var/cache/web:size=64m"]
+limits = { memory = "512m", cpus = 1.5, pids = 256 }
+[containers.task]
+image = "example.org/web:1"
+user = "www-data"
+restart = "on-failure"
+"""
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_limits_user_tmpfs_and_restart_reach_the_manifests(target):
+    b = bundle_of(LIMITS, target)
+    pod = b.find("Pod") if target == "podman" else b.find("Deployment")["spec"]["template"]
+    spec = pod["spec"]
+    web = next(c for c in spec["containers"] if c["name"] == "web")
+    assert web["resources"] == {"limits": {"memory": str(512 * 1024 * 1024), "cpu": "1500m"}}
+    assert web["securityContext"]["runAsUser"] == 101 and web["securityContext"]["runAsGroup"] == 102
+    assert {"/run", "/var/cache/web"} <= {m["mountPath"] for m in web["volumeMounts"]}
+    names = [v["name"] for v in spec["volumes"]]
+    assert len(names) == len(set(names)) and {"web-run", "web-var-cache-web"} <= set(names)
+    notes = {n.where: n.kind for n in b.notes}
+    assert notes["containers.web.limits.pids"] == "dropped" and notes["containers.task.restart"] == "approximated"
+    assert notes["containers.task.user"] == "dropped"
+    if target == "kubernetes":
+        for m in b.manifests:
+            for version in K8S_VERSIONS:
+                kv.validate(m, version, strict=True)

@@ -269,6 +269,19 @@ class DaemonReload(Action):
 
 
 @dataclass(frozen=True)
+class SystemReload(Action):
+    """The system manager reads root's unit files again (the app's slice ceiling takes effect at once)."""
+
+    why: str
+
+    def describe(self) -> str:
+        return f"systemctl daemon-reload ({self.why})"
+
+    def execute(self, ctx: Context) -> None:
+        ctx.host.run(["systemctl", "daemon-reload"], mutates=True)
+
+
+@dataclass(frozen=True)
 class PullImage(Action):
     image: str
 

@@ -13,7 +13,7 @@ from roost.host.parse import normalize_image
 from roost.host.runner import FileStat
 from roost.layout import SUBID_COUNT
 from roost.plan import actions as A
-from roost.render.desired import Desired, FileWant, secret_digest
+from roost.render.desired import Desired, FileWant, secret_digest, slice_dropin
 from roost.spec.model import Spec, parse_publish
 
 MIN_PODMAN = (5, 0)
@@ -135,6 +135,13 @@ def plan(inp: Inputs) -> A.Plan:
     if state_make:
         add(A.MakeDirs(tuple(state_make), tuple(d.path for d in state_make if app.dirs.get(d.path) is not None)))
     changed_state = _write_files(p, desired.state_files, app)
+    ceiling = slice_dropin(ident.uid)  # the app's ceiling: written above, or removed here
+    if ceiling not in changed_state and app.files.get(ceiling, (None, None))[0] is not None and \
+            not any(f.path == ceiling for f in desired.state_files):
+        add(A.RemoveFile(ceiling, "the spec sets no app.limits"))
+        changed_state.add(ceiling)
+    if ceiling in changed_state:
+        add(A.SystemReload(f"app.limits of {spec.name}"))
     if app.files.get(layout.legacy_record, (None, None))[1] is not None:
         add(A.RemoveFile(layout.legacy_record, f"the record now lives in {layout.record_file}"))
     user_exists = spec.name in system.users

@@ -148,6 +148,66 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?\Z")
+SIZE_RE = re.compile(r"^([0-9]{1,12})([kmgt]?)\Z", re.IGNORECASE)
+TMPFS_RE = re.compile(r"^(/[A-Za-z0-9_./-]*)(?::((?:size=[0-9]{1,12}[kmgKMG]?|mode=[0-7]{3,4}|noexec|nosuid|nodev|exec)"
+                      r"(?:,(?:size=[0-9]{1,12}[kmgKMG]?|mode=[0-7]{3,4}|noexec|nosuid|nodev|exec))*))?\Z")
+
+
+def parse_size(value: str) -> int:
+    """`512m`, `2g`, `65536` (bytes) -> bytes; at least 6 MB (podman's floor for a memory limit)."""
+    m = SIZE_RE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a size like 512m or 2g")
+    size = int(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " ")
+    if size < 6 * 1024 * 1024:
+        raise ValueError(f"{value!r} is below 6m, too little for any container")
+    return size
+
+
+def check_size(value: str) -> str:
+    parse_size(value)
+    return value
+
+
+def check_tmpfs(value: str) -> str:
+    m = TMPFS_RE.match(value)
+    if not m or posixpath.normpath(m.group(1)) != m.group(1) or m.group(1) == "/":
+        raise ValueError(f"{value!r} is not a tmpfs mount like /run/app or /tmp:size=64m,mode=1777")
+    return value
+
+
+Size = Annotated[str, AfterValidator(check_size)]
+TmpfsMount = Annotated[str, AfterValidator(check_tmpfs)]
+
+
+class Limits(Model):
+    """What a container (or the whole app) may use: enforced by systemd's cgroup limits."""
+
+    memory: Size | None = None  # MemoryMax=: the kernel kills the container's processes above it
+    cpus: float | None = Field(None, gt=0, le=1024)  # CPUQuota=: 1.5 = one and a half cores
+    pids: StrictInt | None = Field(None, ge=16, le=4_194_304)  # TasksMax=: processes and threads
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus(cls, v: object) -> object:
+        if isinstance(v, bool) or not isinstance(v, (int, float, type(None))):
+            raise ValueError("cpus is a number like 0.5 or 2")
+        return v
+
+    @property
+    def service_entries(self) -> list[tuple[str, str]]:
+        """The [Service] settings (the unit's cgroup holds the container: Quadlet sets Delegate=yes)."""
+        out = []
+        if self.memory is not None:
+            out.append(("MemoryMax", str(parse_size(self.memory))))
+        if self.cpus is not None:
+            out.append(("CPUQuota", f"{round(self.cpus * 100)}%"))
+        if self.pids is not None:
+            out.append(("TasksMax", str(self.pids)))
+        return out
+
+
 class AppSettings(Model):
     """The [app] table: who the app runs as and where it lives."""
 
@@ -157,6 +217,8 @@ class AppSettings(Model):
     home: str | None = None
     allow_host_paths: tuple[str, ...] = ()
     health_timeout: Duration = "300s"
+    # a ceiling on the whole app (its user's slice), in a root-owned drop-in the app's user cannot raise
+    limits: Limits = Limits(memory=None, cpus=None, pids=None)
 
     @field_validator("name")
     @classmethod
@@ -323,6 +385,17 @@ class Container(Model):
     no_new_privileges: StrictBool = True
     cap_add: tuple[str, ...] = ()  # beyond DEFAULT_CAPS; ["ALL"] keeps podman's own default set
     read_only: StrictBool = False
+    user: str | None = None  # USER[:GROUP] inside the container (names or numbers), as compose's `user:`
+    tmpfs: tuple[TmpfsMount, ...] = ()  # container paths mounted as tmpfs (in memory, empty at each start)
+    restart: Literal["always", "on-failure", "no"] = "always"  # systemd's Restart= when the container stops
+    limits: Limits = Limits(memory=None, cpus=None, pids=None)
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str | None) -> str | None:
+        if v is not None and not USER_RE.match(v):
+            raise ValueError(f"{v!r} is not a user like 1000, 1000:1000 or www-data:www-data")
+        return v
 
     @field_validator("cap_add")
     @classmethod
