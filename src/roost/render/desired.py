@@ -11,6 +11,7 @@ from roost.layout import APPS_DIR, STATE_ROOT, Layout
 from roost.record import AppRecord, dump_record
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
+from roost.render.volumes import seed_commands
 from roost.render.wants import DirWant, FileWant, Identity
 from roost.spec.model import SECRET_REF_RE, Container, Spec, parse_duration
 
@@ -146,7 +147,7 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr.append(("Entrypoint", json.dumps(list(c.entrypoint), ensure_ascii=False)))
     if c.command:
         ctr.append(("Exec", tuple(c.command)))
-    service = [("Restart", "always"), ("TimeoutStartSec", str(timeout))]
+    service = [*seed_commands(spec, c), ("Restart", "always"), ("TimeoutStartSec", str(timeout))]
     return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service))).render()
 
 
