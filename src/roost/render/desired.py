@@ -147,7 +147,8 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr.append(("Entrypoint", json.dumps(list(c.entrypoint), ensure_ascii=False)))
     if c.command:
         ctr.append(("Exec", tuple(c.command)))
-    service = [*seed_commands(spec, c), ("Restart", "always"), ("TimeoutStartSec", str(timeout))]
+    service: list[tuple[str, str | tuple[str, ...]]] = [*seed_commands(spec, c), ("Restart", "always"),
+                                                         ("TimeoutStartSec", str(timeout))]
     return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service))).render()
 
 
