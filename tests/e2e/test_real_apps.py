@@ -44,11 +44,12 @@ def api(method: str, url: str, body: object = None, auth: tuple[str, str] | None
 class RealApp:
     """One example app applied in the lab from the spec `roost import` made of its compose file."""
 
-    def __init__(self, lab, name: str) -> None:
+    def __init__(self, lab, name: str, web: str = "") -> None:
+        """web: a [web] table the test adds (the front door is roost's, no compose file has one)."""
         self.lab, self.name = lab, name
         self.spec = f"/var/tmp/apps/{name}/roost-spec.toml"
         text, self.moved = trying.lift_low_ports((EXAMPLES / name / "roost-spec.toml").read_text())
-        put(lab, self.spec, text)
+        put(lab, self.spec, text + web)
         self.uid = 0
 
     def apply(self) -> None:
@@ -147,3 +148,183 @@ def test_miniflux_db_upgrade_15_to_17_keeps_the_users(miniflux):
     assert wait_http(f"{MINIFLUX}/healthcheck") == "OK"
     assert miniflux_user("reader")[0] == 200
     assert api("GET", f"{MINIFLUX}/v1/me", auth=("reader", "reader-pass-1"))[0] == 200
+
+
+# --- Node-RED ------------------------------------------------------------------------------------------------------
+
+NODE_RED = "http://127.0.0.1:1880"
+NODE_RED_DOMAIN = "node-red.lab.test"
+FLOW = [
+    {"id": "tab1", "type": "tab", "label": "roost"},
+    {"id": "in1", "type": "http in", "z": "tab1", "url": "/roost-ping", "method": "get", "wires": [["fn1"]]},
+    {"id": "fn1", "type": "function", "z": "tab1", "wires": [["out1"]],
+     "func": "msg.payload = 'pong ' + (msg.req.query.n || ''); return msg;"},
+    {"id": "out1", "type": "http response", "z": "tab1", "statusCode": "", "wires": []},
+]
+
+
+@pytest.fixture(scope="module")
+def node_red(lab):
+    started = time.monotonic()
+    apps.ensure_app(lab.machine, "node-red")
+    print(f"\nFIGURES node-red: images ready after {time.monotonic() - started:.1f}s")
+    app = RealApp(lab, "node-red", web=f'\n[web]\ndomains = ["{NODE_RED_DOMAIN}"]\ntls = "internal"\n')
+    app.apply()
+    yield app
+    app.down()
+
+
+def ping(n: str) -> tuple[int, object]:
+    return api("GET", f"{NODE_RED}/roost-ping?n={n}")
+
+
+def test_node_red_deploys_a_flow_through_the_admin_api_and_runs_it(node_red):
+    status, settings = api("GET", f"{NODE_RED}/settings")
+    assert status == 200 and isinstance(settings, dict) and settings["version"] == "4.1.14", settings
+    # the image runs as uid 1000: the flow file lands in the volume it was given
+    status, _ = api("POST", f"{NODE_RED}/flows", FLOW, headers={"Node-RED-Deployment-Type": "full"})
+    assert status in (200, 204)
+    assert ping("1") == (200, "pong 1")
+    owner = node_red.as_user("podman", "unshare", "stat", "-c", "%u", f"/srv/roost/{node_red.name}/node-red/data/flows.json")
+    assert owner.stdout.strip() == "1000"
+
+
+def test_node_red_editor_websocket_through_the_front_door(node_red, lab):
+    from tests.e2e.test_https import https, wait_https
+
+    wait_https(lab, NODE_RED_DOMAIN, "/settings")
+    status, headers, _ = https(lab, NODE_RED_DOMAIN, path="/comms", headers={
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(b"roost-real-apps!").decode()})
+    assert status == 101, headers
+    assert headers.get("upgrade", "").lower() == "websocket"
+
+
+def test_node_red_update_keeps_the_flow(node_red):
+    apps.publish_latest("node-red", "4.1.15")
+    roost(node_red.lab, "update", node_red.name)
+    wait_http(f"{NODE_RED}/settings")
+    assert api("GET", f"{NODE_RED}/settings")[1]["version"] == "4.1.15"  # type: ignore[index]
+    assert ping("2") == (200, "pong 2")
+
+
+def test_node_red_backup_wipe_restore_brings_the_flow_back(node_red):
+    name = node_red.backup()
+    node_red.wipe_volumes("node-red/data")
+    wait_http(f"{NODE_RED}/settings")
+    assert ping("3")[0] == 404  # no flow on an empty volume
+    roost(node_red.lab, "restore", node_red.name, name, "--yes")
+    wait_http(f"{NODE_RED}/settings")
+    assert ping("4") == (200, "pong 4")
+
+
+# --- Synapse -------------------------------------------------------------------------------------------------------
+
+SYNAPSE = "http://127.0.0.1:8448"  # the compose file publishes 8448; its homeserver.yaml must listen there
+SERVER_NAME = "matrix.lab.test"
+
+
+def configure_synapse(app: RealApp) -> str:
+    """What upstream's README has a person do before `up`: `generate` homeserver.yaml into ./files, then edit
+    it to use PostgreSQL (and here: listen on the published 8448 on every address). Returns the
+    registration shared secret."""
+    import re
+
+    home = f"/srv/roost/{app.name}"
+    app.as_user("podman", "run", "--rm", "-v", f"{home}/files:/data", "-e", f"SYNAPSE_SERVER_NAME={SERVER_NAME}",
+                "-e", "SYNAPSE_REPORT_STATS=no", "docker.io/matrixdotorg/synapse:latest", "generate")  # fmt: skip
+    password = (app.lab.rootfs / f"{home.lstrip('/')}/.config/roost/secrets/postgres_password").read_text().strip()
+    path = app.lab.rootfs / f"{home.lstrip('/')}/files/homeserver.yaml"
+    text = path.read_text()
+    text = text.replace("port: 8008", "port: 8448").replace("bind_addresses: ['::1', '127.0.0.1']",
+                                                            "bind_addresses: ['0.0.0.0']")  # fmt: skip
+    db = ("database:\n  name: psycopg2\n  args:\n    user: synapse\n    password: " + password +
+          "\n    dbname: synapse\n    host: db\n    cp_min: 1\n    cp_max: 5\n")  # fmt: skip
+    text, n = re.subn(r"database:\n  name: sqlite3\n  args:\n    database: [^\n]+\n", db, text)
+    assert n == 1 and "port: 8448" in text, "the generated homeserver.yaml changed shape"
+    path.write_text(text)  # in place: the file keeps the owner `generate` gave it
+    app.as_user("systemctl", "--user", "reset-failed", "synapse.service", check=False)
+    app.as_user("systemctl", "--user", "restart", "synapse.service")
+    secret = re.search(r'registration_shared_secret: "?([^"\n]+)"?', text)
+    assert secret
+    return secret.group(1)
+
+
+@pytest.fixture(scope="module")
+def synapse(lab):
+    started = time.monotonic()
+    apps.ensure_app(lab.machine, "postgres")
+    apps.ensure_app(lab.machine, "synapse")
+    print(f"\nFIGURES synapse: images ready after {time.monotonic() - started:.1f}s")
+    app = RealApp(lab, "synapse")
+    app.apply()
+    app.secret = configure_synapse(app)  # type: ignore[attr-defined]
+    wait_http(f"{SYNAPSE}/health", timeout=180)
+    yield app
+    app.down()
+
+
+def register(secret: str, user: str, password: str) -> str:
+    """The shared-secret registration API (what `register_new_matrix_user` does); returns an access token."""
+    import hashlib
+    import hmac
+
+    _, got = api("GET", f"{SYNAPSE}/_synapse/admin/v1/register")
+    nonce = got["nonce"]  # type: ignore[index]
+    mac = hmac.new(secret.encode(), b"\0".join([nonce.encode(), user.encode(), password.encode(), b"notadmin"]),
+                   hashlib.sha1).hexdigest()  # fmt: skip
+    status, made = api("POST", f"{SYNAPSE}/_synapse/admin/v1/register",
+                       {"nonce": nonce, "username": user, "password": password, "admin": False, "mac": mac})
+    assert status == 200, made
+    return str(made["access_token"])  # type: ignore[index]
+
+
+def login(user: str, password: str) -> tuple[int, object]:
+    return api("POST", f"{SYNAPSE}/_matrix/client/v3/login",
+               {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password})
+
+
+def messages(token: str, room: str) -> list[str]:
+    status, got = api("GET", f"{SYNAPSE}/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=50",
+                      headers={"Authorization": f"Bearer {token}"})
+    assert status == 200, got
+    return [e["content"].get("body", "") for e in got["chunk"] if e["type"] == "m.room.message"]  # type: ignore[index]
+
+
+def synapse_version() -> str:
+    return str(api("GET", f"{SYNAPSE}/_matrix/federation/v1/version")[1]["server"]["version"])  # type: ignore[index]
+
+
+def test_synapse_registers_a_user_who_sends_and_reads_a_message(synapse):
+    token = register(synapse.secret, "alice", "alice-pass-1")
+    auth = {"Authorization": f"Bearer {token}"}
+    status, room = api("POST", f"{SYNAPSE}/_matrix/client/v3/createRoom", {"name": "roost"}, headers=auth)
+    assert status == 200, room
+    synapse.room = room["room_id"]  # type: ignore[index]
+    status, sent = api("PUT", f"{SYNAPSE}/_matrix/client/v3/rooms/{synapse.room}/send/m.room.message/t1",
+                       {"msgtype": "m.text", "body": "hello from roost"}, headers=auth)
+    assert status == 200 and "event_id" in sent, sent  # type: ignore[operator]
+    assert "hello from roost" in messages(token, synapse.room)
+
+
+def test_synapse_update_runs_its_migrations_and_keeps_the_room(synapse):
+    assert synapse_version() == "1.162.0"
+    apps.publish_latest("synapse", "1.163.2")
+    roost(synapse.lab, "update", synapse.name)
+    wait_http(f"{SYNAPSE}/health", timeout=180)
+    assert synapse_version() == "1.163.2"
+    status, got = login("alice", "alice-pass-1")
+    assert status == 200, got
+    assert "hello from roost" in messages(str(got["access_token"]), synapse.room)  # type: ignore[index]
+
+
+def test_synapse_backup_wipe_restore_brings_the_user_back(synapse):
+    name = synapse.backup()
+    synapse.wipe_volumes("schemas")
+    wait_http(f"{SYNAPSE}/health", timeout=180)
+    assert login("alice", "alice-pass-1")[0] == 403  # a fresh database knows no alice
+    roost(synapse.lab, "restore", synapse.name, name, "--yes")
+    wait_http(f"{SYNAPSE}/health", timeout=180)
+    status, got = login("alice", "alice-pass-1")
+    assert status == 200, got
+    assert "hello from roost" in messages(str(got["access_token"]), synapse.room)  # type: ignore[index]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from roost.lab import apps, trying
+from roost.lab import apps, trying, upstream
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "apps"
 
 
 def test_remaps_send_every_upstream_name_the_examples_use_to_the_lab_registry():
-    conf = tomllib.loads(apps.remaps("127.0.0.1:5000"))
+    conf = tomllib.loads(upstream.remaps("127.0.0.1:5000"))
     located = {r["prefix"]: r["location"] for r in conf["registry"]}
     assert all(r["insecure"] for r in conf["registry"])
     assert located["docker.io/miniflux/miniflux"] == "127.0.0.1:5000/upstream/miniflux"
@@ -33,7 +33,7 @@ def test_postgres_tags_cover_the_examples():
     for name in ("miniflux", "synapse"):
         spec = tomllib.loads((EXAMPLES / name / "roost-spec.toml").read_text())
         tags = {c["image"].rsplit(":", 1)[1] for c in spec["containers"].values() if "postgres" in c["image"]}
-        assert tags <= set(apps.POSTGRES_TAGS), name
+        assert tags <= set(upstream.POSTGRES_TAGS), name
 
 
 def test_lift_low_ports_moves_only_ports_below_1024():

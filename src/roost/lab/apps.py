@@ -14,58 +14,17 @@ from __future__ import annotations
 import os
 import shutil
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from roost.lab import config, images, rootfs
 from roost.lab.machine import CACHE_DIR, Machine
 from roost.lab.proc import run
+from roost.lab.upstream import APPS, POSTGRES_TAGS, POSTGRES_UPSTREAM, UPSTREAM, AppImage, lab_repo
 
 APPS_CACHE = CACHE_DIR / "apps"
 APP_BASE = "localhost/roost-lab/app-base:latest"
 # The apps' root: Debian 13 with Node.js 20 (Node-RED), python3.13 (Synapse) and the miniflux package.
 APP_BASE_PACKAGES: tuple[str, ...] = ("nodejs", "miniflux", "python3", "curl", "ca-certificates")
-UPSTREAM = "upstream"  # the lab registry's folder for images under upstream names
-
-
-@dataclass(frozen=True)
-class AppImage:
-    """One real app: its upstream name (what compose files say) and the versions the lab builds,
-    oldest first. `latest` starts as the oldest: an update test moves it on (`publish_latest`)."""
-
-    name: str
-    upstream: str  # docker.io/ORG/NAME
-    versions: tuple[str, ...]
-
-
-# Debian 13 ships one miniflux (2.2.6): 2.2.6-1 is the same binary, built again as another image
-MINIFLUX = AppImage("miniflux", "docker.io/miniflux/miniflux", ("2.2.6", "2.2.6-1"))
-NODE_RED = AppImage("node-red", "docker.io/nodered/node-red", ("4.1.14", "4.1.15"))
-SYNAPSE = AppImage("synapse", "docker.io/matrixdotorg/synapse", ("1.162.0", "1.163.2"))
-APPS = {a.name: a for a in (MINIFLUX, NODE_RED, SYNAPSE)}
-POSTGRES_UPSTREAM = "docker.io/library/postgres"
-# postgres tags the upstream files use -> the major built for them (alpine: the same server)
-POSTGRES_TAGS = {"15": "15", "15-alpine": "15", "17": "17"}
-
-
-def lab_repo(name: str) -> str:
-    return f"{config.REGISTRY}/{UPSTREAM}/{name}"
-
-
-def app_ref(name: str, tag: str) -> str:
-    """The name a spec (imported from the upstream file) uses for app NAME at TAG."""
-    return f"{APPS[name].upstream}:{tag}"
-
-
-def remaps(registry: str = config.REGISTRY) -> str:
-    """registries.conf.d: each upstream repository is served by the lab registry (plain HTTP)."""
-    pairs = [(a.upstream, a.name) for a in APPS.values()] + [(POSTGRES_UPSTREAM, "postgres"),
-                                                             ("docker.io/postgres", "postgres")]  # fmt: skip
-    blocks = [f'[[registry]]\nprefix = "{up}"\nlocation = "{registry}/{UPSTREAM}/{name}"\ninsecure = true\n'
-              for up, name in pairs]  # fmt: skip
-    return "# roost lab: upstream image names served by the lab registry (real apps, examples/apps)\n" + "\n".join(blocks)
-
-
 def needed(spec: dict[str, object]) -> list[str]:
     """Which of the lab's real-app images (and `postgres`) a spec's containers name."""
     containers = spec.get("containers")
@@ -132,7 +91,7 @@ def fetch_synapse(version: str) -> Path:
         "python3", "-m", "pip", "install", "--quiet", "--no-compile", "--target", "{dest}", "--only-binary=:all:",
         "--python-version", "3.13", "--implementation", "cp", "--platform", "manylinux2014_x86_64",
         "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
-        f"matrix-synapse[postgres]=={version}", "psycopg2-binary"], f"pip install matrix-synapse {version}")  # fmt: skip
+        f"matrix-synapse=={version}", "psycopg2-binary"], f"pip install matrix-synapse {version}")  # fmt: skip
 
 
 def fetch(name: str) -> None:

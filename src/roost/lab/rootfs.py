@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from roost.errors import RoostError
-from roost.lab import config
+from roost.lab import config, upstream
 from roost.lab.machine import CACHE_DIR
 from roost.lab.proc import run
 
@@ -134,10 +134,8 @@ def personalize(root: Path, name: str, registry: str = config.REGISTRY) -> None:
     _write(root, "/etc/hostname", name + "\n")
     _write(root, "/etc/docker/registry/config.yml", config.registry_config(registry))
     _write(root, "/etc/containers/registries.conf.d/50-roost-lab.conf", config.registries_conf(registry))
-    from roost.lab.apps import remaps  # apps builds on this module
-
     # upstream names (docker.io/miniflux/miniflux, ...) served by the lab registry: compose files run unedited
-    _write(root, "/etc/containers/registries.conf.d/60-roost-lab-upstream.conf", remaps(registry))
+    _write(root, "/etc/containers/registries.conf.d/60-roost-lab-upstream.conf", upstream.remaps(registry))
 
 
 def base_tar(suite: str = config.SUITE) -> Path:
