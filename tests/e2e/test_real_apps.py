@@ -88,6 +88,14 @@ class RealApp:
         roost(self.lab, "down", self.name, "--purge", "--yes", check=False)
 
 
+def images_for(lab, name: str, *more: str) -> None:
+    """The app's images (and e.g. postgres) in the lab registry, built on first use; prints the time taken."""
+    started = time.monotonic()
+    for image in (*more, name):
+        apps.ensure_app(lab.machine, image)
+    print(f"\nFIGURES {name}: images ready after {time.monotonic() - started:.1f}s")
+
+
 # --- Miniflux ------------------------------------------------------------------------------------------------------
 
 MINIFLUX = "http://127.0.0.1:8080"  # the compose file publishes 80: the lab publishes it 8000 higher
@@ -96,10 +104,7 @@ ADMIN = ("admin", "test123")  # the compose file's CREATE_ADMIN user
 
 @pytest.fixture(scope="module")
 def miniflux(lab):
-    started = time.monotonic()
-    apps.ensure_app(lab.machine, "postgres")
-    apps.ensure_app(lab.machine, "miniflux")
-    print(f"\nFIGURES miniflux: images ready after {time.monotonic() - started:.1f}s")
+    images_for(lab, "miniflux", "postgres")
     app = RealApp(lab, "miniflux")
     assert app.moved == ["host port 80 published as 8080"]
     app.apply()
@@ -170,9 +175,7 @@ FLOW = [
 
 @pytest.fixture(scope="module")
 def node_red(lab):
-    started = time.monotonic()
-    apps.ensure_app(lab.machine, "node-red")
-    print(f"\nFIGURES node-red: images ready after {time.monotonic() - started:.1f}s")
+    images_for(lab, "node-red")
     app = RealApp(lab, "node-red", web=f'\n[web]\ndomains = ["{NODE_RED_DOMAIN}"]\ntls = "internal"\n')
     app.apply()
     yield app
@@ -257,10 +260,7 @@ def configure_synapse(app: RealApp) -> str:
 
 @pytest.fixture(scope="module")
 def synapse(lab):
-    started = time.monotonic()
-    apps.ensure_app(lab.machine, "postgres")
-    apps.ensure_app(lab.machine, "synapse")
-    print(f"\nFIGURES synapse: images ready after {time.monotonic() - started:.1f}s")
+    images_for(lab, "synapse", "postgres")
     app = RealApp(lab, "synapse")
     app.apply()
     app.secret = configure_synapse(app)  # type: ignore[attr-defined]
