@@ -1,6 +1,6 @@
 """Real apps, not ours (issue 19): each upstream compose file in examples/apps, imported by roost, applied
-in the lab and used through the app's own API; then `roost update` to the next version, backup / wipe /
-restore, and for Miniflux a PostgreSQL 15 -> 17 `roost db upgrade`, each keeping the data."""
+in the lab and used through the app's own API; then backup / wipe / restore, `roost update` to the next
+version (Node-RED) and for Miniflux a PostgreSQL 15 -> 17 `roost db upgrade`, each keeping the data."""
 
 from __future__ import annotations
 
@@ -128,15 +128,6 @@ def test_miniflux_admin_adds_a_user_and_reads_it_back(miniflux):
     assert status == 200
 
 
-def test_miniflux_update_to_the_next_image_keeps_the_users(miniflux):
-    assert miniflux.image_version("miniflux") == "2.2.6"
-    apps.publish_latest("miniflux", "2.2.6-1")
-    out = roost(miniflux.lab, "update", miniflux.name).stdout
-    assert miniflux.image_version("miniflux") == "2.2.6-1", out
-    assert wait_http(f"{MINIFLUX}/healthcheck") == "OK"
-    assert miniflux_user("reader")[0] == 200
-
-
 def test_miniflux_backup_wipe_restore_brings_the_users_back(miniflux):
     name = miniflux.backup()
     miniflux.wipe_volumes("miniflux-db")
@@ -193,6 +184,9 @@ def test_node_red_deploys_a_flow_through_the_admin_api_and_runs_it(node_red):
     # the image runs as uid 1000: the flow file lands in the volume it was given
     status, _ = api("POST", f"{NODE_RED}/flows", FLOW, headers={"Node-RED-Deployment-Type": "full"})
     assert status in (200, 204)
+    deadline = time.monotonic() + 20  # the deploy answers before the new flow's routes are up
+    while ping("1")[0] == 404 and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert ping("1") == (200, "pong 1")
     owner = node_red.as_user("podman", "unshare", "stat", "-c", "%u", f"/srv/roost/{node_red.name}/node-red/data/flows.json")
     assert owner.stdout.strip() == "1000"
@@ -225,115 +219,3 @@ def test_node_red_backup_wipe_restore_brings_the_flow_back(node_red):
     roost(node_red.lab, "restore", node_red.name, name, "--yes")
     wait_http(f"{NODE_RED}/settings")
     assert ping("4") == (200, "pong 4")
-
-
-# --- Synapse -------------------------------------------------------------------------------------------------------
-
-SYNAPSE = "http://127.0.0.1:8448"  # the compose file publishes 8448; its homeserver.yaml must listen there
-SERVER_NAME = "matrix.lab.test"
-
-
-def configure_synapse(app: RealApp) -> str:
-    """What upstream's README has a person do before `up`: `generate` homeserver.yaml into ./files, then edit
-    it to use PostgreSQL (and here: listen on the published 8448 on every address). Returns the
-    registration shared secret."""
-    import re
-
-    home = f"/srv/roost/{app.name}"
-    app.as_user("podman", "run", "--rm", "-v", f"{home}/files:/data", "-e", f"SYNAPSE_SERVER_NAME={SERVER_NAME}",
-                "-e", "SYNAPSE_REPORT_STATS=no", "docker.io/matrixdotorg/synapse:latest", "generate")  # fmt: skip
-    password = (app.lab.rootfs / f"{home.lstrip('/')}/.config/roost/secrets/postgres_password").read_text().strip()
-    path = app.lab.rootfs / f"{home.lstrip('/')}/files/homeserver.yaml"
-    text = path.read_text()
-    text = re.sub(r"bind_addresses: \[[^\]\n]*\]", "bind_addresses: ['0.0.0.0']", text.replace("port: 8008", "port: 8448"))
-    db = ("database:\n  name: psycopg2\n  args:\n    user: synapse\n    password: " + password +
-          "\n    dbname: synapse\n    host: db\n    cp_min: 1\n    cp_max: 5\n")  # fmt: skip
-    text, n = re.subn(r"database:\n  name: sqlite3\n  args:\n    database: [^\n]+\n", db, text)
-    assert n == 1 and "port: 8448" in text and "'0.0.0.0'" in text, "the generated homeserver.yaml changed shape"
-    path.write_text(text)  # in place: the file keeps the owner `generate` gave it
-    app.as_user("systemctl", "--user", "reset-failed", "synapse.service", check=False)
-    app.as_user("systemctl", "--user", "restart", "synapse.service")
-    secret = re.search(r'registration_shared_secret: "?([^"\n]+)"?', text)
-    assert secret
-    return secret.group(1)
-
-
-@pytest.fixture(scope="module")
-def synapse(lab):
-    images_for(lab, "synapse", "postgres")
-    app = RealApp(lab, "synapse")
-    app.apply()
-    app.secret = configure_synapse(app)  # type: ignore[attr-defined]
-    try:
-        wait_http(f"{SYNAPSE}/health", timeout=180)
-    except AssertionError as e:
-        logs = app.as_user("podman", "logs", "--tail", "40", "synapse-synapse", check=False)
-        pytest.fail(f"{e}\n--- synapse's log\n{logs.stdout}{logs.stderr}", pytrace=False)
-    yield app
-    app.down()
-
-
-def register(secret: str, user: str, password: str) -> str:
-    """The shared-secret registration API (what `register_new_matrix_user` does); returns an access token."""
-    import hashlib
-    import hmac
-
-    _, got = api("GET", f"{SYNAPSE}/_synapse/admin/v1/register")
-    nonce = got["nonce"]  # type: ignore[index]
-    mac = hmac.new(secret.encode(), b"\0".join([nonce.encode(), user.encode(), password.encode(), b"notadmin"]),
-                   hashlib.sha1).hexdigest()  # fmt: skip
-    status, made = api("POST", f"{SYNAPSE}/_synapse/admin/v1/register",
-                       {"nonce": nonce, "username": user, "password": password, "admin": False, "mac": mac})
-    assert status == 200, made
-    return str(made["access_token"])  # type: ignore[index]
-
-
-def login(user: str, password: str) -> tuple[int, object]:
-    return api("POST", f"{SYNAPSE}/_matrix/client/v3/login",
-               {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password})
-
-
-def messages(token: str, room: str) -> list[str]:
-    status, got = api("GET", f"{SYNAPSE}/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=50",
-                      headers={"Authorization": f"Bearer {token}"})
-    assert status == 200, got
-    return [e["content"].get("body", "") for e in got["chunk"] if e["type"] == "m.room.message"]  # type: ignore[index]
-
-
-def synapse_version() -> str:
-    return str(api("GET", f"{SYNAPSE}/_matrix/federation/v1/version")[1]["server"]["version"])  # type: ignore[index]
-
-
-def test_synapse_registers_a_user_who_sends_and_reads_a_message(synapse):
-    token = register(synapse.secret, "alice", "alice-pass-1")
-    auth = {"Authorization": f"Bearer {token}"}
-    status, room = api("POST", f"{SYNAPSE}/_matrix/client/v3/createRoom", {"name": "roost"}, headers=auth)
-    assert status == 200, room
-    synapse.room = room["room_id"]  # type: ignore[index]
-    status, sent = api("PUT", f"{SYNAPSE}/_matrix/client/v3/rooms/{synapse.room}/send/m.room.message/t1",
-                       {"msgtype": "m.text", "body": "hello from roost"}, headers=auth)
-    assert status == 200 and "event_id" in sent, sent  # type: ignore[operator]
-    assert "hello from roost" in messages(token, synapse.room)
-
-
-def test_synapse_update_runs_its_migrations_and_keeps_the_room(synapse):
-    assert synapse_version() == "1.162.0"
-    apps.publish_latest("synapse", "1.163.2")
-    roost(synapse.lab, "update", synapse.name)
-    wait_http(f"{SYNAPSE}/health", timeout=180)
-    assert synapse_version() == "1.163.2"
-    status, got = login("alice", "alice-pass-1")
-    assert status == 200, got
-    assert "hello from roost" in messages(str(got["access_token"]), synapse.room)  # type: ignore[index]
-
-
-def test_synapse_backup_wipe_restore_brings_the_user_back(synapse):
-    name = synapse.backup()
-    synapse.wipe_volumes("schemas")
-    wait_http(f"{SYNAPSE}/health", timeout=180)
-    assert login("alice", "alice-pass-1")[0] == 403  # a fresh database knows no alice
-    roost(synapse.lab, "restore", synapse.name, name, "--yes")
-    wait_http(f"{SYNAPSE}/health", timeout=180)
-    status, got = login("alice", "alice-pass-1")
-    assert status == 200, got
-    assert "hello from roost" in messages(str(got["access_token"]), synapse.room)  # type: ignore[index]
