@@ -69,32 +69,68 @@ def try_(spec: Path, name: str) -> None:
     """Bring the lab up, copy SPEC's directory in and `roost apply` it there, then print
     the URL(s) where the app answers from this machine.
 
+    SPEC may be a compose file (.yml/.yaml): it is imported inside the lab (`roost import`,
+    report shown), the images it names are built for the lab if it knows them (examples/apps),
+    then applied. Host ports below 1024 are published 8000 higher: the lab shares this
+    machine's network, whose sysctls it leaves alone.
+
     \b
-    Example:
+    Examples:
       sudo roost lab try examples/lab-notes.toml
+      sudo roost lab try examples/apps/miniflux/docker-compose.yml
     """
-    from roost.lab import config
+    from roost.lab import config, trying
     from roost.lab.up import copy_into
     from roost.lab.up import up as lab_up
     from roost.output import console
     from roost.spec.load import load_spec
 
-    load_spec(spec)  # a bad spec is reported here, located, before a lab is built or booted
-    data = tomllib.loads(spec.read_text())
+    compose = trying.is_compose(spec.name)
+    if not compose:
+        load_spec(spec)  # a bad spec is reported here, located, before a lab is built or booted
     machine = lab_up(name)
     spec = spec.resolve()
     inside = f"/root/roost-try/{spec.parent.name}"
     copy_into(machine, spec.parent, inside)
-    console.print(f"[bold]roost apply {inside}/{spec.name}[/] (in lab {name})")
-    cp = machine.exec(["roost", "apply", f"{inside}/{spec.name}"], check=False, capture=False,
-                      env={"HOME": "/root", "TERM": os.environ.get("TERM", "dumb")})  # fmt: skip
+    env = {"HOME": "/root", "TERM": os.environ.get("TERM", "dumb")}
+    target = f"{inside}/{spec.name}"
+    if compose:
+        target = _import_in_lab(machine, inside, spec.name, env)
+    data = tomllib.loads((machine.rootfs / target.lstrip("/")).read_text())
+    console.print(f"[bold]roost apply {target}[/] (in lab {name})")
+    cp = machine.exec(["roost", "apply", target], check=False, capture=False, env=env)
     if cp.returncode != 0:
         raise RoostError(f"roost apply failed in lab {name} (exit {cp.returncode})",
                          f"look around: roost lab shell {name}")  # fmt: skip
     for url in config.publish_urls(data):
-        console.print(f"[green]→[/] {url}")
+        status = trying.wait_answers(url)
+        if not status:
+            raise RoostError(f"{url} does not answer", f"see `roost lab exec {name} -- roost logs {data['app']['name']}`")
+        console.print(f"[green]→[/] {url}  [dim](answers {status})[/]")
     for line in config.web_hints(data, str(machine.rootfs)):
         console.print(line if line.startswith(" ") else f"[green]→[/] {line}", markup=False, highlight=False)
+
+
+def _import_in_lab(machine, inside: str, compose: str, env: dict[str, str]) -> str:
+    """`roost import` in the lab (its report goes to the terminal), the images built, low ports lifted."""
+    from roost.lab import apps, trying
+    from roost.output import console
+
+    target = f"{inside}/roost-spec.toml"
+    console.print(f"[bold]roost import {compose} -o roost-spec.toml[/] (in {inside})")
+    cp = machine.exec(["sh", "-c", 'cd "$1" && roost import "$2" -o roost-spec.toml', "sh", inside, compose],
+                      check=False, capture=False, env=env)  # fmt: skip
+    if cp.returncode != 0:
+        raise RoostError(f"roost import of {compose} failed (exit {cp.returncode})", "see its report above")
+    path = machine.rootfs / target.lstrip("/")
+    text, moved = trying.lift_low_ports(path.read_text())
+    path.write_text(text)
+    for line in moved:
+        console.print(f"[yellow]lab:[/] {line} (this machine's unprivileged ports start at 1024)")
+    for app in apps.needed(tomllib.loads(text)):
+        with console.status(f"images of {app} for the lab"):
+            apps.ensure_app(machine, app)
+    return target
 
 
 @lab.command("exec", context_settings={"ignore_unknown_options": True})

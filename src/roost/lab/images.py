@@ -34,8 +34,12 @@ def notes_ref(tag: str) -> str:
     return f"{config.REGISTRY}/roost-lab/notes:{tag}"
 
 
+DEFAULT_SOURCES = ("notes", "postgres")  # the images every lab gets; real apps' are built on demand (lab/apps.py)
+
+
 def sources_hash() -> str:
-    files = sorted(p for p in SOURCES.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files = sorted(p for d in DEFAULT_SOURCES for p in (SOURCES / d).rglob("*")
+                   if p.is_file() and "__pycache__" not in p.parts)  # fmt: skip
     return config.digest(*(f"{p.relative_to(SOURCES)}\n{p.read_text()}" for p in files))
 
 

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from roost.errors import RoostError
-from roost.lab import config
+from roost.lab import config, upstream
 from roost.lab.machine import CACHE_DIR
 from roost.lab.proc import run
 
@@ -60,7 +60,7 @@ def _mark(path: Path, key: str) -> None:
     path.with_name(path.name + ".key").write_text(key + "\n")
 
 
-def _debootstrap(target: Path, packages: tuple[str, ...], mirror_url: str, log: Path,
+def debootstrap(target: Path, packages: tuple[str, ...], mirror_url: str, log: Path,
                  suite: str = config.SUITE) -> None:
     shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ def ensure_lab_rootfs(mirror_url: str) -> bool:
     if _cached(LAB_ROOTFS, key):
         return False
     tmp = CACHE_DIR / "rootfs.tmp"
-    _debootstrap(tmp, config.LAB_PACKAGES, mirror_url, CACHE_DIR / "rootfs.log")
+    debootstrap(tmp, config.LAB_PACKAGES, mirror_url, CACHE_DIR / "rootfs.log")
     configure(tmp)
     shutil.rmtree(LAB_ROOTFS, ignore_errors=True)
     tmp.rename(LAB_ROOTFS)
@@ -134,6 +134,8 @@ def personalize(root: Path, name: str, registry: str = config.REGISTRY) -> None:
     _write(root, "/etc/hostname", name + "\n")
     _write(root, "/etc/docker/registry/config.yml", config.registry_config(registry))
     _write(root, "/etc/containers/registries.conf.d/50-roost-lab.conf", config.registries_conf(registry))
+    # upstream names (docker.io/miniflux/miniflux, ...) served by the lab registry: compose files run unedited
+    _write(root, "/etc/containers/registries.conf.d/60-roost-lab-upstream.conf", upstream.remaps(registry))
 
 
 def base_tar(suite: str = config.SUITE) -> Path:
@@ -147,7 +149,7 @@ def ensure_base_tar(mirror_url: str, suite: str = config.SUITE) -> bool:
     if _cached(tar, key if suite != config.SUITE else base_key(mirror_url)):
         return False
     tmp = CACHE_DIR / f"image-base-{suite}.tmp"
-    _debootstrap(tmp, config.BASE_PACKAGES, mirror_url, CACHE_DIR / f"image-base-{suite}.log", suite)
+    debootstrap(tmp, config.BASE_PACKAGES, mirror_url, CACHE_DIR / f"image-base-{suite}.log", suite)
     tar_tmp = tar.with_name(tar.name + ".tmp")
     excludes = [f"--exclude={e}" for e in config.BASE_TAR_EXCLUDES]
     run(["tar", "-C", str(tmp), *excludes, "-cf", str(tar_tmp), "."], what="tar of the image base")

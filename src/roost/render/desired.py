@@ -11,6 +11,7 @@ from roost.layout import APPS_DIR, STATE_ROOT, Layout
 from roost.record import AppRecord, dump_record
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
+from roost.render.volumes import seed_commands
 from roost.render.wants import DirWant, FileWant, Identity
 from roost.spec.model import SECRET_REF_RE, Container, Spec, parse_duration
 
@@ -151,7 +152,8 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr.append(("Exec", tuple(c.command)))
     # limits in [Service], not [Container]: Podman 5.4's Quadlet has no Memory= (it skips a unit that uses one);
     # the unit's cgroup holds the container (Quadlet sets Delegate=yes), so systemd's limits reach it
-    service = [("Restart", c.restart), ("TimeoutStartSec", str(timeout)), *c.limits.service_entries]
+    service: list[tuple[str, str | tuple[str, ...]]] = [*seed_commands(spec, c), ("Restart", c.restart),
+                                                         ("TimeoutStartSec", str(timeout)), *c.limits.service_entries]
     return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service))).render()
 
 
