@@ -1,0 +1,76 @@
+"""Start-before-stop behind the front door (`roost update`, containers with update = start-first).
+
+1. start NAME-next (the new image, a loopback port the kernel picks) beside NAME and gate it;
+   never healthy: stop it (Quadlet removes it) and stop there: NAME never stopped serving;
+2. point Caddy's upstream at NAME-next (graceful reload: running requests finish on the old one);
+3. restart NAME on the new image and gate it, then point Caddy back at NAME's own port;
+4. stop NAME-next.
+Caddy holds a request whose upstream refuses the connection (lb_try_duration), so each switch
+costs latency, not failed requests. Runs as root: only root writes Caddy's site files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import TYPE_CHECKING
+
+from roost import release
+from roost.errors import RoostError
+from roost.frontdoor.actions import reload
+from roost.frontdoor.render import render_site, site_file, upstream
+from roost.render.desired import next_container
+
+if TYPE_CHECKING:
+    from roost.app import App
+
+SETTLE_S = 1.0  # after a reload, before the upstream it left is stopped: its last answers go out
+
+
+def point_at(app: App, dial: str | None) -> None:
+    """The app's site with another upstream (None: its own published port), reloaded gracefully."""
+    app.host.write_file(site_file(app.spec.name), render_site(app.spec, dial), mode=0o644, uid=0, gid=0)
+    reload(app.host)
+    time.sleep(SETTLE_S)
+
+
+def next_address(app: App, container: str) -> str:
+    """Where the new release answers on the host: `podman port` of NAME-next for the site's port."""
+    up = upstream(app.spec)
+    assert up is not None
+    name = app.container_name(next_container(container))
+    r = app.podman("port", name, f"{up.container_port}/tcp", check=False)
+    line = next((x.strip() for x in r.stdout.splitlines() if x.strip().startswith("127.0.0.1:")), "")
+    if not r.ok or not line:
+        raise RoostError(f"podman did not say where {name} publishes port {up.container_port}: {r.stderr.strip()}")
+    return line
+
+
+def update_start_first(app: App, containers: list[str], put_back: Callable[[str], None], say=print, status=None
+                       ) -> tuple[bool, str]:
+    """Replace each container with its new release without stopping the old one before the new one is
+    healthy. put_back(c): make c's image reference name its previous image again (a failed release)."""
+    def gate(units: dict[str, str], what: str, restart: bool) -> tuple[bool, str]:
+        with status(f"waiting until {what} is healthy") if status else nullcontext():
+            return release.start_and_gate(app, units, restart=restart)
+
+    for c in containers:
+        nxt = app.service(next_container(c))
+        say(f"starting the new release of {c} beside the old one ({nxt})")
+        ok, why = gate({nxt: c}, nxt, restart=False)
+        if not ok:
+            app.systemctl("stop", nxt, mutates=True, check=False, timeout=120)
+            app.systemctl("reset-failed", nxt, mutates=True, check=False)
+            return False, f"the new release of {c} did not get healthy ({why}); it was removed"
+        point_at(app, next_address(app, c))
+        say(f"the front door sends {app.spec.name}'s requests to the new release; replacing {c}")
+        ok, why = gate({app.service(c): c}, c, restart=True)
+        if not ok:  # the door stays on the new release while c gets its previous image back
+            put_back(c)
+            gate({app.service(c): c}, c, restart=True)
+        point_at(app, None)
+        app.systemctl("stop", nxt, mutates=True, check=False, timeout=120)
+        if not ok:
+            return False, f"{c} did not get healthy on the new image ({why}); it runs its previous image again"
+    return True, ""
