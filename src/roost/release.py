@@ -86,7 +86,7 @@ def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
             if v == "ok":
                 continue
             if v is not None:
-                return False, f"{unit} {v.removeprefix('failed: ')}"
+                return False, f"{unit} {v}"
             if states.get(unit, {}).get("ActiveState") == "activating":
                 starting.setdefault(unit, now)
             limit = window(app.spec, services[unit])

@@ -1,0 +1,114 @@
+"""[network]: one private network per app. Pure: spec rules and the units it renders."""
+
+from __future__ import annotations
+
+import pytest
+
+from roost.errors import UsageError
+from roost.layout import Layout
+from roost.render.desired import network_file, render
+from roost.render.wants import Identity
+from roost.spec.load import parse_spec
+from roost.teardown import plan_down
+
+BASE = """\
+[app]
+name = "two"
+
+[network]
+
+[containers.db]
+image = "example.org/postgres:17"
+aliases = ["database"]
+volumes = ["db:/var/lib/postgresql/data"]
+health = { cmd = "pg_isready" }
+
+[containers.web]
+image = "example.org/notes:1"
+requires = ["db"]
+publish = ["127.0.0.1:8441:3000"]
+health = { http = "http://127.0.0.1:3000/status" }
+
+[containers.admin]
+image = "example.org/notes:1"
+auto_update = "registry"
+publish = ["8442:3000"]
+
+[containers.sidecar]
+image = "example.org/socat:1"
+share_network_with = "admin"
+"""
+WEB = '\n[web]\ndomains = ["two.example.org"]\ntls = "internal"\nport = 8441\n'
+
+
+def files(text: str) -> dict[str, str]:
+    spec = parse_spec(text, "two.toml")
+    return {f.path.rsplit("/", 1)[-1]: f.content for f in render(spec, Identity(2500, 2500, 300000)).files}
+
+
+def test_each_container_its_own_namespace_on_the_apps_network():
+    f = files(BASE)
+    assert "NetworkName=two" in f["two.network"]
+    web = f["web.container"]
+    assert "Network=two.network" in web and "NetworkAlias=web" in web and "Pod=" not in web
+    assert "PublishPort=127.0.0.1:8441:3000" in web
+    assert "PartOf=two-pod.service" in web and "WantedBy=default.target" in web
+    assert "PublishPort=127.0.0.1:8442:3000" in f["admin.container"]  # loopback unless an address is given
+    assert "NetworkAlias=database" in f["db.container"]
+    side = f["sidecar.container"]
+    assert "Network=container:two-admin" in side and "Requires=admin.service" in side and "PublishPort" not in side
+    assert "Network=two.network" in f["two.pod"]
+    assert "web-next.container" not in f  # no [web]: nothing is started first
+
+
+def test_auto_updated_containers_outside_the_pod_restart_through_roost():
+    spec = parse_spec(BASE, "two.toml")
+    d = render(spec, Identity(2500, 2500, 300000))
+    dropin = d.layout.user_unit("admin.service.d/roost-auto-update.conf")
+    assert dropin in d.user_units and "PODMAN_SYSTEMD_UNIT=roost-restart.service" in d.file(dropin).content
+    assert dropin in d.units["admin.service"]
+
+
+def test_behind_the_front_door_the_stateless_web_container_starts_first():
+    spec = parse_spec(BASE + WEB, "two.toml")
+    assert spec.start_first("web") and not spec.start_first("db") and not spec.start_first("admin")
+    nxt = files(BASE + WEB)["web-next.container"]
+    assert "ContainerName=two-web-next" in nxt and "PublishPort=127.0.0.1::3000" in nxt
+    assert "NetworkAlias" not in nxt and "AutoUpdate" not in nxt and "[Install]" not in nxt
+    stateful = parse_spec(BASE.replace('publish = ["127.0.0.1:8441:3000"]',
+                                       'publish = ["127.0.0.1:8441:3000"]\nvolumes = ["up:/srv/up"]') + WEB, "t")
+    assert not stateful.start_first("web")
+    said = parse_spec(BASE.replace('requires = ["db"]', 'requires = ["db"]\nupdate = "stop-first"') + WEB, "t")
+    assert not said.start_first("web")
+
+
+def test_the_site_proxies_to_a_containers_own_port():
+    from roost.frontdoor.render import render_site
+
+    spec = parse_spec(BASE + WEB, "two.toml")
+    assert "reverse_proxy 127.0.0.1:8441" in render_site(spec)
+    assert "reverse_proxy 127.0.0.1:40123" in render_site(spec, "127.0.0.1:40123")
+
+
+@pytest.mark.parametrize("edit, where", [
+    (('[network]\n', ''), "containers.web.publish"),  # the new keys need [network]
+    (('share_network_with = "admin"', 'share_network_with = "sidecar"'), "containers.sidecar.share_network_with"),
+    (('share_network_with = "admin"', 'share_network_with = "admin"\npublish = ["9000:9000"]'),
+     "containers.sidecar.publish"),
+    (('publish = ["8442:3000"]', 'publish = ["8441:3000"]'), "containers.web.publish"),
+    (('[network]\n', '[network]\n\n[pod]\npublish = ["8000:80"]\n'), "pod.publish"),
+])
+def test_network_rules_name_the_key(edit, where):
+    with pytest.raises(UsageError) as e:
+        parse_spec(BASE.replace(*edit), "two.toml")
+    assert where in str(e.value.message) + str(e.value.hint or ""), e.value.message
+
+
+def test_down_removes_the_network_and_an_interrupted_new_release():
+    spec = parse_spec(BASE, "two.toml")
+    record = {"name": "two", "uid": 2500, "gid": 2500, "home": spec.home, "pod_service": "two-pod.service",
+              "containers": spec.start_order(), "network": "two"}
+    described = [a.describe() for a in plan_down(record, True, purge=False).actions]  # type: ignore[arg-type]
+    assert any(network_file(Layout("two", spec.home)) in d for d in described)
+    assert any("web-next.container" in d for d in described)
+    assert "remove the network two" in described
