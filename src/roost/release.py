@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 POLL_S = 1.0
 GRACE_S = 5.0  # the container's own start before its first check counts
-PROPS = ("Id", "ActiveState", "SubState", "Result")
+PROPS = ("Id", "ActiveState", "SubState", "Result", "ActiveEnterTimestampMonotonic")
 
 
 def window(spec: Spec, container: str) -> float:
@@ -49,13 +49,28 @@ def _states(app: App, units: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def verdict(props: dict[str, str] | None) -> str | None:
-    """'ok', 'failed: why', or None while the unit is still on its way."""
+def dependants(spec: Spec, containers: list[str]) -> list[str]:
+    """What systemd restarts with `containers`: whatever requires them or shares their namespace, transitively."""
+    found = list(containers)
+    grew = True
+    while grew:
+        grew = False
+        for name, c in spec.containers.items():
+            if name not in found and ({*c.requires, c.share_network_with} & set(found)):
+                found.append(name)
+                grew = True
+    return [n for n in spec.start_order() if n in found]
+
+
+def verdict(props: dict[str, str] | None, entered_before: str = "") -> str | None:
+    """'ok', 'failed: why', or None while the unit is still on its way. entered_before: its
+    ActiveEnterTimestampMonotonic before the restart (still active with it = not restarted yet)."""
     if props is None:
         return "failed: the unit is missing"
     active, sub, result = props.get("ActiveState", ""), props.get("SubState", ""), props.get("Result", "success")
     if active == "active":
-        return "ok"
+        again = entered_before in ("", "0") or props.get("ActiveEnterTimestampMonotonic") != entered_before
+        return "ok" if again else None
     if active == "failed" or sub == "auto-restart":
         return f"failed: its container exited ({result})"
     if active == "inactive" and result not in ("", "success"):
@@ -66,13 +81,17 @@ def verdict(props: dict[str, str] | None) -> str | None:
 def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
                    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
                    ) -> tuple[bool, str]:
-    """Start (restart) services {unit: container} in one systemd transaction, without blocking,
-    and watch them. (True, "") once all are active, else (False, why) at the first broken one."""
-    units = list(services)
-    if restart:  # stop first (dependants before what they require), so no old state is read as the new one
-        app.systemctl("stop", *units, mutates=True, check=False, timeout=app.spec.app.health_timeout_s + 30)
-    app.systemctl("reset-failed", *units, mutates=True, check=False)
-    r = app.systemctl("start", "--no-block", *units, mutates=True, check=False)
+    """(Re)start services {unit: container} in one systemd transaction, without blocking, and watch
+    them and the units systemd restarts with them. (True, "") once all are active again, else
+    (False, why) at the first broken one."""
+    names = dependants(app.spec, list(services.values())) if restart else list(services.values())
+    watch = dict(services)
+    for n in names:
+        watch.setdefault(app.service(n), n)
+    units = list(watch)
+    before = {u: p.get("ActiveEnterTimestampMonotonic", "") for u, p in _states(app, units).items()}
+    app.systemctl("reset-failed", *services, mutates=True, check=False)
+    r = app.systemctl("restart" if restart else "start", "--no-block", *services, mutates=True, check=False)
     if not r.ok:
         return False, (r.stderr.strip().splitlines() or ["the start failed"])[0]
     began = clock()
@@ -82,14 +101,14 @@ def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
         states = _states(app, units)
         pending = []
         for unit in units:
-            v = verdict(states.get(unit))
+            v = verdict(states.get(unit), before.get(unit, ""))
             if v == "ok":
                 continue
             if v is not None:
                 return False, f"{unit} {v}"
             if states.get(unit, {}).get("ActiveState") == "activating":
                 starting.setdefault(unit, now)
-            limit = window(app.spec, services[unit])
+            limit = window(app.spec, watch[unit])
             if unit in starting and now - starting[unit] > limit:
                 return False, f"{unit} was not healthy {limit:.0f}s after it started (its health check's retries)"
             pending.append(unit)

@@ -112,3 +112,51 @@ def test_down_removes_the_network_and_an_interrupted_new_release():
     assert any(network_file(Layout("two", spec.home)) in d for d in described)
     assert any("web-next.container" in d for d in described)
     assert "remove the network two" in described
+
+
+class _Units:
+    """Just enough of App for the gate: units whose states a test scripts, and a clock."""
+
+    def __init__(self, spec, states: dict[str, list[str]]) -> None:
+        self.spec, self.states, self.now, self.calls = spec, states, 0.0, []
+
+    def service(self, c: str) -> str:
+        return f"{c}.service"
+
+    def systemctl(self, *argv: str, **_: object):
+        from roost.host.runner import Result
+
+        self.calls.append(argv)
+        out = ""
+        if argv[0] == "show":
+            units = argv[argv.index("--") + 1:]
+            out = "\n\n".join(f"Id={u}\nActiveState={self.states[u][min(int(self.now), len(self.states[u]) - 1)]}"
+                              for u in units)
+        return Result(list(argv), 0, out, "")
+
+
+def test_the_gate_gives_up_when_the_health_checks_retries_are_spent_not_after_the_timeout():
+    from roost import release
+
+    spec = parse_spec(BASE, "two.toml")  # web: interval 10s x 3 retries + 5s timeout + 5s grace = 40 s
+    assert release.window(spec, "web") == 40 and spec.app.health_timeout_s == 300
+    app = _Units(spec, {"web.service": ["inactive", "activating"]})
+
+    def sleep(s: float) -> None:
+        app.now += s
+
+    ok, why = release.start_and_gate(app, {"web.service": "web"}, clock=lambda: app.now, sleep=sleep)  # type: ignore[arg-type]
+    assert not ok and "not healthy 40s after it started" in why and 40 < app.now < 45
+    assert ("restart", "--no-block", "web.service") in app.calls
+
+
+def test_the_gate_fails_at_once_when_the_container_exits_and_waits_for_dependants():
+    from roost import release
+
+    spec = parse_spec(BASE, "two.toml")
+    assert release.dependants(spec, ["db"]) == ["db", "web"] and release.dependants(spec, ["admin"]) == [
+        "admin", "sidecar"]
+    app = _Units(spec, {"db.service": ["activating", "failed"], "web.service": ["inactive"]})
+    ok, why = release.start_and_gate(app, {"db.service": "db"}, clock=lambda: app.now,  # type: ignore[arg-type]
+                                     sleep=lambda s: setattr(app, "now", app.now + s))
+    assert not ok and "db.service failed: its container exited" in why and app.now <= 2

@@ -58,6 +58,7 @@ def update_start_first(app: App, containers: list[str], put_back: Callable[[str]
     for c in containers:
         nxt = app.service(next_container(c))
         say(f"starting the new release of {c} beside the old one ({nxt})")
+        app.systemctl("stop", nxt, mutates=True, check=False, timeout=120)  # left over by an interrupted update
         ok, why = gate({nxt: c}, nxt, restart=False)
         if not ok:
             app.systemctl("stop", nxt, mutates=True, check=False, timeout=120)
