@@ -223,26 +223,6 @@ def parse_publish(value: str) -> Publish:
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9_])?\Z")
 
 
-class Pod(Model):
-    publish: tuple[str, ...] = ()
-    hosts: tuple[str, ...] = ()  # extra names for 127.0.0.1 inside the pod (compose's service names)
-
-    @field_validator("hosts")
-    @classmethod
-    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return check_host_names(v)
-
-    @field_validator("publish")
-    @classmethod
-    def _publish(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return check_publish_list(v)
-
-    @cached_property
-    def ports(self) -> list[Publish]:
-        """`publish`, parsed once."""
-        return [parse_publish(p) for p in self.publish]
-
-
 def check_publish_list(v: tuple[str, ...]) -> tuple[str, ...]:
     seen: set[tuple[int, str]] = set()
     for item in v:
@@ -260,6 +240,25 @@ def check_host_names(v: tuple[str, ...]) -> tuple[str, ...]:
     if len(set(v)) != len(v):
         raise ValueError("a host name is listed twice")
     return v
+
+
+PublishList = Annotated[tuple[str, ...], AfterValidator(check_publish_list)]
+HostNames = Annotated[tuple[str, ...], AfterValidator(check_host_names)]
+
+
+class Publishes(Model):
+    """Something that publishes host ports: the pod, or a container with a namespace of its own."""
+
+    publish: PublishList = ()
+
+    @cached_property
+    def ports(self) -> list[Publish]:
+        """`publish`, parsed once."""
+        return [parse_publish(p) for p in self.publish]
+
+
+class Pod(Publishes):
+    hosts: HostNames = ()  # extra names for 127.0.0.1 inside the pod (compose's service names)
 
 
 class Network(Model):
@@ -324,7 +323,7 @@ def parse_volume(value: str) -> Volume:
     return Volume(source=source, target=target, options=options)
 
 
-class Container(Model):
+class Container(Publishes):
     image: str
     auto_update: Literal["registry", "local"] | None = None
     requires: tuple[str, ...] = ()
@@ -342,27 +341,12 @@ class Container(Model):
     # with [network] (see Network): where the container's network namespace comes from
     pod: StrictBool | None = None  # True: grouped into the pod (shares its namespace and pod.publish)
     share_network_with: str | None = None  # another container's namespace (compose network_mode "service:X")
-    publish: tuple[str, ...] = ()  # its own ports, 127.0.0.1 unless an address is given
-    aliases: tuple[str, ...] = ()  # more names the other containers find it by
+    # publish (Publishes): its own ports, 127.0.0.1 unless an address is given
+    aliases: HostNames = ()  # more names the other containers find it by
     # how `roost update` replaces it: start-first (the new release beside the old one, switched
     # behind the front door once healthy) or stop-first; None: start-first for the container
     # behind [web] that has no writable volume and is not PostgreSQL, stop-first otherwise
     update: Literal["start-first", "stop-first"] | None = None
-
-    @field_validator("publish")
-    @classmethod
-    def _own_publish(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return check_publish_list(v)
-
-    @field_validator("aliases")
-    @classmethod
-    def _aliases(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return check_host_names(v)
-
-    @cached_property
-    def ports(self) -> list[Publish]:
-        """`publish`, parsed once."""
-        return [parse_publish(p) for p in self.publish]
 
     @property
     def writes_volumes(self) -> bool:
