@@ -1,4 +1,5 @@
-"""Issue 18: an app = a private network. A compose file of three services, two of them listening on :3000,
+"""Issue 18: an app = a private network. A compose file of three services, two of them listening on :3000
+(and a sidecar in one of their namespaces),
 imported and applied unedited: each answers on its own published port and by name from the others. Then
 updates: without the front door a broken release is rolled back in well under a minute; behind it (HTTPS,
 a client every 100 ms) a broken release and then a good one fail no request.
@@ -62,6 +63,10 @@ services:
     healthcheck:
       test: ["CMD-SHELL", "curl -fsS http://localhost:3000/status || exit 1"]
       interval: 10s
+  sidecar:
+    image: {notes}
+    network_mode: "service:admin"
+    entrypoint: ["python3", "-c", "import signal, time; signal.signal(signal.SIGTERM, lambda *a: exit(0)); time.sleep(1e9)"]
 volumes:
   db-data:
 """
@@ -112,6 +117,8 @@ def test_each_service_answers_on_its_own_port_and_by_name(app):
     assert alias.returncode == 0, alias.stderr
     back = in_container(lab, "admin", "http://web:3000/status")
     assert back.returncode == 0, back.stderr
+    shared = in_container(lab, "sidecar", "http://localhost:3000/version")  # network_mode: "service:admin"
+    assert shared.returncode == 0 and shared.stdout.strip() == "n1", shared.stderr
     nets = lab.exec(app_argv(NAME, UID, ["podman", "network", "ls", "--format", "{{.Name}}"])).stdout.split()
     assert NAME in nets
 

@@ -507,18 +507,18 @@ class Converter:
                 continue
             if len(host_ports) != len(ctr_ports) or len(ctr_ports) > MAX_RANGE:
                 self.add("dropped", line, where, f"port range {host}:{ctr} not imported",
-                         "list the ports one by one in pod.publish")
+                         "list the ports one by one in the container's publish")
                 continue
             if not host:
                 self.add("approximated", line, where,
                          f"container port {ctr} had no host port (compose picks a random one): published on {ctr}",
-                         "change the host port in pod.publish if it is taken")
+                         "change the host port in the container's publish if it is taken")
             if ip in (None, ""):
                 addr = LOCALHOST
                 draft.publish_notes = ["127.0.0.1 where the compose file named no address"]
                 self.add("approximated", line, where,
                          "published on 127.0.0.1 only (the compose file listens on every address)",
-                         "put a reverse proxy in front, or write 0.0.0.0:HOST:CONTAINER in pod.publish")
+                         "put a reverse proxy in front, or write 0.0.0.0:HOST:CONTAINER in the container's publish")
             else:
                 addr = str(ip)
                 if addr.startswith("[") is False and ":" in addr:
