@@ -75,6 +75,7 @@ def test_behind_the_front_door_the_stateless_web_container_starts_first():
     nxt = files(BASE + WEB)["web-next.container"]
     assert "ContainerName=two-web-next" in nxt and "PublishPort=127.0.0.1::3000" in nxt
     assert "NetworkAlias" not in nxt and "AutoUpdate" not in nxt and "[Install]" not in nxt
+    assert "io.roost.container=web-next" in nxt
     stateful = parse_spec(BASE.replace('publish = ["127.0.0.1:8441:3000"]',
                                        'publish = ["127.0.0.1:8441:3000"]\nvolumes = ["up:/srv/up"]') + WEB, "t")
     assert not stateful.start_first("web")

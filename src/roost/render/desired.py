@@ -152,11 +152,12 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         unit.append(("OnFailure", failed_unit(name)))
     where, more_unit = _namespace(spec, layout, name, c, nxt)
     unit += more_unit
+    own = next_container(name) if nxt else name  # not NAME: status and update read the label as the container
     ctr: list[tuple[str, str | tuple[str, ...]] | None] = [
-        ("ContainerName", f"{spec.name}-{next_container(name) if nxt else name}"),
+        ("ContainerName", f"{spec.name}-{own}"),
         ("Image", c.image),
         *where,
-        ("Label", (f"io.roost.app={spec.name}", f"io.roost.container={name}")),
+        ("Label", (f"io.roost.app={spec.name}", f"io.roost.container={own}")),
     ]
     if c.auto_update and not nxt:
         ctr.append(("AutoUpdate", c.auto_update))
