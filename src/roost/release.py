@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 POLL_S = 1.0
 GRACE_S = 5.0  # the container's own start before its first check counts
+CLOCK: list = [time.monotonic, time.sleep]  # (clock, sleep): tests script time here
 PROPS = ("Id", "ActiveState", "SubState", "Result", "ActiveEnterTimestampMonotonic")
 
 
@@ -79,7 +80,7 @@ def verdict(props: dict[str, str] | None, entered_before: str = "") -> str | Non
 
 
 def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
-                   clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+                   clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None
                    ) -> tuple[bool, str]:
     """(Re)start services {unit: container} in one systemd transaction, without blocking, and watch
     them and the units systemd restarts with them. (True, "") once all are active again, else
@@ -89,6 +90,7 @@ def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
     for n in names:
         watch.setdefault(app.service(n), n)
     units = list(watch)
+    clock, sleep = clock or CLOCK[0], sleep or CLOCK[1]
     before = {u: p.get("ActiveEnterTimestampMonotonic", "") for u, p in _states(app, units).items()}
     app.systemctl("reset-failed", *services, mutates=True, check=False)
     r = app.systemctl("restart" if restart else "start", "--no-block", *services, mutates=True, check=False)

@@ -119,6 +119,7 @@ def update(app: App, say=print, status=None) -> Report:
     for c in changed:
         _keep(app, c, before[c]["id"])
     first = [c for c in changed if app.spec.web is not None and app.spec.start_first(c)]
+    started = time.monotonic()
     if first:  # the new release beside the old one; only what is left stops first
         from roost.frontdoor import switch
 
@@ -132,11 +133,11 @@ def update(app: App, say=print, status=None) -> Report:
             return report
         changed = [c for c in changed if c not in first]
         if not changed:
-            report.result, report.after = "updated", app.running_images()
+            report.result, report.seconds_to_healthy = "updated", round(time.monotonic() - started, 2)
+            report.after = app.running_images()
             return report
     services = [app.service(c) for c in changed]
     say(f"restarting {', '.join(services)} and waiting until healthy")
-    started = time.monotonic()
     ok, why = _restart_and_check(app, services, timeout, status)
     if ok:
         report.result, report.seconds_to_healthy = "updated", round(time.monotonic() - started, 2)

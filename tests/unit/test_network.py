@@ -161,3 +161,59 @@ def test_the_gate_fails_at_once_when_the_container_exits_and_waits_for_dependant
     ok, why = release.start_and_gate(app, {"db.service": "db"}, clock=lambda: app.now,  # type: ignore[arg-type]
                                      sleep=lambda s: setattr(app, "now", app.now + s))
     assert not ok and "db.service failed: its container exited" in why and app.now <= 2
+
+
+class _Door(_Units):
+    """A start-first update's world: units that become active (or never do) and Caddy's site file."""
+
+    def __init__(self, spec, next_healthy: bool) -> None:
+        from tests.unit.fakehost import FakeHost
+
+        super().__init__(spec, {})
+        self.next_healthy, self.active = next_healthy, {"web.service"}
+        self.host = FakeHost()
+        self.sites: list[str] = []
+        self.host.write_file = lambda path, text, **_: self.sites.append(text)  # type: ignore[method-assign]
+
+    def container_name(self, c: str) -> str:
+        return f"two-{c}"
+
+    def podman(self, *argv: str, **_: object):
+        from roost.host.runner import Result
+
+        return Result(["podman", *argv], 0, "127.0.0.1:40123\n" if argv[0] == "port" else "", "")
+
+    def systemctl(self, *argv: str, **kw: object):
+        units = [a for a in argv if a.endswith(".service")]
+        if argv[0] in ("start", "restart"):
+            for u in units:
+                self.active.discard(u)
+                if u != "web-next.service" or self.next_healthy:
+                    self.active.add(u)
+        if argv[0] == "stop":
+            self.active -= set(units)
+        self.states = {u: ["active" if u in self.active else "activating"] for u in ("web.service", "web-next.service")}
+        return super().systemctl(*argv, **kw)
+
+
+@pytest.mark.parametrize("healthy", [True, False])
+def test_start_first_switches_the_door_only_to_a_healthy_release(monkeypatch, healthy):
+    from roost import release
+    from roost.frontdoor import switch
+
+    monkeypatch.setattr(switch, "SETTLE_S", 0)
+    spec = parse_spec(BASE + WEB, "two.toml")
+    app = _Door(spec, next_healthy=healthy)
+    monkeypatch.setattr(release, "CLOCK", [lambda: app.now, lambda s: setattr(app, "now", app.now + s)])
+    put_back: list[str] = []
+    ok, why = switch.update_start_first(app, ["web"], put_back.append, say=lambda *_: None)  # type: ignore[arg-type]
+    restarts = [c for c in app.calls if c[0] == "restart"]
+    if healthy:
+        assert ok and not put_back
+        assert [("reverse_proxy 127.0.0.1:40123" in s, "reverse_proxy 127.0.0.1:8441" in s) for s in app.sites] == [
+            (True, False), (False, True)]  # to the new release, then back to the container's own port
+        assert restarts == [("restart", "--no-block", "web.service")]
+    else:  # the old one was never touched and the door never moved
+        assert not ok and "did not get healthy" in why and "it was removed" in why
+        assert not app.sites and not restarts and "web.service" in app.active
+    assert ("stop", "web-next.service") in app.calls and "web-next.service" not in app.active

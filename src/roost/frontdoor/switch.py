@@ -11,6 +11,7 @@ costs latency, not failed requests. Runs as root: only root writes Caddy's site 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -25,6 +26,7 @@ from roost.render.desired import next_container
 if TYPE_CHECKING:
     from roost.app import App
 
+LOOPBACK_PORT_RE = re.compile(r"^127\.0\.0\.1:([0-9]{1,5})\Z")
 SETTLE_S = 1.0  # after a reload, before the upstream it left is stopped: its last answers go out
 
 
@@ -41,10 +43,12 @@ def next_address(app: App, container: str) -> str:
     assert up is not None
     name = app.container_name(next_container(container))
     r = app.podman("port", name, f"{up.container_port}/tcp", check=False)
-    line = next((x.strip() for x in r.stdout.splitlines() if x.strip().startswith("127.0.0.1:")), "")
-    if not r.ok or not line:
-        raise RoostError(f"podman did not say where {name} publishes port {up.container_port}: {r.stderr.strip()}")
-    return line
+    # the app user's podman answers: only a loopback address with a port number reaches Caddy's site file
+    found = [m for x in r.stdout.splitlines() if (m := LOOPBACK_PORT_RE.match(x.strip()))]
+    if not r.ok or not found or not 1 <= int(found[0][1]) <= 65535:
+        raise RoostError(f"podman did not say where {name} publishes port {up.container_port}: "
+                         f"{r.stderr.strip()[-200:]}")
+    return f"127.0.0.1:{int(found[0][1])}"
 
 
 def update_start_first(app: App, containers: list[str], put_back: Callable[[str], None], say=print, status=None
