@@ -85,7 +85,8 @@ def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
     """(Re)start services {unit: container} in one systemd transaction, without blocking, and watch
     them and the units systemd restarts with them. (True, "") once all are active again, else
     (False, why) at the first broken one."""
-    names = dependants(app.spec, list(services.values())) if restart else list(services.values())
+    # a start (NAME-next beside NAME) pulls in nothing; a restart takes what requires the unit along
+    names = dependants(app.spec, list(services.values())) if restart else []
     watch = dict(services)
     for n in names:
         watch.setdefault(app.service(n), n)

@@ -217,3 +217,5 @@ def test_start_first_switches_the_door_only_to_a_healthy_release(monkeypatch, he
         assert not ok and "did not get healthy" in why and "it was removed" in why
         assert not app.sites and not restarts and "web.service" in app.active
     assert ("stop", "web-next.service") in app.calls and "web-next.service" not in app.active
+    shown = [c for c in app.calls if c[0] == "show"]
+    assert all("web.service" not in c for c in shown[:2])  # the new release's gate watches only NAME-next
