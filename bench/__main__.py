@@ -322,8 +322,10 @@ class Bench:
         reads = self.timer([["bash", f"{IN_LAB}/reads.sh", "facts", f"{name}:{uid}"]])
         self.record("plan1", "converged `roost plan`, 1 app", plan, reads,
                     "the same host reads as one bash script (floor)", "< 0.5 s", statistics.median(plan) < 0.5)
+        # issue 22: within 1.5x the floor measured in the same run
         self.record("apply1", "converged `roost apply` (no changes), 1 app", apply, reads,
-                    "the same host reads as one bash script (floor)", "< 0.5 s", statistics.median(apply) < 0.5)
+                    "the same host reads as one bash script (floor)", "<= 1.5x floor",
+                    statistics.median(apply) <= 1.5 * statistics.median(reads))
 
     # -- 2b/3. 20 apps: converged apply, plan, status
     def many(self) -> None:
@@ -347,8 +349,8 @@ class Bench:
         status_json = self.timer([[ROOST, "status", "--json"]])
         sreads = self.timer([["bash", f"{IN_LAB}/reads.sh", "status", *pairs, "bnotes:2500"]])
         self.record("status20", "`roost status`, 21 apps (20 tiny + notes)", status, sreads,
-                    "systemctl show + podman ps + podman images per app, as one bash script", "< 1 s",
-                    statistics.median(status) < 1, json=stats(status_json))
+                    "systemctl show + podman ps + podman images per app, as one bash script", "<= 0.6 s",
+                    statistics.median(status) <= 0.6, json=stats(status_json))
         if "apply1" in self.results:
             one = self.timer([[ROOST, "apply", f"{IN_LAB}/specs/bnotes.toml"]])
             self.results["apply1"]["with_21_apps_on_host"] = stats(one)

@@ -29,7 +29,7 @@ from roost.plan.actions import Action, DaemonReload, Plan, StartUnits
 from roost.plan.context import Context
 from roost.plan.identity import resolve
 from roost.plan.planner import Inputs, check_conflicts, check_home, plan
-from roost.render.desired import Desired, render
+from roost.render.desired import Desired, render, slice_dropin
 from roost.spec.envfiles import read_env_files
 from roost.spec.load import load_spec, parse_spec
 from roost.spec.model import Spec
@@ -100,8 +100,8 @@ def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> 
         host, desired.layout, user,
         dirs=[d.path for d in (*desired.state_dirs, *desired.dirs)] + [spec.home.rsplit("/", 1)[0] or "/"],
         files=[f.path for f in (*desired.state_files, *desired.files)] + list(pg_version_files(spec).values())
-        + [desired.layout.legacy_record],
-        secret_names=sorted(spec.secrets),
+        + [desired.layout.legacy_record, slice_dropin(identity.uid)],
+        secret_names=sorted(spec.generated_secrets()),
         units=list(desired.units),
     )
     if spec.notify is not None:
@@ -117,12 +117,13 @@ def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> 
     return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app, front)))
 
 
-def execute(prep: Prepared, host: Host, ui, on_action=None) -> list[Action]:
-    """Run the plan's actions in order. Stops at the first failure; the next apply finishes the job."""
+def execute(prep: Prepared, host: Host, ui, on_action=None, seeds: dict[str, str] | None = None) -> list[Action]:
+    """Run the plan's actions in order. Stops at the first failure; the next apply finishes the job.
+    `seeds`: values for secrets generated now (`roost recover` brings back the app's own)."""
     ctx = Context(
         host=host, layout=prep.desired.layout, identity=prep.desired.identity, user=prep.user, ui=ui,
         health_timeout=prep.spec.app.health_timeout_s,
-        secrets=dict(prep.app.secrets), secret_digests=dict(prep.app.secret_digests),
+        secrets=dict(prep.app.secrets), secret_digests=dict(prep.app.secret_digests), seeds=dict(seeds or {}),
     )
     done = []
     fault = faults.fault_point()
@@ -152,14 +153,15 @@ class Applied:
     entry: dict[str, Any] = field(default_factory=dict)  # the history entry
 
 
-def apply(prep: Prepared, host: Host, ui: Any, on_action: Callable[[Action], None] | None = None) -> Applied:
+def apply(prep: Prepared, host: Host, ui: Any, on_action: Callable[[Action], None] | None = None,
+          seeds: dict[str, str] | None = None) -> Applied:
     """Execute the plan and record it in the app's history, whatever the outcome. Refused while a
     db upgrade of the app waits to be finished or undone (it applies its own specs)."""
     refuse_if_pending(host, prep.desired.layout)
     started = time.monotonic()
     result, error = "ok", None
     try:
-        execute(prep, host, ui, on_action=on_action)
+        execute(prep, host, ui, on_action=on_action, seeds=seeds)
     except RoostError as e:
         result, error = "failed", e.message
         raise

@@ -28,7 +28,7 @@ from roost.app import App
 from roost.errors import RoostError, UsageError
 from roost.host.runner import Result
 from roost.pgmajor import pgdata_volume
-from roost.spec.model import parse_duration
+from roost.spec.model import Spec, parse_duration
 from roost.upgrade_marker import refuse_if_interrupted
 
 ARCHIVE_SUFFIX = ".tar.gz"
@@ -52,19 +52,28 @@ def pg_credentials(app: App, container: str) -> tuple[str, str]:
 def volume_plan(app: App) -> tuple[dict[str, str], list[str]]:
     """(volume key -> host dir to tar, PostgreSQL containers to dump). A PostgreSQL data
     directory is backed up by its logical dump, never by copying live files."""
-    pg_volumes = {n: v for n, c in app.spec.containers.items() if c.is_postgres and (v := pgdata_volume(app.spec, n))}
+    return spec_volume_plan(app.spec)
+
+
+def spec_volume_plan(spec: Spec) -> tuple[dict[str, str], list[str]]:
+    pg_volumes = {n: v for n, c in spec.containers.items() if c.is_postgres and (v := pgdata_volume(spec, n))}
     tars = {}
-    for name in app.spec.start_order():
-        for vol in app.spec.containers[name].mounts:
-            host = app.spec.host_path(vol.source)
-            if host not in pg_volumes.values() and host.startswith(app.spec.home + "/"):
-                tars[posixpath.relpath(host, app.spec.home).replace("/", "__")] = host
+    for name in spec.start_order():
+        for vol in spec.containers[name].mounts:
+            host = spec.host_path(vol.source)
+            if host not in pg_volumes.values() and host.startswith(spec.home + "/"):
+                tars[posixpath.relpath(host, spec.home).replace("/", "__")] = host
     return tars, list(pg_volumes)
 
 
 def expected(app: App) -> archive.Expected:
-    tars, pg = volume_plan(app)
-    return archive.Expected(app.spec.name, tars, frozenset(pg), frozenset(app.spec.secrets))
+    return spec_expected(app.spec)
+
+
+def spec_expected(spec: Spec) -> archive.Expected:
+    """What a backup of this spec may hold (offsite recovery checks a snapshot before any app exists)."""
+    tars, pg = spec_volume_plan(spec)
+    return archive.Expected(spec.name, tars, frozenset(pg), frozenset(spec.secrets))
 
 
 def _user_run(app: App, argv: list[str], **kw) -> Result:
@@ -96,8 +105,10 @@ def _write_to(path: str) -> list[str]:
     return ["dd", f"of={path}", "conv=excl", "status=none", "bs=1M"]
 
 
-def take(app: App, reason: str = "manual", prune_after: bool = True) -> str:
-    """Write one archive; returns its path. Prunes to backup.keep afterwards."""
+def take(app: App, reason: str = "manual", prune_after: bool = True,
+         then: Callable[[str], object] | None = None) -> str:
+    """Write one archive; returns its path. Prunes to backup.keep afterwards. `then` is handed the
+    uncompressed staging folder once the archive is complete (the offsite upload)."""
     refuse_if_interrupted(app)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     backups = app.layout.backups_dir
@@ -141,6 +152,8 @@ def take(app: App, reason: str = "manual", prune_after: bool = True) -> str:
         final = posixpath.join(backups, _free_name(app, f"{app.spec.name}-{stamp}") + ARCHIVE_SUFFIX)
         _user_run(app, ["mv", "-T", "--", partial, final])  # rename(2): replaces a planted link, never follows it
         partial = None
+        if then:
+            then(staging)
     finally:
         if partial:
             _user_run(app, ["rm", "-f", "--", partial], check=False)
@@ -196,10 +209,11 @@ def find(app: App, name: str) -> BackupInfo:
                      hint=f"`roost backups {app.spec.name}` lists them")
 
 
-def unpack_checked(app: App, path: str, staging: str) -> archive.Manifest:
+def unpack_checked(app: App, path: str, staging: str, expect: archive.Expected | None = None) -> archive.Manifest:
     """The app user streams the archive; root checks each member as it passes and the app user
-    unpacks the same bytes into `staging`. Returns the manifest once every checksum matched."""
-    scanner = archive.Scanner(path, expected(app))
+    unpacks the same bytes into `staging`. Returns the manifest once every checksum matched.
+    `expect`: what the archive may hold when it was taken of another spec (a drill's copy)."""
+    scanner = archive.Scanner(path, expect or expected(app))
     r = app.host.pipe(["cat", "--", path], ["tar", "-C", staging, "-xzf", "-", "--no-same-owner"], user=app.user,
                       tap=scanner.feed, timeout=3600)
     if not r.ok:  # (a member the checker refuses raises from the tap, before this)
@@ -241,7 +255,7 @@ class _Aside:
                 _user_run(app, ["podman", "unshare", "rm", "-rf", "--", kept], check=False)
 
 
-def restore(app: App, name: str, say: Say = print) -> str | None:
+def restore(app: App, name: str, say: Say = print, expect: archive.Expected | None = None) -> str | None:
     """Check the archive, take a safety backup, stop the app, put volumes and databases back as
     the archive has them, start, wait healthy. Returns the safety backup's path (None when the
     app was not running: there is no database to dump, and the data is kept aside instead).
@@ -252,7 +266,7 @@ def restore(app: App, name: str, say: Say = print) -> str | None:
     staging = _mktemp(app, f".{app.spec.name}-restore.XXXXXXXXXX", directory=True)
     try:
         say(f"checking {b.path}")
-        manifest = unpack_checked(app, b.path, staging)
+        manifest = unpack_checked(app, b.path, staging, expect)
         was_active = pod_active(app)
         safety = None
         if was_active:
@@ -326,8 +340,9 @@ def take_recorded(app: App, reason: str = "manual") -> str:
     notified (a nightly pre-update backup's failure is reported by the skipped update itself)."""
     from roost import notify
 
+    offsite: dict = {}
     try:
-        path = take(app, reason)
+        path = take(app, reason, then=_offsite_step(app, offsite) if app.spec.backup.offsite else None)
     except RoostError as e:
         app.record_history({"action": "backup", "result": "failed", "reason": reason, "error": e.message[-400:]})
         if reason != "pre-auto-update":
@@ -335,7 +350,25 @@ def take_recorded(app: App, reason: str = "manual") -> str:
         raise
     app.record_history({"action": "backup", "result": "ok", "reason": reason, "backup": path,
                         "images": app.running_images()})
+    if app.spec.backup.offsite:
+        from roost.offsite.upload import offsite_outcome
+
+        offsite_outcome(app, path, offsite)
     return path
+
+
+def _offsite_step(app: App, into: dict) -> Callable[[str], None]:
+    """The upload after the local archive: its failure is kept (and reported after the local
+    backup is recorded), never lost and never losing the local archive."""
+    from roost.offsite.upload import upload
+
+    def step(staging: str) -> None:
+        try:
+            into.update(upload(app, staging))
+        except RoostError as e:
+            into["error"] = e
+
+    return step
 
 
 def restore_recorded(app: App, name: str, say: Say = print) -> str | None:

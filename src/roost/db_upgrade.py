@@ -11,13 +11,13 @@ from __future__ import annotations
 import posixpath
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from roost import upgrade_marker as marker_
 from roost.app import App
 from roost.backup import pg_credentials
 from roost.errors import RoostError, UsageError
 from roost.pgmajor import DEFAULT_PGDATA, pgdata_host_path, pgdata_volume, with_major
+from roost.spec.beside import read_spec, write_spec
 from roost.spec.load import parse_spec
 from roost.upgrade_marker import Marker
 
@@ -117,7 +117,8 @@ def _start(app: App, container: str, to: int, apply_spec: ApplySpec, say: Say) -
     spec_path = app.record["spec_path"]
     old_image = app.spec.containers[container].image
     new_image = with_major(old_image, to)
-    text = Path(spec_path).read_text()
+    spec_file = read_spec(spec_path)
+    text = spec_file.text
     if text.count(f'"{old_image}"') != 1:
         raise UsageError(f"cannot find image = \"{old_image}\" exactly once in {spec_path}",
                          hint=f"set it to {new_image} by hand is not enough: keep {old_image} until the upgrade ran")
@@ -146,7 +147,7 @@ def _start(app: App, container: str, to: int, apply_spec: ApplySpec, say: Say) -
         app.host.run(["mv", "-T", "--", volume, m.kept], user=app.user, mutates=True)
         marker_.step(app.host, app.layout, m, "moved")
         say(f"old data kept in {m.kept}")
-        Path(spec_path).write_text(text.replace(f'"{old_image}"', f'"{new_image}"'))
+        write_spec(spec_path, text.replace(f'"{old_image}"', f'"{new_image}"'), spec_file)
         marker_.step(app.host, app.layout, m, "spec-written")
         apply_spec(spec_path)
         say(f"restoring into PostgreSQL {to}")
@@ -173,8 +174,9 @@ def _verify(app: App, m: Marker) -> dict:
 def _undo(app: App, m: Marker, apply_spec: ApplySpec, say: Say) -> None:
     """Old spec, old data directory, app running on it. Safe to run again if it is cut short too:
     it looks at what is on disk, not at which step was recorded."""
-    if Path(m.spec_path).read_text() != m.old_spec:
-        Path(m.spec_path).write_text(m.old_spec)
+    now = read_spec(m.spec_path)
+    if now.text != m.old_spec:
+        write_spec(m.spec_path, m.old_spec, now)
     app.systemctl("stop", app.layout.pod_service, mutates=True, check=False, timeout=300)
     if _dir_exists(app, m.kept):
         if _dir_exists(app, m.volume):

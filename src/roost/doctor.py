@@ -19,6 +19,7 @@ from roost.errors import RoostError
 from roost.host.facts import TOOLS, gather_system, user_manager_running
 from roost.host.runner import AppUser, Host
 from roost.layout import SUBID_COUNT, Layout
+from roost.output import plain
 from roost.record import AppRecord
 from roost.spec.model import parse_publish
 
@@ -105,17 +106,39 @@ def check_cgroups(host: Host, users: list[AppUser]) -> list[Check]:
     if root is None:
         return [Check("cgroup v2", FAIL, "the unified cgroup hierarchy is not mounted",
                       "boot with systemd.unified_cgroup_hierarchy=1")]
-    out = [Check("cgroup v2", OK, f"controllers: {root.strip() or 'none'}")]
-    for u in users:
-        path = f"/sys/fs/cgroup/user.slice/user-{u.uid}.slice/user@{u.uid}.service/cgroup.controllers"
-        have = set((host.read_file(path) or "").split())
+    return [Check("cgroup v2", OK, f"controllers: {root.strip() or 'none'}")]
+
+
+def check_limits(host: Host, apps: dict[str, AppRecord]) -> list[Check]:
+    """Whether the kernel holds each app's containers to the spec's `limits`: only where the cgroup
+    controllers are delegated to the app's user manager (elsewhere systemd shows them and nothing applies them)."""
+    from roost.spec.load import parse_spec
+
+    out = []
+    for a in apps.values():
+        uid = a["uid"]
+        have = set((host.read_file(f"/sys/fs/cgroup/user.slice/user-{uid}.slice/user@{uid}.service/"
+                                   "cgroup.controllers") or "").split())
         missing = [c for c in CONTROLLERS if c not in have]
-        if missing:
-            out.append(Check(f"delegation {u.name}", WARN,
-                             f"user@{u.uid}.service has no {', '.join(missing)} controller: limits in specs are ignored",
-                             "add /etc/systemd/system/user@.service.d/delegate.conf with [Service] Delegate=cpu memory pids"))
+        text = host.read_file(Layout(a["name"], a["home"]).applied_spec)  # root's copy: trusted
+        try:
+            spec = parse_spec(text, a["name"]) if text else None
+        except RoostError:
+            spec = None
+        limited = sorted(n for n, c in (spec.containers.items() if spec else ()) if c.limits.service_entries)
+        fix = ("add /etc/systemd/system/user@.service.d/delegate.conf with [Service] Delegate=cpu memory pids, "
+               "run systemctl daemon-reload, then restart the app's user manager (or reboot)")
+        if not missing:
+            out.append(Check(f"limits {a['name']}", OK, f"enforced: user@{uid}.service has cpu, memory and pids"
+                             + (f" ({', '.join(limited)} have limits)" if limited else "")))
+        elif limited:
+            out.append(Check(f"limits {a['name']}", WARN,
+                             f"NOT enforced on this host for {', '.join(limited)}: user@{uid}.service has no "
+                             f"{', '.join(missing)} controller (systemctl shows the limits, the kernel does not "
+                             "apply them)", fix))
         else:
-            out.append(Check(f"delegation {u.name}", OK, "cpu, memory and pids are delegated"))
+            out.append(Check(f"limits {a['name']}", OK, f"no limits in the spec; this host would not enforce them "
+                             f"(user@{uid}.service has no {', '.join(missing)} controller)"))
     return out
 
 
@@ -241,8 +264,9 @@ def check_generator(host: Host, user: AppUser) -> Check:
     tool = next((p for p in QUADLET if host.exists(p)), None)
     if tool is None:
         return Check(f"units {user.name}", FAIL, "no Quadlet generator", "install podman >= 5.0")
-    r = host.run([tool, "-dryrun", "-user"], user=user, check=False)
-    noise = [line for line in r.stderr.splitlines() if re.search(r"unsupported|error|warning|invalid", line, re.I)]
+    r = host.run([tool, "-dryrun", "-user"], user=user, check=False, timeout=60)
+    noise = [plain(line)[:300] for line in r.stderr.splitlines()
+             if re.search(r"unsupported|error|warning|invalid", line, re.I)]
     if not r.ok or noise:
         return Check(f"units {user.name}", FAIL, "; ".join(noise[:3]) or f"generator exited {r.returncode}",
                      f"fix the spec and `roost apply` it; see `roost shell {user.name}` then {tool} -dryrun -user")
@@ -269,25 +293,35 @@ def roost_commands(show_output: str) -> list[tuple[str, ...]]:
     return out
 
 
-def check_roost_command(host: Host, user: AppUser, containers: tuple[str, ...] | list[str] = ()) -> Check:
+def check_roost_command(host: Host, user: AppUser, containers: tuple[str, ...] | list[str] = (),
+                        expected: tuple[str, ...] | None = None) -> Check:
     """The app's own units run roost as its user (nightly backup, auto-update restart,
-    notifications): that command must exist and be runnable by that user."""
+    notifications): that command must be the roost this host has (what roost renders into
+    them), and that user must be able to reach it. The command lines read from the units are
+    the app user's to write, so they are only compared as text, never run: root runs nothing
+    a path or command line in them names (docs/security.md)."""
+    from roost.command import roost_command
+
     name = f"roost command {user.name}"
+    expected = expected or roost_command()
     show = host.run(["systemctl", "--user", "show", "-p", "ExecStart,ExecStartPre,ExecStopPost", "--", *ROOST_UNITS,
                      *(f"roost-failed-{c}.service" for c in containers)],
-                    user=user, check=False)
+                    user=user, check=False, timeout=30)
     commands = roost_commands(show.stdout)
     if not commands:
         return Check(name, OK, "no unit of the app runs roost")
     fix = ("install roost where every user can run it: `sudo scripts/install` from a roost checkout "
            "(a root-owned venv in /opt/roost), which also runs `roost reapply` to point the units at it")
-    for cmd in commands:
-        r = host.run([*cmd, "--version"], user=user, check=False, timeout=60)
-        if not r.ok:
-            why = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
-            return Check(name, FAIL, f"the app's units run {' '.join(cmd)}, which {user.name} cannot run: {why[0]}",
-                         fix)
-    return Check(name, OK, f"{user.name} can run {', '.join(' '.join(c) for c in commands)}")
+    other = [c for c in commands if c != expected]
+    if other:
+        shown = plain(" ".join(other[0]))[:200]
+        return Check(name, FAIL, f"the app's units run {shown!r}, not the roost of this host "
+                                 f"({' '.join(expected)})", fix)
+    # the interpreter root chose, asked with `test` (never run): reachable by the app's user?
+    if not host.run(["test", "-x", expected[0]], user=user, check=False, timeout=30).ok:
+        return Check(name, FAIL, f"the app's units run {' '.join(expected)}, which {user.name} cannot run "
+                                 f"({expected[0]} is out of its reach)", fix)
+    return Check(name, OK, f"the app's units run {' '.join(expected)}, which {user.name} can reach")
 
 
 def check_storage(host: Host, user: AppUser) -> list[Check]:
@@ -305,7 +339,7 @@ def check_storage(host: Host, user: AppUser) -> list[Check]:
     else:
         out.append(Check(f"disk {user.name}", OK, f"{free / 1024**3:.1f} GiB free in {user.home}"))
     if host.exists(f"{user.runtime_dir}/bus"):
-        info = host.run(["podman", "info", "--format", "json"], user=user, check=False)
+        info = host.run(["podman", "info", "--format", "json"], user=user, check=False, timeout=60)
         try:
             driver = json.loads(info.stdout)["store"]["graphDriverName"]
         except (ValueError, KeyError, TypeError):
@@ -314,7 +348,7 @@ def check_storage(host: Host, user: AppUser) -> list[Check]:
             out.append(Check(f"storage {user.name}", WARN, "podman uses the vfs driver: every layer is a full copy",
                              "install fuse-overlayfs or use a kernel with rootless overlay, then `podman system reset`"))
         elif driver:
-            out.append(Check(f"storage {user.name}", OK, f"driver {driver}"))
+            out.append(Check(f"storage {user.name}", OK, f"driver {plain(driver)[:40]}"))
     return out
 
 
@@ -324,17 +358,29 @@ def run_checks(host: Host, apps: dict[str, AppRecord], only: str | None = None) 
         apps = {k: v for k, v in apps.items() if k == only}
     users = [AppUser(a["name"], a["uid"], a["home"]) for a in apps.values() if a["name"] in system.users]
     checks = [*check_podman(host, system), *check_idmap_helpers(host), check_tun(host),
-              *check_cgroups(host, users), check_network_online(host), *check_subids(system, apps),
-              *check_linger(host, system, users), check_ports(host, apps), *check_app_networks(host, apps),
+              *check_cgroups(host, users), *check_limits(host, apps), check_network_online(host),
+              *check_subids(system, apps), *check_linger(host, system, users), check_ports(host, apps),
+              *check_app_networks(host, apps),
               check_selinux(host, all(":Z" in v or ":z" in v for a in apps.values() for v in a.get("volumes", [])))]
     from roost.frontdoor.doctor import check_frontdoor  # imports this module's Check
 
     checks += check_frontdoor(host, apps)
     for a in apps.values():
-        user = AppUser(a["name"], a["uid"], a["home"])
-        checks += check_app_files(host, a)
-        checks += check_storage(host, user)
-        if user in users and host.exists(f"{user.runtime_dir}/bus"):
-            checks.append(check_generator(host, user))
-            checks.append(check_roost_command(host, user, a.get("containers", [])))
+        checks += check_app(host, a, users)
     return checks
+
+
+def check_app(host: Host, a: AppRecord, users: list[AppUser]) -> list[Check]:
+    """One app's own checks. Every command in them runs as its user with a timeout: an app whose
+    user stalls podman or its manager costs one failed line, not the whole doctor."""
+    user = AppUser(a["name"], a["uid"], a["home"])
+    out = list(check_app_files(host, a))
+    try:
+        out += check_storage(host, user)
+        if user in users and host.exists(f"{user.runtime_dir}/bus"):
+            out.append(check_generator(host, user))
+            out.append(check_roost_command(host, user, a.get("containers", [])))
+    except RoostError as e:
+        out.append(Check(f"app {user.name}", FAIL, plain(e.message)[:300],
+                         f"look at the app as its user: `roost shell {user.name}`"))
+    return out

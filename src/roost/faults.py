@@ -1,5 +1,7 @@
-"""Test hook for the fault-injection suite: ROOST_KILL_AT=CreateUser (after it) or
-PullImage:during. roost then dies by SIGKILL there, as a power cut or OOM kill would."""
+"""Test hook for the fault-injection suite: ROOST_KILL_AT=POINT[:WHEN]. A point is an apply action
+(CreateUser, PullImage) or a named step of a procedure (db-upgrade.dumped, see `reached`). WHEN is
+`after` (the default: SIGKILL once the point is passed, as a power cut or OOM kill would), `during`
+(SIGKILL half a second into an action) or `int` (SIGINT at the point, as Ctrl-C would)."""
 
 from __future__ import annotations
 
@@ -22,3 +24,15 @@ def die_now() -> None:
 
 def die_soon(delay: float = 0.5) -> None:
     threading.Timer(delay, die_now).start()
+
+
+def reached(point: str) -> None:
+    """A procedure passed a named step: die there (or be interrupted) if the test asked for it, so
+    that every step can be cut at on every run instead of after a guessed number of seconds."""
+    fault = fault_point()
+    if fault is None or fault[0] != point:
+        return
+    if fault[1] == "int":
+        os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt in the main thread here
+    else:
+        die_now()

@@ -2,7 +2,10 @@
 
 Root keeps it where only root writes (Layout.history_file): `rollback` decides from it.
 A copy of each line goes to the home (`~/history.jsonl`) for the app's user to read.
-Runs as the app user (its timers) can only add to that copy.
+Runs as the app user (its timers) can only add to that copy. What they add there at night (the
+pre-update backup, podman auto-update's restarts and rollbacks) `roost history` shows beside
+root's entries as the app user's own report: read bounded from the copy, validated field by
+field, marked, never written into root's history, so `rollback` never decides from it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import getpass
 import json
 import os
 import time
+from datetime import datetime
 from typing import Any
 
 from roost.host.runner import Host
@@ -58,3 +62,85 @@ def parse(text: str) -> list[dict]:
         if isinstance(entry, dict):
             out.append(entry)
     return out
+
+
+REPORTED_ACTIONS = ("backup", "auto-update")  # what the app's own units record at night
+REPORTED_BY = "the app's user"
+_REPORTED_LINES = 500
+_TEXT = {"reason": 40, "backup": 200, "error": 400}
+_RESULTS = ("ok", "failed", "updated", "current")
+
+
+def when(entry: dict) -> float | None:
+    try:
+        return datetime.strptime(str(entry.get("time", "")), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return None
+
+
+def _images(value: object) -> dict[str, dict[str, str]] | None:
+    if not isinstance(value, dict) or len(value) > 50:
+        return None
+    out = {}
+    for c, v in value.items():
+        if not isinstance(c, str) or not isinstance(v, dict) or len(c) > 100:
+            return None
+        out[c] = {k: v[k][:200] for k in ("image", "id", "digest") if isinstance(v.get(k), str)}
+    return out
+
+
+def _reported_entry(raw: object, app: str) -> dict | None:
+    """One entry of the copy, kept only if it is a nightly report of the app's user and every field
+    has the expected type and size; only known fields are kept."""
+    if not isinstance(raw, dict) or raw.get("who") != app or raw.get("action") not in REPORTED_ACTIONS:
+        return None
+    if raw.get("result") not in _RESULTS or when(raw) is None:
+        return None
+    out: dict[str, Any] = {"time": raw["time"], "who": app, "action": raw["action"], "result": raw["result"],
+                           "reported_by": REPORTED_BY}
+    for key, limit in _TEXT.items():
+        if isinstance(raw.get(key), str):
+            out[key] = raw[key][:limit]
+    changed = raw.get("changed")
+    if isinstance(changed, list) and all(isinstance(c, str) for c in changed):
+        out["changed"] = [c[:100] for c in changed[:50]]
+    for key in ("images", "tried"):
+        images = _images(raw.get(key))
+        if images:
+            out[key] = images
+    return out
+
+
+def reported(text: str, app: str) -> list[dict]:
+    """The app user's own nightly entries in its copy of the history (untrusted). A failed
+    auto-update followed by a successful one is podman's rollback: shown as `rolled-back`."""
+    out: list[dict] = []
+    for line in text.splitlines()[-_REPORTED_LINES:]:
+        try:
+            entry = _reported_entry(json.loads(line), app)
+        except ValueError:
+            continue
+        if entry is None:
+            continue
+        if entry["action"] == "auto-update" and entry["result"] == "updated":
+            last = next((e for e in reversed(out) if e["action"] == "auto-update"), None)
+            if last is not None and last["result"] == "failed":
+                entry["result"] = "rolled-back"
+        out.append(entry)
+    return out
+
+
+def read_reported(host: Host, layout: Layout) -> list[dict]:
+    """reported() of the copy in the home, read by root without following links, bounded."""
+    try:
+        return reported(host.read_file(layout.history_copy) or "", layout.name)
+    except Exception:  # a link, a FIFO, a directory: the user's report is not there, root's history stands
+        return []
+
+
+def merged(own: list[dict], theirs: list[dict]) -> list[tuple[int | None, dict]]:
+    """Root's entries (numbered by their place in root's history: `rollback --to N`) and the app
+    user's reports (no number), in time order."""
+    rows: list[tuple[int | None, dict]] = list(enumerate(own, 1))
+    rows += [(None, e) for e in theirs]
+    return sorted(rows, key=lambda r: (when(r[1]) or 0.0, r[0] is None))

@@ -24,6 +24,12 @@ LEGACY_REGISTRY_DIR = "/etc/roost/apps"  # before 0.2: NAME.json records (moved 
 LOCK_DIR = "/run/roost"  # root's own: no O_CREAT in a world-writable directory
 GLOBAL_LOCK = "/run/roost/apply.lock"  # serialises applies: UID and subordinate range allocation
 SUBID_COUNT = 65536
+TOMBSTONE_FILE = "/var/lib/roost/purged.json"  # UIDs, GIDs and ranges of purged apps (see tombstone.py)
+
+
+def next_container(container: str) -> str:
+    """The new release of a start-first container while an update checks it (NAME-next.service)."""
+    return f"{container}-next"
 
 
 def record_path(name: str) -> str:

@@ -5,7 +5,9 @@ them: a world-writable lock directory would let any user plant a link or hold a 
 forever. flock() works on a descriptor opened read-only, so who may open a lock file is
 who may hold it: the global lock is root's alone (0600); an app's lock is 0640 and
 belongs to the app's group, so that the app's own timers (scheduled backups) can take it
-and no other local user can.
+and no other local user can. The group is given again whenever root opens or lets go of the
+lock: the first apply creates the lock before it creates the group, and the nightly hooks need
+it from that night on.
 """
 
 from __future__ import annotations
@@ -21,21 +23,33 @@ from roost.history import who
 from roost.layout import GLOBAL_LOCK, LOCK_DIR
 
 
+class LockBusy(RoostError):
+    """Another run (or the app's user) held the lock for longer than the caller waits."""
+
+
 def _open(path: str, group: str | None) -> int | None:
     if os.geteuid() != 0:
         try:
             return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             return None  # no root run has made it since boot: none is running
+        except PermissionError:
+            raise RoostError(f"{path} is not open to this app's group, so roost cannot take the app's lock",
+                             hint="as root: `roost reapply` the app (it gives the lock its group)") from None
     os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
     st = os.lstat(LOCK_DIR)
     if st.st_uid != 0 or st.st_mode & 0o022 or not os.path.isdir(LOCK_DIR) or os.path.islink(LOCK_DIR):
         raise RoostError(f"{LOCK_DIR} is not a directory that only root can write", hint=f"remove {LOCK_DIR}")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    _give(fd, group)
+    return fd
+
+
+def _give(fd: int, group: str | None) -> None:
+    """Root: the lock belongs to root and `group` (0640), or to root alone while the group does not exist."""
     gid = _gid(group)
     os.fchown(fd, 0, gid)
     os.fchmod(fd, 0o640 if gid else 0o600)
-    return fd
 
 
 def _gid(group: str | None) -> int:
@@ -72,7 +86,7 @@ def hold(path: str, what: str, wait: float = 600, say: Callable[[str], object] =
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise RoostError(f"{what} is locked by {holder}", hint="wait for it to finish") from None
+                        raise LockBusy(f"{what} is locked by {holder}", hint="wait for it to finish") from None
                     time.sleep(0.5)
         if os.geteuid() == 0:
             os.ftruncate(fd, 0)
@@ -82,6 +96,7 @@ def hold(path: str, what: str, wait: float = 600, say: Callable[[str], object] =
         finally:
             if os.geteuid() == 0:
                 os.ftruncate(fd, 0)
+                _give(fd, group)  # the group may have been created meanwhile (the app's first apply)
     finally:
         os.close(fd)
 

@@ -18,7 +18,6 @@ import re
 import stat
 import tempfile
 import time
-import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,12 +45,16 @@ USER_KINDS = {
     "auto-update-failed": "nightly update failed",
     "auto-update-skipped": "nightly update skipped",
     "backup-failed": "backup failed",
+    "offsite-failed": "offsite backup failed",
+    "offsite-stale": "no offsite backup newer than a day",
 }
 ROOT_KINDS = {
     "update-rolled-back": "update rolled back",
     "update-failed": "update failed, and so did the rollback",
     "test": "test message",
+    "drill-failed": "disaster-recovery drill failed",
 }
+TMP_GRACE_S = 2.0  # a `.tmp-` file (an event being written: 4 KiB at most) older than this is stuck
 EVENT_NAME = re.compile(r"^event-[0-9]{1,20}-[0-9]{1,10}\.json\Z")
 
 
@@ -80,17 +83,12 @@ def spool_dir(name: str) -> str:
 # -- the stored URLs ----------------------------------------------------------------------
 def read_notify_urls(spec: Spec, spec_path) -> tuple[str, ...]:
     """The URLs in the file the spec's [notify] names, beside the spec (read by root at apply)."""
-    from roost.errors import UsageError
-
     if spec.notify is None:
         return ()
+    from roost.spec.beside import read_beside
+
     path = spec_path.parent / spec.notify.urls_file
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UsageError(f"{spec_path}: notify.urls_file: {path} does not exist",
-                         hint="create it beside the spec (one Apprise URL per line, mode 0600), "
-                              "or remove [notify]") from None
+    text = read_beside(spec_path, spec.notify.urls_file, "notify.urls_file")  # no links out, FIFOs, huge files
     return tuple(parse_urls_file(text, str(path)))
 
 
@@ -132,8 +130,9 @@ def read_stored(name: str) -> list[str]:
 # -- text from the app's user: escaped -------------------------------------------------------
 def clean(text: str, limit: int = MAX_DETAIL) -> str:
     """Printable text only: control and format characters (terminal escapes, bidi overrides) become '?'."""
-    out = "".join("?" if unicodedata.category(ch)[0] == "C" and ch != " " else ch for ch in text)
-    return out[:limit]
+    from roost.output import plain
+
+    return plain(text, limit=limit)
 
 
 def parse_event(raw: bytes, spec: Spec) -> Event:
@@ -208,18 +207,6 @@ def send(name: str, event: Event) -> str:
     return f"sent to {added} URL(s)"
 
 
-def disable(host, name: str, purge: bool) -> None:
-    """`roost down`: stop watching the app's spool; with purge, remove the spool and the stored URLs.
-    rm does not follow the links the user may have left in its spool."""
-    unit = f"roost-notify@{name}.path"
-    if host.run(["systemctl", "is-enabled", "--quiet", unit], check=False).ok:
-        host.run(["systemctl", "disable", "--now", unit], mutates=True, check=False)
-    if purge:
-        for d in (spool_dir(name), state_dir(name)):
-            if os.path.lexists(d):
-                host.run(["rm", "-rf", "--one-file-system", "--", d], mutates=True, check=False)
-
-
 # -- the app's user: hand over to root ------------------------------------------------------
 def spool(name: str, event: Event) -> str:
     """Write the event into the app's spool directory (as the app user); root picks it up."""
@@ -275,9 +262,23 @@ def since(history: list[dict], started: float | None) -> list[dict]:
     return out
 
 
-def nightly_outcome(history: list[dict], service_result: str, exit_status: str) -> Event | None:
+def lock_problem(lock_file: str) -> str | None:
+    """Why the app's user cannot take its app's lock (so its pre-update backup died before it
+    could record anything), or None."""
+    try:
+        os.close(os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC))
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"the pre-update backup could not take the app's lock {lock_file} ({e.strerror})"
+    return None
+
+
+def nightly_outcome(history: list[dict], service_result: str, exit_status: str, blocked: str | None = None
+                    ) -> Event | None:
     """What the last run of podman-auto-update.service amounts to, from the app's history: the
-    pre-update backup (ExecStartPre=) and the restarts podman asked roost for (restart-changed)."""
+    pre-update backup (ExecStartPre=) and the restarts podman asked roost for (restart-changed).
+    `blocked`: why the backup could not even start (lock_problem)."""
     start = max((i for i, e in enumerate(history)
                  if e.get("action") == "backup" and e.get("reason") == "pre-auto-update"), default=None)
     if start is not None and history[start].get("result") == "failed":
@@ -293,16 +294,24 @@ def nightly_outcome(history: list[dict], service_result: str, exit_status: str) 
     if failed:
         return Event("auto-update-failed", f"{failed[-1].get('error', 'not healthy')}; the rollback failed too")
     if service_result != "success":
-        return Event("auto-update-failed", f"podman auto-update ended with {service_result} (status {exit_status})")
+        if start is None and blocked:
+            return Event("auto-update-skipped", f"{blocked}, so nothing was updated; as root: `roost reapply` "
+                                                "the app (it gives the lock the app's group)")
+        return Event("auto-update-failed", f"podman auto-update ended with {service_result} "
+                                           f"(status {exit_status or 'unknown'}); nothing in the app's history "
+                                           "says why: see `roost logs` of the app")
     return None
 
 
 # -- root: read the spool --------------------------------------------------------------------
-def read_spool(name: str, uid: int) -> tuple[list[bytes], int]:
+def read_spool(name: str, uid: int, now: float | None = None) -> tuple[list[bytes], int]:
     """(raw events, how many were dropped). Opens nothing by path inside the user's directory:
     one fd for the directory (no links, owned by the app's user), names matched, each file
     opened relative to it without following links or blocking, checked to be a regular file of
-    the user with one link, read up to a bound, then removed."""
+    the user with one link, read up to a bound, then removed. Whatever else is there goes too
+    (a directory, a `.tmp-` file older than TMP_GRACE_S): the path unit starts the flush while
+    the directory is not empty, so an entry left behind would restart it until systemd gives up
+    and every later alert is lost."""
     root_fd = os.open(SPOOL_ROOT, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=root_fd)
@@ -310,18 +319,22 @@ def read_spool(name: str, uid: int) -> tuple[list[bytes], int]:
         os.close(root_fd)
     events: list[bytes] = []
     dropped = 0
+    now = time.time() if now is None else now
     try:
         st = os.fstat(fd)
         if st.st_uid != uid:
             raise RoostError(f"{spool_dir(name)} is not owned by the app's user: refused")
         for entry in sorted(os.listdir(fd)):
+            if entry.startswith(".tmp-"):
+                if _age(entry, fd, now) > TMP_GRACE_S:  # a writer that died, or one that never ends
+                    _remove(entry, fd)
+                continue
             if not EVENT_NAME.match(entry) or len(events) >= MAX_EVENTS:
-                dropped += not entry.startswith(".tmp-")
-                if not entry.startswith(".tmp-"):
-                    _unlink(entry, fd)
+                dropped += 1
+                _remove(entry, fd)
                 continue
             raw = _read_one(entry, fd, uid)
-            _unlink(entry, fd)
+            _remove(entry, fd)
             if raw is None:
                 dropped += 1
             else:
@@ -329,6 +342,13 @@ def read_spool(name: str, uid: int) -> tuple[list[bytes], int]:
     finally:
         os.close(fd)
     return events, dropped
+
+
+def _age(entry: str, dir_fd: int, now: float) -> float:
+    try:
+        return now - os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _read_one(entry: str, dir_fd: int, uid: int) -> bytes | None:
@@ -345,16 +365,34 @@ def _read_one(entry: str, dir_fd: int, uid: int) -> bytes | None:
         os.close(efd)
 
 
-def _unlink(entry: str, dir_fd: int) -> None:
+def _remove(entry: str, dir_fd: int) -> None:
+    """Remove a name of the spool: a file or link itself (never its target), a directory with
+    everything in it, walked by fd without following links (shutil.rmtree's fd-based walk)."""
     try:
-        os.unlink(entry, dir_fd=dir_fd)
+        if stat.S_ISDIR(os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            import shutil
+
+            shutil.rmtree(entry, dir_fd=dir_fd)
+        else:
+            os.unlink(entry, dir_fd=dir_fd)
     except OSError:
-        pass  # a directory or already gone: nothing root follows
+        pass  # already gone
+
+
+def _pending_tmp(name: str) -> bool:
+    try:
+        return any(e.startswith(".tmp-") for e in os.listdir(spool_dir(name)))
+    except OSError:
+        return False
 
 
 def flush(name: str, uid: int, spec: Spec, say=print) -> int:
     """Send every pending event of the app (root). Returns how many were sent."""
     raws, dropped = read_spool(name, uid)
+    if _pending_tmp(name):  # a writer at work: its event is a moment away; later, a stuck one goes
+        time.sleep(TMP_GRACE_S + 0.5)
+        more, more_dropped = read_spool(name, uid)
+        raws, dropped = raws + more, dropped + more_dropped
     sent = 0
     for raw in raws:
         try:

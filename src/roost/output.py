@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.text import Text
 
 console = Console(highlight=False)
 console_err = Console(stderr=True, highlight=False)
@@ -24,11 +26,30 @@ def setup_logging(verbose: int) -> None:
     )
 
 
-_CONTROL = {c: None for c in range(0x20) if c not in (0x09,)} | {0x7F: None} | {c: None for c in range(0x80, 0xA0)}
+# C0 and C1 controls, DEL, and the invisible format characters that reorder or hide text (bidi
+# overrides and isolates, zero-width marks, BOM): nothing in them should reach a terminal from
+# text roost does not write itself
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_UNSAFE_KEEP_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
-def plain(value: object) -> str:
-    """Text someone else controls (the app's history, logs, file names), made safe to show:
-    no control characters, so no escape sequence reaches the terminal. Print it with
-    markup=False (or inside rich.text.Text) so that `[bold]` stays literal."""
-    return str(value).translate(_CONTROL)
+def plain(value: object, *, markup: bool = False, lines: bool = False, limit: int | None = None) -> str:
+    """THE sanitizer: text roost did not write (an app's history, file contents, podman's and
+    the generator's output, unit text, logs, container names) made safe to show. Every unsafe
+    character becomes `?`, so no escape sequence reaches the terminal. `lines`: keep newlines
+    (logs, diffs). `markup`: also escape Rich markup, for text placed inside a markup string;
+    otherwise print it with markup=False or inside rich.text.Text, so that `[bold]` stays
+    literal. `limit`: at most that many characters."""
+    text = (_UNSAFE_KEEP_LINES if lines else _UNSAFE).sub("?", str(value))
+    if limit is not None:
+        text = text[:limit]
+    if markup:
+        from rich.markup import escape
+
+        text = escape(text)
+    return text
+
+
+def cell(value: object, style: str = "") -> Text:
+    """A table cell from text roost did not write: sanitized, never read as markup."""
+    return Text(plain(value), style=style)

@@ -10,8 +10,11 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from roost.host.runner import AppUser, Runner
+from roost.errors import RoostError
+from roost.host.runner import AppUser, Host, Runner
 from roost.layout import list_apps, read_record
+
+TIMEOUT = 20.0  # seconds per command as an app's user: one stalled app costs its own line, not the host
 
 
 def _started(text: str) -> float:
@@ -54,25 +57,31 @@ def parse_inspect(text: str, app: str) -> dict[str, dict]:
     return out
 
 
-def collect(name: str) -> dict:
-    """One app's state, read as the app user: one systemctl and one podman call, side by side."""
+def collect(name: str, host: Host | None = None) -> dict:
+    """One app's state, read as the app user: one systemctl and one podman call, side by side,
+    each bounded (TIMEOUT): a user that stalls them gets its app an `error`, the others go on."""
     from roost.host.facts import concurrently
     from roost.host.parse import SHOW_PROPS, parse_systemctl_show
 
     record = read_record(name)
-    host, user = Runner(), AppUser(record["name"], record["uid"], record["home"])
+    host = host or Runner()
+    user = AppUser(record["name"], record["uid"], record["home"])
     units = [record["pod_service"], *(f"{c}.service" for c in record["containers"])]
     manager = host.exists(f"{user.runtime_dir}/bus")
-    states, containers = {}, {}
+    states, containers, error = {}, {}, ""
     if manager:
-        show, inspect = concurrently(
-            lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(SHOW_PROPS), "--", *units], user=user,
-                             check=False),
-            lambda: host.run(["podman", "container", "inspect", "--", *(f"{name}-{c}" for c in record["containers"])],
-                             user=user, check=False),
-        )
-        states = parse_systemctl_show(show.stdout)
-        containers = parse_inspect(inspect.stdout, name)
+        try:
+            show, inspect = concurrently(
+                lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(SHOW_PROPS), "--", *units], user=user,
+                                 check=False, timeout=TIMEOUT),
+                lambda: host.run(["podman", "container", "inspect", "--",
+                                  *(f"{name}-{c}" for c in record["containers"])],
+                                 user=user, check=False, timeout=TIMEOUT),
+            )
+            states = parse_systemctl_show(show.stdout)
+            containers = parse_inspect(inspect.stdout, name)
+        except RoostError as e:  # the user's manager or podman did not answer in time
+            error = e.message
     rows = []
     now = time.time()
     for cname in record["containers"]:
@@ -96,6 +105,7 @@ def collect(name: str) -> dict:
         certs = {d: cert_state(host, d) for d in record["domains"]} if record.get("tls") != "off" else {}
         web = {"url": record["url"], "certificates": certs}
     return {
+        **offsite_state(host, record),
         "app": name,
         "user": record["name"],
         "uid": record["uid"],
@@ -104,14 +114,39 @@ def collect(name: str) -> dict:
         "pod": f"{pod.active}/{pod.sub}" if pod and pod.load == "loaded" else "not installed",
         "publish": record["publish"],
         "containers": rows,
+        **({"error": error} if error else {}),
         **web,
     }
+
+
+def offsite_state(host: Host, record) -> dict:
+    """The newest offsite upload (the app's nightly path notes it in its home) and the last drill
+    (root's history): {} for an app without offsite backups."""
+    from roost.history import read as read_history
+    from roost.layout import Layout
+    from roost.offsite.upload import read_state
+
+    layout = Layout(record["name"], record["home"])
+    upload = read_state(host, layout)
+    drills = [e for e in read_history(host, layout) if e.get("action") == "drill"]
+    if not upload and not drills:
+        return {}
+    last = drills[-1] if drills else {}
+    return {"offsite": {"newest_s": int(time.time() - upload["time"]) if upload else None,
+                        "snapshot": upload.get("snapshot", ""),
+                        "drill": {"time": str(last.get("time", ""))[:24], "result": str(last.get("result", ""))[:16]}
+                        if last else None}}
 
 
 def problems(data: list[dict]) -> list[str]:
     """What makes `roost status` exit 1, so that it can serve as a monitoring check."""
     out = []
     for a in data:
+        if a.get("error"):
+            out.append(f"{a['app']}: {a['error']}")
+        off = a.get("offsite")
+        if off and (off["newest_s"] is None or off["newest_s"] > 86400):
+            out.append(f"{a['app']}: no offsite snapshot newer than a day")
         if a["pod"] != "active/running":
             out.append(f"{a['app']}: pod is {a['pod']}")
         for row in a["containers"]:

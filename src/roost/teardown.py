@@ -6,14 +6,55 @@ Data is removed only by the purge plan, which the verb runs only after an explic
 
 from __future__ import annotations
 
-from typing import Any
+import posixpath
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from roost.host.runner import AppUser, Host
-from roost.layout import SUBID_COUNT, Layout
+from roost.layout import SUBID_COUNT, TOMBSTONE_FILE, Layout, next_container
 from roost.plan import actions as A
 from roost.plan.context import Context
 from roost.record import AppRecord
-from roost.render.desired import Identity
+from roost.render.desired import Identity, slice_dropin
+from roost.survivors import AppIds, kill_all
+from roost.tombstone import Purged, with_entry
+
+if TYPE_CHECKING:
+    from roost.plan.context import Context
+
+
+@dataclass(frozen=True)
+class RememberPurged(A.Action):
+    """First step of a purge: the app's IDs are not handed to another app from now on, even if
+    the purge is cut short (roost's record, until removed, reserves them too)."""
+
+    entry: Purged
+
+    def describe(self) -> str:
+        span = f" and IDs {self.entry.subid_start}-{self.entry.subid_start + self.entry.subid_count - 1}" \
+            if self.entry.subid_start else ""
+        return f"remember UID {self.entry.uid}, GID {self.entry.gid}{span} as purged in {TOMBSTONE_FILE}"
+
+    def execute(self, ctx: Context) -> None:
+        text = with_entry(ctx.host.read_file(TOMBSTONE_FILE), self.entry)
+        ctx.host.write_file(TOMBSTONE_FILE, text, mode=0o644, uid=0, gid=0)
+
+
+@dataclass(frozen=True)
+class KillEveryProcess(A.Action):
+    """Every process of the app's UID, GID, subordinate IDs or slice, wherever it runs; the purge
+    stops (nothing after this step has run: user, ranges and record kept) if one survives."""
+
+    name: str
+    ids: AppIds
+    rounds: int = 40  # x pause: how long a process that keeps forking is chased before the purge gives up
+    pause: float = 0.25
+
+    def describe(self) -> str:
+        return f"kill every process of {self.ids.describe()}, inside its slice or not"
+
+    def execute(self, ctx: Context) -> None:
+        kill_all(ctx.host, self.ids, self.name, self.rounds, self.pause)
 
 
 def notify_state_files(name: str) -> tuple[str, ...]:
@@ -38,7 +79,7 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     for path in [layout.pod_file, *(layout.container_file(c) for c in record["containers"])]:
         add(A.RemoveFile(path, "the app's units"))
     if record.get("network"):
-        from roost.render.desired import network_file, next_container
+        from roost.render.desired import network_file
 
         for c in record["containers"]:  # the new release of an update that was interrupted
             add(A.RemoveFile(layout.container_file(next_container(c)), "the app's units"))
@@ -54,6 +95,9 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
                          ("systemctl", "disable", "--now", f"roost-notify@{name}.path")))
     if not purge:
         return p
+    start = record.get("subid_start") or 0
+    count = SUBID_COUNT if start else 0
+    add(RememberPurged(Purged(name, uid, record["gid"], start, count)))
     if record.get("notify"):  # emptied by its own user (its files); root removes the folder
         from roost import notify
 
@@ -70,8 +114,7 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     add(A.RunCommand(f"disable linger for {name}", ("loginctl", "disable-linger", name)))
     add(A.RunCommand(f"stop user@{uid}.service", ("systemctl", "stop", f"user@{uid}.service")))
     add(A.RunCommand(f"end {name}'s sessions and processes", ("loginctl", "terminate-user", name)))
-    add(A.RunCommand(f"kill what is left of UID {uid}", ("pkill", "-KILL", "-u", str(uid))))
-    start = record.get("subid_start")
+    add(KillEveryProcess(name, AppIds(uid, record["gid"], start, count)))
     if start:
         span = f"{start}-{start + SUBID_COUNT - 1}"
         add(A.RunCommand(f"give back subordinate IDs {span}",
@@ -86,7 +129,13 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     for path in (layout.pending_file, layout.secret_digests_file, layout.history_file, layout.applied_spec,
                  layout.legacy_record, layout.record_file, *extra):
         add(A.RemoveFile(path, "roost's record of the app"))
+    # the app's ceiling (app.limits) is keyed by UID: the next app given this UID must not inherit it
+    ceiling = slice_dropin(uid)
+    add(A.RemoveFile(ceiling, "the app's ceiling"))
+    add(A.RunCommand(f"remove {posixpath.dirname(ceiling)} if empty", ("rmdir", "--", posixpath.dirname(ceiling))))
     add(A.RunCommand(f"remove {layout.root_dir}", ("rmdir", "--", layout.root_dir)))
+    # last: the verb holds it until it ends; a later app of that name gets a fresh one with its group
+    add(A.RemoveFile(layout.lock_file, "the app's lock"))
     return p
 
 

@@ -150,9 +150,15 @@ def lab() -> Iterator[Lab]:
     except RoostError as e:
         pytest.fail(f"the lab could not start: {e.message}" + (f"\nhint: {e.hint}" if e.hint else ""), pytrace=False)
     tags = images.registry_tags("roost-lab/postgres")
-    yield Lab(machine, postgres_image=images.postgres_ref(next(t for t in tags if t.isdigit())))
+    booted = Lab(machine, postgres_image=images.postgres_ref(next(t for t in tags if t.isdigit())))
+    yield booted
     if os.environ.get("ROOST_LAB_KEEP") != "1":
-        lab_up.down(machine)
+        lab_up.down(booted.machine)  # (test_offsite replaces the machine with a freshly booted one)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_offsite destroys the session's lab and recovers into a new one (a disaster drill): it runs last."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/e2e/test_offsite.py"))
 
 
 # --- helpers shared by the e2e modules -----------------------------------------------------------------------------

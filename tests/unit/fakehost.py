@@ -178,9 +178,8 @@ def converge(host: FakeHost, prep) -> None:
     host.on("systemctl", "is-active", answer="active\n")
     units = [*d.units, "podman-auto-update.timer", "roost-backup.timer"]
     show = "\n\n".join(f"Id={u}\nLoadState=loaded\nActiveState=active\nSubState=running\nNeedDaemonReload=no\n"
-                       f"ActiveEnterTimestampMonotonic=1000\nMainPID=10" for u in units)
+                       f"UnitFileState=enabled\nActiveEnterTimestampMonotonic=1000\nMainPID=10" for u in units)
     host.on("systemctl", "--user", "show", answer=show + "\n")
-    host.on("systemctl", "--user", "is-enabled", answer="enabled\nenabled\n")
     host.on("podman", "secret", "ls", answer="".join(f"{w.name}\n" for w in d.secret_envs))
     from roost.host.parse import normalize_image
 

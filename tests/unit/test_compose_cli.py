@@ -92,3 +92,15 @@ def test_check_reports_every_bad_spec_with_lines_and_exits_2(tmp_path: Path):
     assert "bad.toml:5: containers.web.requires: no container named 'db'" in out.stderr
     assert "typo.toml:4: containers.web.imgae: unknown key" in out.stderr
     assert "2 of 3 spec(s) have problems" in out.stderr
+
+
+def test_check_reads_env_files_and_fails_as_plan_would(tmp_path: Path):
+    spec = '[app]\nname = "shop"\n[containers.web]\nimage = "docker.io/library/nginx"\nenv_file = "web.env"\n'
+    (tmp_path / "shop.toml").write_text(spec)
+    missing = roost("check", "shop.toml", cwd=tmp_path)
+    assert missing.returncode == 2 and "web.env does not exist" in missing.stderr
+    (tmp_path / "web.env").write_text("export FOO=1\n")
+    exported = roost("check", "shop.toml", cwd=tmp_path)
+    assert exported.returncode == 2 and "line 1" in exported.stderr
+    (tmp_path / "web.env").write_text("FOO=1\n")
+    assert roost("check", "shop.toml", cwd=tmp_path).returncode == 0

@@ -141,7 +141,7 @@ def test_ports_short_and_long_forms():
     """)
     assert spec.network is not None and spec.pod.publish == ()
     assert spec.containers["web"].publish == (
-        "127.0.0.1:8080:80", "0.0.0.0:8443:443", "127.0.0.1:9000:9000", "127.0.0.1:5353:53/udp",
+        "127.0.0.1:8080:80", "0.0.0.0:8443:443", "127.0.0.1:9000:9000", "0.0.0.0:5353:53/udp",
         "127.0.0.1:7000:7000", "127.0.0.1:7100:7100", "127.0.0.1:7101:7101", "127.0.0.1:3001:3000",
     )
     assert finding(report, "127.0.0.1 only").line == 5
@@ -205,14 +205,14 @@ def test_volumes_named_relative_absolute_and_anonymous():
     """)
     c = spec.containers["web"]
     assert c.volumes == (
-        "data:/var/lib/data:Z", "conf/nginx.conf:/etc/nginx/nginx.conf:ro,Z", "/srv/media:/media",
+        "data:/var/lib/data:Z", "conf/nginx.conf:/etc/nginx/nginx.conf:ro,Z",
         "web-cache:/cache:Z", "site:/usr/share/nginx/html:ro,Z", "data-backups:/backups:Z",
     )
-    assert spec.app.allow_host_paths == ("/srv/media",)
-    assert finding(report, "/srv/media -> listed in app.allow_host_paths").kind == "review"
+    assert spec.app.allow_host_paths == ()
+    assert finding(report, "host path /srv/media is not mounted").kind == "dropped"
     assert finding(report, "no Docker socket").kind == "dropped"
     assert finding(report, "anonymous volume").kind == "approximated"
-    assert finding(report, "tmpfs mount").kind == "dropped"
+    assert c.tmpfs == ("/tmp/x",)
     assert finding(report, "./conf/nginx.conf -> conf/nginx.conf").kind == "review"
 
 
@@ -303,7 +303,7 @@ def test_command_entrypoint_caps_read_only_labels_restart():
     assert c.command == ("gunicorn", "--bind", "0.0.0.0:8000", "app:wsgi")
     assert c.cap_add == ("NET_ADMIN", "SYS_PTRACE") and c.read_only is True and c.auto_update == "registry"
     assert c.entrypoint == ("/docker-entrypoint.sh",)
-    assert finding(report, "restart: no").kind == "approximated"
+    assert c.restart == "no" and not [f for f in report.findings if "restart" in f.where]
     assert finding(report, "labels not carried over: traefik.enable").kind == "dropped"
     assert finding(report, "roost already drops").kind == "info"
 
@@ -331,14 +331,16 @@ def test_environment_list_map_and_pass_through():
 
 
 def test_env_file_is_kept_relative_to_the_spec():
+    # the compose file sits in project/ below the spec's folder: the path is rewritten from the spec's folder;
+    # a second env file has no place (a container reads one)
     spec, report, _ = imp("""\
     services:
       web:
         image: nginx
         env_file: [app.env, extra.env]
-    """, env_file_prefix="../project")
-    assert spec.containers["web"].env_file == "../project/app.env".replace("../project/", "") or True
-    assert finding(report, "a container reads one env file").kind == "dropped"
+    """, env_file_prefix="project")
+    assert spec.containers["web"].env_file == "project/app.env"
+    assert finding(report, "extra.env: a container reads one env file").kind == "dropped"
 
 
 def test_env_file_inside_the_spec_folder():
@@ -386,10 +388,10 @@ def test_only_build_services_is_an_error():
     ("network_mode", "network_mode: host", "network_mode: host dropped", "approximated"),
     ("privileged", "privileged: true", "privileged is not granted", "dropped"),
     ("devices", "devices: [/dev/dri:/dev/dri]", "devices are not passed", "dropped"),
-    ("user", "user: '1000:1000'", "`user` is not modelled", "dropped"),
-    ("deploy", "deploy: {resources: {limits: {memory: 1g}}}", "`deploy` is not modelled", "dropped"),
+    ("user", "user: 'a b'", "is not a user roost takes", "dropped"),
+    ("deploy", "deploy: {placement: {constraints: [x]}}", "`placement` is not modelled", "dropped"),
     ("security_opt", "security_opt: [no-new-privileges:true]", "roost sets no_new_privileges", "info"),
-    ("tmpfs", "tmpfs: [/run]", "tmpfs mounts are not modelled", "dropped"),
+    ("tmpfs", "tmpfs: [/run:uid=5]", "a tmpfs roost takes is", "dropped"),
     ("container_name", "container_name: my-web", "roost names the container", "info"),
 ])
 def test_service_keys_roost_does_not_carry_over_are_reported_with_their_line(key, yaml, text, kind):
@@ -523,7 +525,7 @@ def test_placeholders_become_secrets_but_outside_credentials_are_left_to_the_use
     spec, report, _ = imp(COMPOSE_WITH_SHARED_PASSWORD)
     env = spec.containers["app"].env
     assert env["SECRET_KEY_BASE"].startswith("${secrets.")
-    assert env["ADMIN_PASSWORD"].startswith("${secrets.")
+    assert env["ADMIN_PASSWORD"] == ""  # an empty optional value stays empty
     assert env["SMTP_PASSWORD"] == "changeme" and env["SMTP_USER"] == ""
     assert finding(report, "placeholder for a credential of an outside service").kind == "review"
 
@@ -592,6 +594,7 @@ def test_a_password_an_env_file_repeats_is_left_as_written():
       app:
         image: example.org/app:1
         env_file: app.env
+        environment: {DB_PASS: changeme}
     """
     files = {"app.env": "DATABASE_URL=postgres://u:changeme@db/app\n"}
     spec, report, _ = imp(yaml, read_env_file=files.get)
@@ -611,5 +614,298 @@ def test_an_internal_network_is_reported_and_a_bridge_driver_is_not():
         driver: bridge
         internal: true
     """)
-    assert finding(report, "internal: true is not modelled").line == 6
+    assert finding(report, "internal: true is not carried over").line == 6
     assert not [f for f in report.findings if "network options" in f.did]
+
+
+# -- the report cannot be forged or garbled ------------------------------------------------------------
+def test_the_report_is_plain_text_with_control_characters_escaped():
+    _, report, _ = imp("""\
+    services:
+      web:
+        image: nginx
+        ports: ["\\e[31m:100:\\x07"]
+    """)
+    text = report.render()
+    assert ":100:" in text and "\x1b" not in text and "\x07" not in text
+    assert "\\x1b[31m:100:\\x07" in text
+    assert all(f.line for f in report.findings)
+
+
+def test_the_cli_prints_the_report_without_markup(tmp_path):
+    from click.testing import CliRunner
+
+    from roost.cli.importer import import_
+
+    (tmp_path / "compose.yml").write_text('services:\n  web:\n    image: nginx\n    ports: [":100:[bold]x"]\n')
+    out = CliRunner().invoke(import_, [str(tmp_path / "compose.yml"), "--name", "web"])
+    assert ":100:" in out.output and "💯" not in out.output and "[bold]x" in out.output
+
+
+@pytest.mark.parametrize("folders, want", [
+    ("shop/docker", "shop"), ("paperless/docker/compose", "paperless"), ("notes", "notes"), ("docker", "app")])
+def test_the_app_is_not_named_after_a_generic_folder(folders, want):
+    from pathlib import PurePosixPath
+
+    from roost.cli.importer import default_name
+
+    assert default_name(PurePosixPath("/") / folders) == want  # type: ignore[arg-type]
+
+
+# -- command and entrypoint ------------------------------------------------------------------------
+def test_a_folded_command_item_loses_only_the_newline_yaml_adds():
+    spec, _, _ = imp("""\
+    services:
+      web:
+        image: busybox
+        entrypoint: [bash, -c]
+        command:
+          - >
+            echo hello && exec sleep 1000
+    """)
+    assert spec.containers["web"].command == ("echo hello && exec sleep 1000",)
+    assert spec.containers["web"].entrypoint == ("bash", "-c")
+
+
+@pytest.mark.parametrize("body", [
+    "entrypoint: [bash, -c]\n    command: ['', x]",
+    "entrypoint: sh\n    command: [\"-c\", \"a\\nb\\nc\"]",
+    "command: [run]\n    entrypoint: [\"\"]",
+])
+def test_an_entrypoint_whose_command_was_dropped_is_never_kept(body):
+    yaml = "services:\n  web:\n    image: busybox\n    " + body + "\n  db:\n    image: postgres\n"
+    spec, report, _ = imp(yaml)
+    assert "web" not in spec.containers
+    assert finding(report, "service not imported").kind == "dropped"
+
+
+# -- 17.7: the importing shell, binds ---------------------------------------------------------------
+def test_each_value_from_the_importing_shell_is_a_finding_with_its_line():
+    yaml = """\
+    services:
+      web:
+        image: nginx
+        environment:
+          - GITHUB_TOKEN=${GITHUB_TOKEN}
+          - HOME_DIR
+          - FROM_DOTENV
+    """
+    env = {"GITHUB_TOKEN": "ghp_x", "HOME_DIR": "/root", "FROM_DOTENV": "1"}
+    _, report, _ = imp(yaml, env, shell=frozenset({"GITHUB_TOKEN", "HOME_DIR"}))
+    shell = sorted((f.line, f.did.split(":")[0]) for f in report.findings if f.where == "(environment)")
+    assert shell == [(5, "${GITHUB_TOKEN}"), (6, "${HOME_DIR}")]
+    assert report.lossy  # --strict refuses it
+
+
+def test_binds_never_fill_allow_host_paths_and_system_paths_are_dropped_with_advice():
+    spec, report, text = imp("""\
+    services:
+      web:
+        image: nginx
+        volumes:
+          - /etc/localtime:/etc/localtime:ro
+          - /var/lib/docker:/docker
+          - ~/.ssh:/root/.ssh
+          - /srv/media:/media
+    """)
+    assert spec.app.allow_host_paths == () and "allow_host_paths =" not in text
+    tz = finding(report, "/etc/localtime is not mounted")
+    assert tz.kind == "dropped" and tz.line == 5 and "TZ" in tz.todo
+    assert finding(report, "/var/lib/docker is not mounted").kind == "dropped"
+    media = finding(report, "host path /srv/media is not mounted")
+    assert media.line == 8 and '"/srv/media" to app.allow_host_paths' in media.todo
+    assert all(v.split(":")[0] != "/srv/media" for v in spec.containers["web"].volumes)
+
+
+def test_a_dotenv_link_is_not_read(tmp_path):
+    from click.testing import CliRunner
+
+    from roost.cli.importer import import_
+
+    secret = tmp_path / "other-app.env"
+    secret.write_text("TAG=secret-of-another-app\n")
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / ".env").symlink_to(secret)
+    (project / "compose.yml").write_text("services:\n  web:\n    image: nginx:${TAG}\n")
+    out = CliRunner().invoke(import_, [str(project / "compose.yml")])
+    assert isinstance(out.exception, UsageError) and out.exception.exit_code == 2
+    assert "is a symbolic link: not read" in out.exception.message and "secret-of-another-app" not in out.output
+
+
+# -- secrets by role -------------------------------------------------------------------------------
+MINIO = """\
+services:
+  minio:
+    image: minio/minio
+    environment:
+      MINIO_ROOT_USER: minioadmin
+      MINIO_ROOT_PASSWORD: minioadmin
+  app:
+    image: example.org/app:1
+    environment:
+      AWS_ACCESS_KEY_ID: minioadmin
+      AWS_SECRET_ACCESS_KEY: minioadmin
+      SMTP_PASSWORD: mailpass-1
+      SMTP_PASS: mailpass-1
+      OAUTH_CLIENT_SECRET: changeme
+      SECRET_KEY_BASE: changeme
+      OPTIONAL_TOKEN: ""
+"""
+
+
+def test_secrets_follow_the_role_not_the_value():
+    spec, report, _ = imp(MINIO)
+    minio, app = spec.containers["minio"].env, spec.containers["app"].env
+    # user names stay; the MinIO password and the app's S3 secret for it stay one secret
+    assert minio["MINIO_ROOT_USER"] == "minioadmin" and app["AWS_ACCESS_KEY_ID"] == "minioadmin"
+    assert minio["MINIO_ROOT_PASSWORD"] == app["AWS_SECRET_ACCESS_KEY"] == "${secrets.minio_root_password}"
+    # outside credentials are never generated, even repeated; empty optional values stay empty
+    assert app["SMTP_PASSWORD"] == app["SMTP_PASS"] == "mailpass-1"
+    assert app["OAUTH_CLIENT_SECRET"] == "changeme" and app["OPTIONAL_TOKEN"] == ""
+    # the app's own secret gets the length its role needs (Phoenix/Rails: 64)
+    assert app["SECRET_KEY_BASE"] == "${secrets.secret_key_base}" and spec.secrets["secret_key_base"].generate == 64
+    assert spec.secrets["minio_root_password"].generate == 32
+    f = finding(report, "generated secret ${secrets.minio_root_password}")
+    assert "(line 6)" in f.did and "(line 11)" in f.did
+
+
+def test_a_database_password_written_once_is_kept_with_a_finding():
+    spec, report, _ = imp("services:\n  db:\n    image: postgres:16\n    environment: [POSTGRES_PASSWORD=postgres]\n"
+                          "  app:\n    image: example.org/app:1\n")
+    assert spec.containers["db"].env["POSTGRES_PASSWORD"] == "postgres" and not spec.secrets
+    f = finding(report, "a default password, written once, is kept")
+    assert f.kind == "review" and f.line == 4
+
+
+def test_each_env_file_line_compose_reads_otherwise_is_a_finding_on_that_line():
+    files = {"web.env": 'PLAIN=1\nmail__from="Shop <shop@example.org>"\nURL=http://${HOST}/x\nexport FOO=1\n'}
+    _, report, _ = imp("services:\n  web:\n    image: nginx\n    env_file: web.env\n",
+                       {"HOST": "example.org"}, read_env_file=files.get)
+    found = {f.line: f for f in report.findings if f.file == "web.env"}
+    assert sorted(found) == [2, 3, 4]
+    assert "refuses" in found[4].did and "mail__from" in found[2].did
+    assert found[3].render("compose.yml").startswith("web.env:3: ")
+
+
+# -- nothing silently lost -------------------------------------------------------------------------
+@pytest.mark.parametrize("yaml, want, kind", [
+    ("restart: always", "always", None),
+    ("restart: on-failure:3", "on-failure", "approximated"),
+    ("restart: unless-stopped", "always", "approximated"),
+    ("deploy: {restart_policy: {condition: on-failure}}", "on-failure", None),
+    ("deploy: {restart_policy: {condition: none, delay: 5s}}", "no", "approximated"),
+    ("environment: [A=1]", "no", "review"),  # no restart: compose's default is no
+])
+def test_restart_policies(yaml, want, kind):
+    spec, report, _ = imp(f"services:\n  web:\n    image: nginx\n    {yaml}\n")
+    assert spec.containers["web"].restart == want
+    kinds_ = {f.kind for f in report.findings if "restart" in f.did or "restart" in f.where}
+    assert kinds_ == ({kind} if kind else set())
+
+
+@pytest.mark.parametrize("yaml, want", [
+    ("mem_limit: 512m", {"memory": "512m"}),
+    ("mem_limit: 1gb\n    cpus: 1.5\n    pids_limit: 100", {"memory": "1g", "cpus": 1.5, "pids": 100}),
+    ("cpus: '0.25'", {"cpus": 0.25}),
+    ("deploy: {resources: {limits: {memory: 2G, cpus: '2', pids: 300}}}", {"memory": "2g", "cpus": 2.0, "pids": 300}),
+    ("pids_limit: -1", {}),
+])
+def test_each_compose_form_of_limits(yaml, want):
+    spec, report, _ = imp(f"services:\n  web:\n    image: nginx\n    restart: always\n    {yaml}\n")
+    limits = spec.containers["web"].limits
+    assert {k: v for k, v in limits.model_dump().items() if v is not None} == want
+    assert not [f for f in report.findings if f.kind == "dropped"]
+
+
+def test_limits_that_are_not_sizes_are_reported():
+    spec, report, _ = imp("services:\n  web:\n    image: nginx\n    mem_limit: lots\n"
+                          "    deploy: {resources: {reservations: {memory: 1g}}}\n")
+    assert spec.containers["web"].limits.memory is None
+    assert finding(report, "'lots' is not a memory size").line == 4
+    assert finding(report, "`reservations` is not modelled").line == 5
+
+
+def test_health_check_takes_composes_defaults():
+    spec, _, _ = imp("services:\n  web:\n    image: nginx\n    healthcheck:\n      test: [CMD, curl, -f, http://x]\n")
+    h = spec.containers["web"].health
+    assert (h.interval, h.timeout, h.retries, h.start_period) == ("30s", "30s", 3, "0s")
+
+
+def test_interpolated_booleans_user_and_tmpfs():
+    spec, _, _ = imp("""\
+    services:
+      web:
+        image: nginx
+        read_only: ${RO}
+        user: "1000:1000"
+        tmpfs: [/run, "/cache:size=64m"]
+        volumes:
+          - type: tmpfs
+            target: /scratch
+            tmpfs: {size: 10m, mode: 1777}
+    """, {"RO": "true"})
+    c = spec.containers["web"]
+    assert c.read_only is True and c.user == "1000:1000"
+    assert set(c.tmpfs) == {"/run", "/cache:size=64m", "/scratch:size=10m,mode=1777"}
+
+
+def test_bind_propagation_is_a_finding():
+    _, report, _ = imp("""\
+    services:
+      web:
+        image: nginx
+        volumes:
+          - ./a:/a:rshared
+          - type: bind
+            source: ./b
+            target: /b
+            bind: {propagation: rslave}
+    """)
+    assert finding(report, "bind propagation 'rshared'").line == 5
+    assert finding(report, "bind propagation 'rslave'").kind == "dropped"
+
+
+def test_extends_in_the_same_file_is_merged_and_from_another_file_reported():
+    spec, report, _ = imp("""\
+    services:
+      base:
+        image: example.org/app:1
+        environment: {A: "1", B: "2"}
+        ports: ["8080:80"]
+      worker:
+        extends: base
+        environment: [B=3]
+        command: [work]
+      other:
+        extends: {file: common.yml, service: x}
+        image: nginx
+    """)
+    w = spec.containers["worker"]
+    assert w.image == "example.org/app:1" and w.env == {"A": "1", "B": "3"} and w.command == ("work",)
+    assert finding(report, "extends a service of another file").kind == "dropped"
+
+
+def test_compose_profiles_and_project_name_in_dotenv(tmp_path):
+    from click.testing import CliRunner
+
+    from roost.cli.importer import import_
+
+    (tmp_path / ".env").write_text("COMPOSE_PROFILES=extra\nCOMPOSE_PROJECT_NAME=shop\n")
+    (tmp_path / "compose.yml").write_text("services:\n  web: {image: nginx}\n"
+                                          "  tool: {image: busybox, profiles: [extra]}\n")
+    out = CliRunner().invoke(import_, [str(tmp_path / "compose.yml")])
+    assert out.exit_code == 0, out.output
+    assert 'name = "shop"' in out.output and "[containers.tool]" in out.output
+
+
+def test_udp_is_published_on_every_address_with_the_firewall_rule():
+    spec, report, _ = imp("services:\n  vpn:\n    image: example.org/wg:1\n    ports: ['51820:51820/udp', '8080:80']\n")
+    assert spec.containers["vpn"].publish == ("0.0.0.0:51820:51820/udp", "127.0.0.1:8080:80")
+    assert "udp dport 51820 accept" in finding(report, "UDP port 51820").todo
+
+
+def test_dotted_env_names_are_a_finding():
+    spec, report, _ = imp("services:\n  web:\n    image: nginx\n    environment: {spring.datasource.url: x}\n")
+    assert "spring.datasource.url" not in spec.containers["web"].env
+    assert finding(report, "'spring.datasource.url' dropped").line == 4

@@ -96,20 +96,33 @@ def test_a_name_with_a_newline_is_repaired_as_one_name():
     assert host.record == ["fix /srv/roost/wiki/env/x\netc 0600 2000:2000"]
 
 
-def test_missing_cgroup_delegation_warns_and_full_delegation_is_ok():
+def test_cgroup_v2_missing_fails():
     host = bare_host()
     user = AppUser("wiki", 2000, "/srv/roost/wiki")
     host.files["/sys/fs/cgroup/cgroup.controllers"] = "cpuset cpu io memory pids\n"
-    delegated = "/sys/fs/cgroup/user.slice/user-2000.slice/user@2000.service/cgroup.controllers"
-    host.files[delegated] = "memory pids\n"
-    v2, deleg = doctor.check_cgroups(host, [user])
-    assert v2.status == doctor.OK and deleg.status == doctor.WARN and "no cpu controller" in deleg.detail
-    assert "Delegate=cpu memory pids" in deleg.fix
-    host.files[delegated] = "cpu memory pids\n"
-    assert doctor.check_cgroups(host, [user])[1].status == doctor.OK
+    assert [c.status for c in doctor.check_cgroups(host, [user])] == [doctor.OK]
     del host.files["/sys/fs/cgroup/cgroup.controllers"]
     [c] = doctor.check_cgroups(host, [user])
     assert c.status == doctor.FAIL and "unified_cgroup_hierarchy" in c.fix
+
+
+def test_limits_say_whether_this_host_enforces_them():
+    host = bare_host()
+    record = {"name": "wiki", "uid": 2000, "home": "/srv/roost/wiki"}
+    delegated = "/sys/fs/cgroup/user.slice/user-2000.slice/user@2000.service/cgroup.controllers"
+    spec = '[app]\nname = "wiki"\n[containers.web]\nimage = "nginx"\nlimits = { memory = "512m" }\n'
+    host.files["/var/lib/roost/apps/wiki/spec.toml"] = spec
+    host.files[delegated] = "memory pids\n"  # like the lab: cpu not delegated
+    [c] = doctor.check_limits(host, {"wiki": record})  # type: ignore[dict-item]
+    assert c.status == doctor.WARN and "NOT enforced on this host for web" in c.detail and "no cpu" in c.detail
+    assert "Delegate=cpu memory pids" in c.fix
+    host.files[delegated] = "cpu memory pids\n"
+    [c] = doctor.check_limits(host, {"wiki": record})  # type: ignore[dict-item]
+    assert c.status == doctor.OK and c.detail.startswith("enforced") and "web have limits" in c.detail
+    host.files[delegated] = ""
+    host.files["/var/lib/roost/apps/wiki/spec.toml"] = spec.replace('limits = { memory = "512m" }\n', "")
+    [c] = doctor.check_limits(host, {"wiki": record})  # type: ignore[dict-item]
+    assert c.status == doctor.OK and "would not enforce them" in c.detail
 
 
 def test_selinux_enforcing_without_volume_labels_warns():
@@ -131,3 +144,57 @@ def test_app_networks_need_netavark_aardvark_and_a_firewall_tool():
     for path in ("/usr/lib/podman/netavark", "/usr/lib/podman/aardvark-dns", "/usr/sbin/nft"):
         host.stats[path] = FileStat(0o755, 0, 0, False)
     assert {c.status for c in doctor.check_app_networks(host, networked)} == {doctor.OK}  # type: ignore[arg-type]
+ROOST = ("/opt/roost/venv/bin/python3", "-m", "roost")
+
+
+def _units(argv: str) -> str:
+    return f"ExecStart={{ path={argv.split()[0]} ; argv[]={argv} ; ignore_errors=no ; }}\n"
+
+
+def test_the_roost_command_in_the_units_is_compared_never_run():
+    """An app-written unit naming its own program: doctor fails the check and runs nothing it names
+    (issue 17: `X --version` as the app user pushed keystrokes into root's terminal)."""
+    host = bare_host()
+    user = AppUser("wiki", 2000, "/srv/roost/wiki")
+    evil = "/srv/roost/wiki/.x/evil"
+    host.on("systemctl", "--user", "show", answer=_units(f"{evil} -m roost backup wiki"))
+    c = doctor.check_roost_command(host, user, expected=ROOST)
+    assert c.status == doctor.FAIL and evil in c.detail and "scripts/install" in c.fix
+    assert not any(evil in " ".join(call) for call in host.calls if call[0] != "systemctl")
+
+
+def test_the_expected_roost_command_is_only_looked_at_with_test():
+    host = bare_host()
+    user = AppUser("wiki", 2000, "/srv/roost/wiki")
+    host.on("systemctl", "--user", "show", answer=_units(f"{' '.join(ROOST)} backup wiki"))
+    host.on("test", "-x", ROOST[0], answer="")
+    assert doctor.check_roost_command(host, user, expected=ROOST).status == doctor.OK
+    assert not any(call[0] == ROOST[0] for call in host.calls)
+    host.on("test", "-x", ROOST[0], code=1)
+    c = doctor.check_roost_command(host, user, expected=ROOST)
+    assert c.status == doctor.FAIL and "out of its reach" in c.detail
+
+
+def test_generator_output_reaches_the_table_without_escape_codes():
+    host = bare_host()
+    host.files["/usr/libexec/podman/quadlet"] = ""
+    from roost.host.runner import Result
+
+    host.on("/usr/libexec/podman/quadlet", answer=lambda argv, user, stdin: Result(
+        tuple(argv), 1, "", "error: \x1b]0;owned\x07\x1b[2J[bold red]x[/] unsupported key\n"))
+    c = doctor.check_generator(host, AppUser("wiki", 2000, "/srv/roost/wiki"))
+    assert c.status == doctor.FAIL and "\x1b" not in c.detail and "\x07" not in c.detail
+
+
+def test_a_user_that_stalls_costs_its_own_line():
+    host = bare_host()
+    from roost.errors import RoostError
+
+    def stall(argv, user, stdin):
+        raise RoostError("timed out after 60s: podman info --format json  (as wiki)")
+
+    host.on("podman", "info", answer=stall)
+    host.files["/run/user/2000/bus"] = ""
+    record = {**APP, "containers": ["app"], "volumes": []}
+    checks = doctor.check_app(host, record, [AppUser("wiki", 2000, "/srv/roost/wiki")])  # type: ignore[arg-type]
+    assert any(c.name == "app wiki" and c.status == doctor.FAIL and "timed out" in c.detail for c in checks)

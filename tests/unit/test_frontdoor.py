@@ -14,15 +14,18 @@ from pathlib import Path
 import pytest
 
 from roost.apply import prepare
+from roost.command import roost_command
 from roost.errors import RoostError, SpecError, UsageError
 from roost.frontdoor import certs
 from roost.frontdoor.actions import PublishSite, RemoveSite, StartCaddy, caddy_message
 from roost.frontdoor.caddyfile import word
 from roost.frontdoor.doctor import check_frontdoor, listeners_80_443
 from roost.frontdoor.render import IMPORT_LINE, has_import, render_site, with_import
+from roost.frontdoor.units import unit_texts
 from roost.host.runner import FileStat, Result
 from roost.lab.config import web_hints
 from roost.plan import actions as A
+from roost.render.desired import Identity
 from roost.spec.load import parse_spec
 from tests.unit.fakehost import bare_host, converge
 
@@ -228,7 +231,20 @@ def caddy_host(installed: bool = True, active: bool = True, caddyfile: str | Non
     if caddyfile is not None:
         host.files["/etc/caddy/Caddyfile"] = caddyfile
     host.on("id", "-u", "caddy", answer="998\n")
+    for path, text in unit_texts(roost_command()[0]).items() if installed else ():  # the watcher installed, running
+        host.files[path] = text
+    host.on("systemctl", "is-active", "--quiet", "roost-door.service", answer="")
+    listening(host, 8388, 2000)
     return host
+
+
+TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+
+
+def listening(host, port: int, uid: int, address: str = "0100007F") -> None:
+    """A socket of `uid` listening on address:port in the fake /proc/net/tcp."""
+    row = f"   0: {address}:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000  {uid}        0 1 1\n"
+    host.files["/proc/net/tcp"] = host.files.get("/proc/net/tcp", TCP_HEADER) + row
 
 
 def front_actions(plan):
@@ -239,11 +255,11 @@ def front_actions(plan):
 def test_fresh_host_installs_caddy_then_publishes_after_the_app(tmp_path):
     prep = prepare(write_spec(tmp_path), caddy_host(installed=False, caddyfile=None))
     kinds = [type(a).__name__ for a in prep.plan.actions]
-    assert kinds[-3:] == ["InstallPackages", "MakeDir", "PublishSite"]
+    assert kinds[-4:] == ["InstallPackages", "MakeDir", "PublishSite", "InstallDoorWatch"]
     assert kinds.index("StartUnits") < kinds.index("PublishSite")
-    install = prep.plan.actions[-3]
+    install = prep.plan.actions[-4]
     assert isinstance(install, A.InstallPackages) and install.packages == ("caddy",)
-    publish = prep.plan.actions[-1]
+    publish = prep.plan.actions[-2]
     assert "caddy validate" in publish.describe() and "import line" in publish.describe()
     diff = publish.detail()
     assert "+++ b/etc/caddy/roost.d/notes.caddy" in diff and "+notes.lab.test {" in diff and f"+{IMPORT_LINE}" in diff
@@ -304,6 +320,8 @@ class Ctx:
     def __init__(self, host) -> None:
         self.host = host
         self.layout = type("L", (), {"name": "notes"})()
+        self.identity = Identity(2000, 2000, 200_000_000)
+        self.ui = None
 
 
 def publish_for(tmp_path, host) -> PublishSite:

@@ -12,6 +12,7 @@ from roost.host.parse import PasswdEntry, SubRange
 from roost.plan.identity import resolve
 from roost.render.desired import Identity
 from roost.spec.load import parse_spec
+from roost.tombstone import Purged, parse_tombstones, with_entry
 
 BASE_USERS = {"root": (0, 0), "nobody": (65534, 65534), "alice": (1000, 1000)}
 
@@ -21,7 +22,7 @@ def spec(uid: int | None = None, gid: int | None = None, name: str = "demo"):
     return parse_spec(f'[app]\nname = "{name}"\n{extra}\n[containers.web]\nimage = "example.org/web:1"\n')
 
 
-def system(users=None, groups=None, subuids=(), subgids=None, apps=None) -> SystemFacts:
+def system(users=None, groups=None, subuids=(), subgids=None, apps=None, purged=()) -> SystemFacts:
     users = {**BASE_USERS, **(users or {})}
     return SystemFacts(
         package_manager="apt-get", missing_packages=(), podman_version=(5, 4, 2),
@@ -29,11 +30,14 @@ def system(users=None, groups=None, subuids=(), subgids=None, apps=None) -> Syst
         groups={"root": 0, "nogroup": 65534, "alice": 1000, **(groups or {})},
         subuids=tuple(SubRange(*r) for r in subuids),
         subgids=tuple(SubRange(*r) for r in (subuids if subgids is None else subgids)),
-        listeners=(), apps=apps or {}, linger=frozenset(),
+        listeners=(), apps=apps or {}, linger=frozenset(), purged=tuple(purged),
     )
 
 
 ALICE_RANGE = ("alice", 100000, 65536)
+OLD = Purged("old", 2000, 2000, 200_000_000, 65536)  # a purged app: its IDs are not handed out again
+OLD_2001 = Purged("older", 2001, 2001, 200_100_000, 65536)
+ODD_RANGE = Purged("odd", 2500, 2500, 200_065_536, 65536)
 
 CASES = [
     # (id, spec, system, expected identity)
@@ -65,6 +69,14 @@ CASES = [
      Identity(2000, 2000, 200_081_408)),
     ("preferred-overlaps-roost-record", spec(2000),
      system(apps={"notes": {"name": "notes", "uid": 2001, "gid": 2001, "subid_start": 200_030_000}}),
+     Identity(2000, 2000, 200_146_944)),
+    # tombstones (roost down --purge): UID, GID and range skipped unless the spec names the UID
+    ("purged-uid-skipped", spec(), system(purged=[OLD]), Identity(2001, 2001, 200_100_000)),
+    ("purged-uids-skipped", spec(), system(purged=[OLD, OLD_2001]), Identity(2002, 2002, 200_200_000)),
+    ("purged-gid-skipped", spec(), system(purged=[Purged("g", 2100, 2000, 0, 0)]), Identity(2001, 2001, 200_100_000)),
+    ("purged-uid-asked-for", spec(2000), system(purged=[OLD]), Identity(2000, 2000, 200_081_408)),
+    ("purged-range-never-reused", spec(2000), system(purged=[OLD, ODD_RANGE]), Identity(2000, 2000, 200_146_944)),
+    ("purged-range-overlapping-preferred", spec(), system(purged=[Purged("x", 3000, 3000, 200_050_000, 65536)]),
      Identity(2000, 2000, 200_146_944)),
     ("preferred-holds-a-real-uid", spec(2000), system(users={"ldap": (200_000_500, 100)}, subuids=[ALICE_RANGE]),
      Identity(2000, 2000, 196_608)),
@@ -107,3 +119,13 @@ def test_resolve_refuses(spec_, system_, message, hint):
         resolve(spec_, system_)
     assert info.value.exit_code == 2
     assert info.value.hint and re.search(hint, info.value.hint)
+
+
+def test_tombstone_file_round_trip_and_bad_lines():
+    text = with_entry(None, OLD)
+    text = with_entry(text, OLD_2001)
+    text = with_entry(text, OLD)  # a purge run twice: one entry
+    got = parse_tombstones(text)
+    assert [(p.name, p.uid, p.subid_start) for p in got] == [("older", 2001, 200_100_000), ("old", 2000, 200_000_000)]
+    assert all(p.when for p in got)
+    assert parse_tombstones("not json") == () and parse_tombstones('[{"name": "x"}, 5]') == ()

@@ -10,6 +10,7 @@ from roost.render.desired import network_file, render
 from roost.render.wants import Identity
 from roost.spec.load import parse_spec
 from roost.teardown import plan_down
+from tests.unit.test_frontdoor import listening
 
 BASE = """\
 [app]
@@ -174,6 +175,9 @@ class _Door(_Units):
         self.host = FakeHost()
         self.sites: list[str] = []
         self.host.write_file = lambda path, text, **_: self.sites.append(text)  # type: ignore[method-assign]
+        self.record = {"uid": 2000, "gid": 2000, "subid_start": 200_000_000}
+        for port in (8441, 40123):  # both releases' ports are the app's (rootlessport under the app's IDs)
+            listening(self.host, port, 2000)
 
     def container_name(self, c: str) -> str:
         return f"two-{c}"
@@ -219,3 +223,72 @@ def test_start_first_switches_the_door_only_to_a_healthy_release(monkeypatch, he
     assert ("stop", "web-next.service") in app.calls and "web-next.service" not in app.active
     shown = [c for c in app.calls if c[0] == "show"]
     assert all("web.service" not in c for c in shown[:2])  # the new release's gate watches only NAME-next
+
+
+def test_start_first_never_points_the_door_at_a_port_someone_else_holds(monkeypatch):
+    from roost import release
+    from roost.frontdoor import switch
+
+    monkeypatch.setattr(switch, "SETTLE_S", 0)
+    app = _Door(parse_spec(BASE + WEB, "two.toml"), next_healthy=True)
+    listening(app.host, 40123, 1001)  # another user on the standby's loopback port too
+    monkeypatch.setattr(release, "CLOCK", [lambda: app.now, lambda s: setattr(app, "now", app.now + s)])
+    ok, why = switch.update_start_first(app, ["web"], lambda c: None, say=lambda *_: None)  # type: ignore[arg-type]
+    assert not ok and "not only the app's" in why
+    assert not any("reverse_proxy 127.0.0.1:40123" in s for s in app.sites)
+    assert "reverse_proxy 127.0.0.1:8441" in app.sites[-1]  # back on the old release, which never stopped
+    assert not [c for c in app.calls if c[0] == "restart"] and ("stop", "web-next.service") in app.calls
+
+
+def _standby_door(tmp_path):
+    """The front door of the web app while a start-first update points it at web-next (port 40123)."""
+    from roost.frontdoor.guard import door_of
+    from roost.frontdoor.render import render_site
+    from tests.unit.test_frontdoor import caddy_host
+
+    spec = parse_spec(BASE + WEB, "two.toml")
+    door = door_of(spec, {"uid": 2000, "gid": 2000, "subid_start": 200_000_000})
+    assert door is not None and door.port == 8441
+    host = caddy_host()
+    host.on("systemctl", "is-active", answer="")
+    host.files.pop("/proc/net/tcp", None)
+    host.files[door.path] = render_site(spec, "127.0.0.1:40123")
+    lock = tmp_path / "two.lock"
+    lock.write_text("")
+    return host, door, str(lock)
+
+
+def test_the_watcher_checks_the_standby_port_while_the_door_dials_it(tmp_path):
+    from roost.frontdoor.guard import sync
+
+    host, door, lock = _standby_door(tmp_path)
+    assert door.standby(host.files[door.path]) == ("127.0.0.1", 40123) and door.standby(door.open_text) is None
+    listening(host, 40123, 200_000_123)  # web-next's rootlessport; web restarts: nothing on 8441
+    at_next = host.files[door.path]
+    assert sync(host, door, lock) is None and host.files[door.path] == at_next
+    host.files["/proc/net/tcp"] += host.files["/proc/net/tcp"].splitlines()[1].replace("200000123", "1001") + "\n"
+    event = sync(host, door, lock)  # someone else listens on the standby's port as well: closed at once
+    assert event is not None and event[0] == "closed" and "UID 1001" in event[1].why
+    assert host.files[door.path] == door.closed_text
+
+
+def test_a_restart_of_the_release_the_door_does_not_dial_closes_nothing(tmp_path, monkeypatch):
+    from roost.frontdoor import guard
+
+    host, door, _ = _standby_door(tmp_path)
+    monkeypatch.setattr(guard, "load_door", lambda h, name: door)
+    at_next = host.files[door.path]
+    assert not guard.close(host, "two", own=True) and host.files[door.path] == at_next
+    assert guard.close(host, "two", own=False, standby=True) and host.files[door.path] == door.closed_text
+    host.files[door.path] = door.open_text  # back on the own port: stopping the standby closes nothing
+    assert not guard.close(host, "two", own=False, standby=True) and host.files[door.path] == door.open_text
+
+
+def test_app_systemctl_names_which_release_stops():
+    from roost import app as app_module
+
+    spec = parse_spec(BASE + WEB, "two.toml")
+    fake = type("FakeApp", (), {"spec": spec, "layout": Layout("two", "/srv/roost/two"),
+                                "service": lambda self, c: f"{c}.service"})()
+    own, standby = app_module.App.behind_door(fake)  # type: ignore[arg-type]
+    assert own == {"two-pod.service", "web.service"} and standby == {"web-next.service"}

@@ -130,3 +130,13 @@ def test_podman_version(text, version):
 ])
 def test_normalize_image(ref, listed):
     assert P.normalize_image(ref) == listed
+
+
+def test_systemctl_show_carries_the_unit_file_state():
+    # gather_app reads whether the timers are enabled from the same `show` (no `is-enabled` process)
+    text = ("Id=podman-auto-update.timer\nLoadState=loaded\nActiveState=active\nSubState=waiting\n"
+            "UnitFileState=enabled\n\nId=roost-backup.timer\nLoadState=loaded\nActiveState=inactive\n"
+            "SubState=dead\nUnitFileState=disabled\n")
+    units = P.parse_systemctl_show(text)
+    assert units["podman-auto-update.timer"].file_state == "enabled"
+    assert units["roost-backup.timer"].file_state == "disabled"

@@ -130,3 +130,10 @@ def test_root_owned_system_links_are_followed(tmp_path):
 def test_dotdot_is_refused():
     with pytest.raises(UnsafePath, match=r"'\.\.'"):
         safefs.read_text("/srv/app/../../etc/shadow")
+
+
+def test_root_only_dir():
+    safefs.check_root_only_dir("/")
+    for path in ("/tmp", "/tmp/nowhere", "/dev/null"):
+        with pytest.raises(safefs.UnsafePath):
+            safefs.check_root_only_dir(path)

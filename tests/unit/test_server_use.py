@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -281,3 +282,27 @@ def test_safe_read_of_a_proc_file_works_and_large_files_are_still_refused(tmp_pa
     assert safefs.read_bytes(str(big), limit=200_000) == b"x" * 200_000
     with pytest.raises(safefs.UnsafePath):
         safefs.read_bytes(str(big), limit=199_999)
+
+
+def test_spool_leaves_nothing_that_restarts_the_flush_forever(tmp_path, monkeypatch, spec):
+    """A stuck `.tmp-` file or a directory kept DirectoryNotEmpty= true: the path unit restarted the
+    flush until systemd gave up, and every later alert was lost (issue 17)."""
+    monkeypatch.setattr(notify, "SPOOL_ROOT", str(tmp_path))
+    d = tmp_path / "wiki"
+    d.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("root's")
+    (d / ".tmp-stuck").write_text("{")
+    os.utime(d / ".tmp-stuck", (time.time() - 60, time.time() - 60))
+    (d / ".tmp-fresh").write_text("{")
+    (d / "event-1-1.json").mkdir()  # a directory with an event's name
+    (d / "event-1-1.json" / "deep").mkdir()
+    os.symlink(outside, d / "event-1-1.json" / "deep" / "link")
+    (d / "junk").mkdir()
+    raws, dropped = notify.read_spool("wiki", os.getuid())
+    assert raws == [] and dropped == 2
+    assert sorted(os.listdir(d)) == [".tmp-fresh"]  # a writer may still be at it
+    assert (outside / "keep").read_text() == "root's"  # links inside were removed, not followed
+    notify.read_spool("wiki", os.getuid(), now=time.time() + notify.TMP_GRACE_S + 1)
+    assert os.listdir(d) == []

@@ -38,7 +38,7 @@ CASES = [
     # unknown keys
     ("unknown-top-level", BASE + "\n[extras]\nx = 1\n", "extras", 7, "unknown key"),
     ("unknown-in-app", app('owner = "me"\n'), "app.owner", 3, "unknown key"),
-    ("unknown-in-container", BASE + 'restart = "always"\n', "containers.web.restart", 6, "unknown key"),
+    ("unknown-in-container", BASE + 'restart_policy = "always"\n', "containers.web.restart_policy", 6, "unknown key"),
     ("unknown-in-health-inline", BASE + 'health = { cmd = "true", every = "5s" }\n',
      "containers.web.health.every", 6, "unknown key"),
     ("unknown-in-health-table", BASE + '\n[containers.web.health]\ncmd = "true"\nevery = "5s"\n',

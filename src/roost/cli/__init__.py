@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -33,6 +34,9 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "check": ("roost.cli.importer", "check", "Validate spec files (no root, nothing read from the host)."),
     "completion": ("roost.cli.completion", "completion", "Shell completion script: roost completion bash|zsh|fish."),
     "notify": ("roost.cli.notify", "notify", "Notifications: send a test message; hand events to root."),
+    "offsite": ("roost.cli.offsite", "offsite", "Offsite backups: snapshots, prune (trusted side), recovery kit."),
+    "recover": ("roost.cli.recover", "recover", "Rebuild an app on a new server from its offsite backups."),
+    "drill": ("roost.cli.drill", "drill", "Restore the newest offsite snapshot into a throwaway copy, check, purge."),
     "reapply": ("roost.cli.reapply", "reapply", "Apply every recorded app again from its applied spec (after an upgrade)."),
 }
 
@@ -73,6 +77,9 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def main() -> None:
     from roost.errors import RoostError
+
+    # roost loads no pydantic plugins: skip pydantic's scan of every installed package's entry points
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
 
     try:
         cli.main(standalone_mode=False)

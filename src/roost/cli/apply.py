@@ -44,10 +44,12 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
         raise UsageError(f"web.domains: {', '.join(twice)} is claimed by more than one spec",
                          hint="a domain has one app")
     with ExitStack() as locks:
-        # one apply at a time on the host: two new apps must not be given the same UID or range
-        locks.enter_context(global_lock(say=lambda m: console.print(m, style="yellow", markup=False)))
-        for spec in sorted(loaded, key=lambda s: s.name):  # one order for all: no deadlock between runs
+        # the apps' locks first (an app's user can hold its own: waiting for it must not stall the
+        # host), in one order for all runs (no deadlock); then one apply at a time on the host, so
+        # that two new apps are not given the same UID or range. Nothing takes them the other way.
+        for spec in sorted(loaded, key=lambda s: s.name):
             locks.enter_context(locked(Layout(spec.name, spec.home)))
+        locks.enter_context(global_lock(say=lambda m: console.print(m, style="yellow", markup=False)))
         with ThreadPoolExecutor(max_workers=4) as pool:  # reads only; each spends its time in podman/runuser
             preps = list(pool.map(lambda s: prepare(s, host), specs))
         changed = False

@@ -11,7 +11,7 @@ from roost.errors import RoostError
 from roost.host.runner import AppUser, Runner
 from roost.layout import list_apps as list_apps  # re-exported for the verbs
 from roost.layout import read_record
-from roost.output import console
+from roost.output import console, plain
 from roost.record import AppRecord
 
 load_app = read_record  # the verbs' name for it
@@ -39,8 +39,9 @@ def print_plan(plan: Plan, show_diffs: bool = True) -> None:
         return
     console.print(f"[bold]Plan for app {plan.app}[/]: {len(plan.actions)} change(s)")
     for i, action in enumerate(plan.actions, 1):
-        console.print(f"  [cyan]{i:>2}.[/] {action.describe()}", highlight=False)
-        detail = action.detail() if show_diffs else None
+        console.print(f"  [cyan]{i:>2}.[/] {plain(action.describe(), markup=True)}", highlight=False)
+        raw = action.detail() if show_diffs else None
+        detail = plain(raw, lines=True) if raw else None  # the old side is a file in the app's home
         if detail:
             from rich.syntax import (
                 Syntax,  # pygments: ~60 ms to import, needed only for diffs
@@ -51,11 +52,12 @@ def print_plan(plan: Plan, show_diffs: bool = True) -> None:
         console.print(f"  [dim]· unchanged: {n}[/]")
 
 
-def locked(layout):
-    """The app's lock for a verb; while another roost run holds it, say so and wait."""
+def locked(layout, wait: float = 600):
+    """The app's lock for a verb; while another roost run holds it, say so and wait (up to `wait` s)."""
     from roost.lock import app_lock
 
-    return app_lock(layout.lock_file, layout.name, say=lambda m: console.print(m, style="yellow", markup=False))
+    return app_lock(layout.lock_file, layout.name, wait,
+                    say=lambda m: console.print(m, style="yellow", markup=False))
 
 
 def app_user(record: AppRecord) -> AppUser:

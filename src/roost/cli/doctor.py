@@ -4,7 +4,7 @@ import json
 
 import click
 
-from roost.output import console
+from roost.output import cell, console, plain
 
 
 @click.command()
@@ -23,7 +23,6 @@ def doctor(app: str | None, as_json: bool, fix: bool, yes: bool) -> None:
       roost doctor hedgedoc --json
       roost doctor --fix
     """
-    from rich.markup import escape
     from rich.table import Table
 
     from roost.cli.common import list_apps, load_app, require_root, runner
@@ -41,14 +40,14 @@ def doctor(app: str | None, as_json: bool, fix: bool, yes: bool) -> None:
             table.add_column(col)
         style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
         for c in checks:
-            table.add_row(c.name, f"[{style[c.status]}]{c.status}[/]", escape(c.detail), escape(c.fix or ""))
+            table.add_row(cell(c.name), cell(c.status, style[c.status]), cell(c.detail), cell(c.fix or ""))
         console.print(table)
     fixable = [c for c in checks if c.status != "ok" and c.repair]
     if fix and fixable:
         console.print("[bold]--fix will run:[/]")
         for c in fixable:
             for r in c.repair:
-                console.print(f"  {c.name}: {r.__doc__}", markup=False)
+                console.print(f"  {plain(c.name)}: {plain(r.__doc__)}", markup=False)
         if yes or click.confirm("Go ahead?", default=True):
             for c in fixable:
                 for r in c.repair:

@@ -29,9 +29,11 @@ def logs(app: str, container: str | None, follow: bool, lines: int) -> None:
     if follow:
         host.exec_interactive([*argv, "-f"])
     result = host.run(argv, check=False)
-    click.echo(result.stdout, nl=False)
+    from roost.output import plain
+
+    click.echo(plain(result.stdout, lines=True), nl=False)  # the containers' own words: no escapes
     if not result.ok:
-        click.echo(result.stderr, err=True, nl=False)
+        click.echo(plain(result.stderr, lines=True), err=True, nl=False)
 
 
 def journal_matches(uid: int, units: list[str]) -> list[str]:

@@ -92,7 +92,8 @@ def auto_update_done(app: str) -> None:
     stamp = show.stdout.strip().lstrip("@")
     started = float(stamp) if stamp.replace(".", "", 1).isdigit() else None
     entries = nt.since(nt.history_lines(a.host.read_file(a.layout.history_copy) or ""), started)
-    event = nt.nightly_outcome(entries, os.environ.get("SERVICE_RESULT", "success"), os.environ.get("EXIT_STATUS", ""))
+    event = nt.nightly_outcome(entries, os.environ.get("SERVICE_RESULT", "success"), os.environ.get("EXIT_STATUS", ""),
+                               nt.lock_problem(a.layout.lock_file))
     if event is None:
         console.print("nightly update: nothing to report")
         return

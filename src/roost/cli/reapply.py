@@ -9,6 +9,8 @@ import click
 
 from roost.output import console
 
+APP_WAIT = 60.0  # seconds reapply waits for one app's lock before it goes on to the next app
+
 
 @click.command()
 @click.argument("apps", nargs=-1)
@@ -26,17 +28,30 @@ def reapply(apps: tuple[str, ...], quiet: bool) -> None:
     from roost.apply import prepare
     from roost.cli.apply import _apply_one
     from roost.cli.common import list_apps, locked, print_plan, require_root, runner
-    from roost.lock import global_lock
+    from roost.errors import RoostError
+    from roost.lock import LockBusy, global_lock
+    from roost.output import plain
 
     require_root()
     host = runner()
     names = list(apps) or list_apps()
     if not names:
         console.print("no roost apps on this host: nothing to reapply")
+    skipped = []
     for name in names:
         app = App.load(name, host)
-        with global_lock(say=lambda m: console.print(m, style="yellow", markup=False)), locked(app.layout):
-            prep = prepare(app.record["spec_path"], host, spec_text=app.spec_text)
-            print_plan(prep.plan, show_diffs=not quiet)
-            if not prep.plan.empty:
-                _apply_one(host, prep)
+        try:
+            # the app's lock first, waited for a bounded time: its user can hold it (a long backup, or
+            # on purpose); then the host's, never held while waiting for an app's
+            with locked(app.layout, wait=APP_WAIT), global_lock(say=lambda m: console.print(m, style="yellow",
+                                                                                             markup=False)):
+                prep = prepare(app.record["spec_path"], host, spec_text=app.spec_text)
+                print_plan(prep.plan, show_diffs=not quiet)
+                if not prep.plan.empty:
+                    _apply_one(host, prep)
+        except LockBusy as e:
+            console.print(f"[red]skipped {name}[/]: {plain(e.message, markup=True)}")
+            skipped.append(name)
+    if skipped:
+        raise RoostError(f"not reapplied (locked): {', '.join(skipped)}",
+                         hint="run `roost reapply " + " ".join(skipped) + "` when they are free")

@@ -44,9 +44,9 @@ def status(app: str | None, as_json: bool) -> None:
 
 
 def _print_table(data: list[dict]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
+    from roost.output import cell, plain
     from roost.status import problems
 
     table = Table(title="roost apps", title_justify="left")
@@ -54,25 +54,32 @@ def _print_table(data: list[dict]) -> None:
         table.add_column(col, no_wrap=col in ("app", "container", "digest"))
     colour = {"healthy": "green", "unhealthy": "red", "starting": "yellow"}
     for a in data:
-        for i, row in enumerate(a["containers"]):
-            state_style = "green" if row["state"].startswith("active") else "red"
+        for i, row in enumerate(a["containers"]):  # what podman and the user's manager say: sanitized
             table.add_row(
-                a["app"] if i == 0 else "",
-                row["container"],
-                f"[{state_style}]{row['state']}[/]",
-                f"[{colour.get(row['health'], 'dim')}]{row['health']}[/]",
-                escape(row["image"]),  # podman's text: no markup
-                row["digest"].removeprefix("sha256:")[:12] or "-",
-                ", ".join(a["publish"]) if i == 0 else "",
-                _uptime(row["uptime_s"]),
+                cell(a["app"] if i == 0 else ""),
+                cell(row["container"]),
+                cell(row["state"], "green" if row["state"].startswith("active") else "red"),
+                cell(row["health"], colour.get(row["health"], "dim")),
+                cell(row["image"]),
+                cell(row["digest"].removeprefix("sha256:")[:12] or "-"),
+                cell(", ".join(a["publish"]) if i == 0 else ""),
+                cell(_uptime(row["uptime_s"])),
             )
+        if a.get("error"):
+            table.add_row(cell(a["app"]), cell("-"), cell(a["error"], "red"), *(cell("") for _ in range(5)))
         table.add_section()
     console.print(table)
     for a in data:
         if a.get("url"):
-            from rich.markup import escape
-
             certs = "; ".join(f"{d}: {c}" for d, c in a["certificates"].items()) or "plain HTTP"
-            console.print(f"{a['app']}: {a['url']}  [dim]certificate: {escape(certs)}[/]")
+            console.print(f"{plain(a['app'], markup=True)}: {plain(a['url'], markup=True)}  "
+                          f"[dim]certificate: {plain(certs, markup=True)}[/]")
+    for a in data:
+        if off := a.get("offsite"):
+            drill = off["drill"]
+            console.print(f"{plain(a['app'], markup=True)}: newest offsite snapshot "
+                          + (f"{_uptime(off['newest_s'])} old" if off["newest_s"] is not None else "none")
+                          + (f"; last drill {plain(drill['time'], markup=True)}: {plain(drill['result'], markup=True)}"
+                             if drill else "; no drill yet"), highlight=False)
     for p in problems(data):
-        console.print(f"[red]problem:[/] {escape(p)}")
+        console.print(f"[red]problem:[/] {plain(p, markup=True)}")

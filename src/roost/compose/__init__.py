@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from roost.compose.convert import Converter, Options
 from roost.compose.load import load_compose
-from roost.compose.report import Report
+from roost.compose.report import SHELL, Report
 from roost.errors import SpecError, UsageError
 
 
@@ -31,15 +31,24 @@ def import_compose(text: str, source: str, env: Mapping[str, str], opts: Options
         opts = replace(opts, env=dict(env))
     report = Report(source)
     unset: dict[str, int] = {}
+    from_shell: dict[tuple[str, int], None] = {}
 
     def note_unset(name: str, line: int) -> None:
         unset.setdefault(name, line)
 
-    tree = load_compose(text, source, env, note_unset)
+    def note_used(name: str, line: int) -> None:
+        if name in opts.shell:
+            from_shell[(name, line)] = None
+
+    tree = load_compose(text, source, env, note_unset, note_used)
     for name, line in unset.items():
         report.add("approximated", line, "(interpolation)", f"${{{name}}} is not set: an empty string was used",
                    f"set {name} in the environment, the project's .env or --env-file and import again")
-    draft = Converter(tree, source, opts, report).run()
+    converter = Converter(tree, source, opts, report)
+    draft = converter.run()
+    for name, line in [*from_shell, *converter.from_shell]:
+        report.add("review", line, SHELL, f"${{{name}}}: the value comes from the environment of the shell that ran "
+                   "the import", "check that it belongs in the spec (--strict refuses this)")
     spec_text = render(draft)
     try:
         parse_spec(spec_text, f"{draft.name}.toml")

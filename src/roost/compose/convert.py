@@ -13,12 +13,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import roost.compose.extends as extends
+import roost.compose.runtime as runtime
 import roost.compose.secrets as sec
 from roost.compose.interpolate import parse_dotenv
 from roost.compose.load import YMap, YSeq
 from roost.compose.report import Report
 from roost.errors import UsageError
-from roost.spec.model import ENV_KEY_RE, HOST_NAME_RE, IMAGE_RE, NAME_RE, RESERVED_NAMES, VOLUME_OPTIONS, check_text
+from roost.spec.model import (
+    ENV_KEY_RE,
+    HOST_NAME_RE,
+    IMAGE_RE,
+    NAME_RE,
+    RESERVED_NAMES,
+    VOLUME_OPTIONS,
+    check_host_dir,
+    check_text,
+)
 
 LOCALHOST = "127.0.0.1"
 MAX_RANGE = 100  # port ranges are expanded one mapping a port; refuse silly ones
@@ -28,13 +39,12 @@ HOME_RESERVED = {"env", "backups", ".config", ".local", ".bashrc", ".bash_profil
 # service keys the converter reads; every other key is reported (x- extension fields are skipped)
 HANDLED = {"image", "build", "ports", "expose", "volumes", "environment", "env_file", "healthcheck", "depends_on",
            "command", "entrypoint", "cap_add", "cap_drop", "read_only", "labels", "restart", "profiles", "networks",
-           "network_mode", "privileged", "devices", "container_name", "hostname", "links", "security_opt", "tmpfs"}
+           "network_mode", "privileged", "devices", "container_name", "hostname", "links", "security_opt", "tmpfs",
+           "user", "deploy", "mem_limit", "cpus", "pids_limit"}
+PROPAGATION = {"shared", "rshared", "slave", "rslave", "private", "rprivate"}
+DEPLOY_KEYS = {"resources", "restart_policy", "replicas", "mode"}  # the deploy: keys the converter reads
 ADVICE = {
-    "user": "roost runs the image's own user; if the image needs this user, set it in the image",
     "working_dir": "set it in the image (WORKDIR) or wrap the command",
-    "deploy": "resource limits and replicas are not modelled; one container runs per service",
-    "mem_limit": "memory limits are not modelled",
-    "cpus": "CPU limits are not modelled",
     "ulimits": "ulimits are not modelled; podman's defaults apply",
     "sysctls": "sysctls are not modelled (a rootless pod cannot set most of them)",
     "logging": "logs go to the journal: `roost logs APP`",
@@ -43,7 +53,6 @@ ADVICE = {
     "dns": "the pod uses the host's resolver",
     "shm_size": "podman's default /dev/shm (64 MB) applies",
     "init": "use an image with its own init, or add one to the command",
-    "extends": "copy the keys of the service it extends into this one and import again",
     "secrets": "make it a generated secret ([secrets]) passed in env, or mount the file from the app's home",
     "configs": "keep the file in the app's home and mount it as a volume",
     "volumes_from": "mount the same volumes explicitly",
@@ -75,6 +84,10 @@ class ContainerDraft:
     entrypoint: list[str] | None = None
     cap_add: list[str] = field(default_factory=list)
     read_only: bool = False
+    user: str | None = None
+    tmpfs: list[str] = field(default_factory=list)
+    restart: str = "always"
+    limits: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # spec key -> comment for the TOML
     lines: dict[str, int] = field(default_factory=dict)  # compose key -> its line, for later findings
 
@@ -85,7 +98,6 @@ class SpecDraft:
     name: str
     publish: list[str] = field(default_factory=list)
     publish_notes: list[str] = field(default_factory=list)
-    allow_host_paths: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)  # names for 127.0.0.1 in the pod (no [network] only)
     # the app's network: container -> its own host ports, its other names, whose namespace it shares
     own_publish: dict[str, list[str]] = field(default_factory=dict)
@@ -106,6 +118,7 @@ class Options:
     # reads an env_file named by the compose file (path as written, relative to its folder), None if unreadable;
     # the values are only compared, so that a password an env file repeats is not replaced in one place only
     read_env_file: Callable[[str], str | None] | None = None
+    shell: frozenset[str] = frozenset()  # names set in the importing shell's environment (each use is reported)
 
 
 def _slug(text: str, limit: int = 31) -> str:
@@ -177,10 +190,11 @@ class Converter:
         self.env_file_values: set[str] = set()  # every value the services' env files hold
         self.unread_env_files: list[tuple[str, int]] = []  # (line, KEY) -> services where it had no value
         self.shares: dict[str, str] = {}  # service -> the service whose namespace it joins (network_mode)
+        self.from_shell: list[tuple[str, int]] = []  # (KEY, line): a bare `- KEY` that took the shell's value
 
     # -- helpers --------------------------------------------------------------------------------
-    def add(self, kind: str, line: int | None, where: str, did: str, todo: str = "") -> None:
-        self.report.add(kind, line, where, did, todo)  # type: ignore[arg-type]
+    def add(self, kind: str, line: int | None, where: str, did: str, todo: str = "", file: str | None = None) -> None:
+        self.report.add(kind, line, where, did, todo, file)  # type: ignore[arg-type]
 
     def run(self) -> SpecDraft:
         tree = self.tree
@@ -188,6 +202,7 @@ class Converter:
         if not isinstance(services, YMap) or not services.items:
             raise UsageError(f"{self.source}: no `services:` to import", "give a compose file with a services: mapping")
         draft = SpecDraft(self.source, _app_name(self.opts, tree, self.report))
+        services = extends.resolve(services, self.add)
         self._top_level(services)
         names = self._names(services, draft)
         for svc, body in services.items.items():
@@ -199,7 +214,7 @@ class Converter:
         if not draft.containers:
             why = "".join(f"\n  {f.render(self.source)}" for f in self.report.sorted() if f.kind == "dropped")
             raise UsageError(f"{self.source}: no service could be imported:{why}",
-                             "give every service an `image:`; roost does not build images")
+                             "each line above says what to do (roost runs images; it does not build them)")
         for (line, key), svcs in self.no_value.items():
             self.add("info", line, f"services.{','.join(svcs)}.environment.{key}",
                      f"{key} is left out: it has no value and is not set here (compose would leave it out too)",
@@ -221,7 +236,7 @@ class Converter:
                 for vname, vbody in (vols.items.items() if isinstance(vols, YMap) else []):
                     if not isinstance(vbody, YMap):
                         continue
-                    if vbody.get("external"):
+                    if runtime.boolean(vbody.get("external")):
                         self.add("review", vols.at(vname), f"volumes.{vname}",
                                  "external volume: roost keeps this data in a directory under the app's home",
                                  "copy the volume's data there before the first apply")
@@ -243,10 +258,10 @@ class Converter:
                     body = nets.get(net)
                     if not isinstance(body, YMap):
                         continue
-                    if body.get("internal"):
+                    if runtime.boolean(body.get("internal")):
                         self.add("approximated", body.at("internal"), f"networks.{net}.internal",
-                                 "internal: true is not modelled: the pod's containers can reach the internet",
-                                 "if that matters, block it outside roost (a firewall rule for the app's user)")
+                                 "internal: true is not carried over: the app's containers can reach the internet",
+                                 "set network.internal = true if no container needs the internet")
                     if body.get("external") or (body.get("driver") not in (None, "bridge")) or body.get("ipam"):
                         self.add("dropped", nets.at(net), f"networks.{net}",
                                  "network options (external, driver, ipam) are not modelled",
@@ -351,15 +366,16 @@ class Converter:
         self._ports(svc, cname, body, draft)
         self._volumes(svc, cname, body, c, draft)
         self._health(svc, body, c)
-        self._command(svc, body, c)
+        if not self._command(svc, body, c):
+            draft.skipped.append(f"{svc}: command or entrypoint cannot be carried over")
+            return None
         self._privileges(svc, body, c)
         self._labels(svc, body, c)
-        if "restart" in body.items:
-            policy = body.get("restart")
-            kind = "info" if policy in ("always", "unless-stopped") else "approximated"
-            self.add(kind, body.at("restart"), f"{where}.restart",
-                     f"restart: {policy} -> roost always restarts a container that stops (systemd Restart=always)",
-                     "" if kind == "info" else "a one-shot task (migration, init) needs its own handling")
+        c.restart = runtime.restart(svc, body, line, self.add)
+        c.limits = runtime.limits(svc, body, self.add)
+        c.user = runtime.user(svc, body, self.add)
+        c.tmpfs += runtime.tmpfs(svc, body, self.add)
+        self._deploy(svc, body)
         for k in ("container_name", "hostname"):
             if k in body.items:
                 self.add("info", body.at(k), f"{where}.{k}",
@@ -367,6 +383,25 @@ class Converter:
         if "links" in body.items:
             self.add("info", body.at("links"), f"{where}.links", "dropped: all services share the app's network")
         return c
+
+    def _deploy(self, svc: str, body: YMap) -> None:
+        deploy = body.get("deploy")
+        if not isinstance(deploy, YMap):
+            return
+        where = f"services.{svc}.deploy"
+        for key in deploy.items:
+            if key not in DEPLOY_KEYS:
+                self.add("dropped", deploy.at(key), f"{where}.{key}", f"`{key}` is not modelled (a swarm setting)")
+        replicas = deploy.get("replicas")
+        if replicas is not None and replicas != 1:
+            self.add("approximated", deploy.at("replicas"), f"{where}.replicas",
+                     f"{replicas} replicas -> one container", "run more workers inside it if the image allows")
+        resources = deploy.get("resources")
+        if isinstance(resources, YMap):
+            for key in resources.items:
+                if key != "limits":
+                    self.add("dropped", resources.at(key), f"{where}.resources.{key}",
+                             f"`{key}` is not modelled (roost sets limits, not reservations or devices)")
 
     def _network(self, svc: str, body: YMap) -> None:
         where = f"services.{svc}"
@@ -413,11 +448,15 @@ class Converter:
         for key, value, line in pairs:
             key = key.strip()
             if not ENV_KEY_RE.match(key):
-                self.add("dropped", line, where, f"variable {key!r} dropped: not a valid name")
+                self.add("dropped", line, where, f"variable {key!r} dropped: not a valid name",
+                         "roost passes names of letters, digits and '_': if the app reads this one (Spring's "
+                         "dotted names), use its underscore form (SPRING_DATASOURCE_URL) or a config file")
                 continue
             if value is None:  # `- KEY` / `KEY:`: compose passes the value of its own environment, if set
                 if key in self.opts.env:
                     value = self.opts.env[key]
+                    if key in self.opts.shell:
+                        self.from_shell.append((key, line))
                 else:
                     self.no_value.setdefault((line, key), []).append(svc)
                     continue
@@ -451,7 +490,8 @@ class Converter:
             if content is None:
                 self.unread_env_files.append((path, line))
                 continue
-            for value in parse_dotenv(content).values():
+            self._env_file_meaning(svc, path, content)
+            for value in parse_dotenv(content, self.opts.env).values():
                 self.env_file_values.add(value)
                 self.env_file_values.update(m.group("pw") for m in sec.URL_PASSWORD_RE.finditer(value))
         for n, (path, required, line) in enumerate(files):
@@ -471,6 +511,32 @@ class Converter:
                      f"env_file = {norm!r} (relative to the spec's folder)"
                      + ("" if required else "; compose's `required: false` is not modelled: the file must exist"),
                      "keep the file beside the spec")
+
+    def _env_file_meaning(self, svc: str, path: str, content: str) -> None:
+        """A finding on each line of an env file that roost (podman's --env-file: KEY=VALUE taken
+        literally) reads otherwise than compose (quotes removed, ${VAR} interpolated, `export`)."""
+        from roost.render.envfile import parse_env
+
+        for number, raw in enumerate(content.splitlines(), start=1):
+            if not raw.strip() or raw.lstrip().startswith("#"):
+                continue
+            try:
+                compose = parse_dotenv(raw, self.opts.env)
+            except UsageError:
+                compose = {}
+            try:
+                ours: dict[str, str] | None = parse_env(raw)
+            except ValueError:
+                ours = None
+            if ours == compose:
+                continue
+            key = next(iter(compose), raw.split("=")[0].strip())
+            did = (f"{key}: roost refuses this line (plan and check stop)" if ours is None
+                   else f"{key}: roost passes the value as written, compose reads it otherwise "
+                        "(quotes, ${VAR} or a comment)")
+            self.add("approximated", number, f"services.{svc}.env_file", did,
+                     "write KEY=VALUE with the value exactly as the app should see it (no quotes, no export, "
+                     "no ${VAR})", file=path)
 
     # -- ports ----------------------------------------------------------------------------------
     def _ports(self, svc: str, cname: str, body: YMap, draft: SpecDraft) -> None:
@@ -513,7 +579,13 @@ class Converter:
                 self.add("approximated", line, where,
                          f"container port {ctr} had no host port (compose picks a random one): published on {ctr}",
                          "change the host port in the container's publish if it is taken")
-            if ip in (None, ""):
+            if ip in (None, "") and proto == "udp":  # clients reach it directly: no HTTP proxy can stand in front
+                addr = "0.0.0.0"
+                self.add("review", line, where,
+                         f"UDP port {host or ctr} published on every address, as the compose file does",
+                         f"let it through the host's firewall (nft add rule inet filter input udp dport {host or ctr} "
+                         f"accept, or ufw allow {host or ctr}/udp)")
+            elif ip in (None, ""):
                 addr = LOCALHOST
                 draft.publish_notes = ["127.0.0.1 where the compose file named no address"]
                 self.add("approximated", line, where,
@@ -525,7 +597,8 @@ class Converter:
                     addr = f"[{addr}]"
                 if addr not in (LOCALHOST, "[::1]"):
                     self.add("review", line, where, f"published on {addr} as the compose file says",
-                             "127.0.0.1 with a reverse proxy in front is safer")
+                             f"the host's firewall must let {host or ctr}/{proto} in; for a web app 127.0.0.1 with "
+                             "a reverse proxy in front is safer")
             for hp, cp in zip(host_ports, ctr_ports, strict=False):
                 entry = f"{addr}:{hp}:{cp}" + ("" if proto == "tcp" else f"/{proto}")
                 clash = next((p for p in draft.publish if _host_key(p) == (hp, proto)), None)
@@ -570,9 +643,6 @@ class Converter:
         top = self.tree.get("volumes")
         named = set(top.items) if isinstance(top, YMap) else set()
         targets: set[str] = set()
-        if isinstance(body.get("tmpfs"), (str, YSeq)):
-            self.add("dropped", body.at("tmpfs"), f"services.{svc}.tmpfs",
-                     "tmpfs mounts are not modelled (podman mounts tmpfs on /tmp and /run already)")
         if not isinstance(vols, YSeq):
             return
         for i, item in enumerate(vols.items):
@@ -582,14 +652,29 @@ class Converter:
                 kind = str(item.get("type") or "volume")
                 source = str(item.get("source") or "")
                 target = str(item.get("target") or "")
-                if item.get("read_only"):
+                if runtime.boolean(item.get("read_only")):
                     opts.append("ro")
-                for k in ("bind", "volume", "tmpfs", "consistency", "image"):
-                    if k in item.items and k not in ("bind",):
+                for k in ("volume", "consistency", "image"):
+                    if k in item.items:
                         self.add("dropped", item.at(k), where, f"volume option `{k}` is not modelled")
                 bind = item.get("bind")
-                if isinstance(bind, YMap) and bind.get("selinux") in ("z", "Z"):
-                    opts.append(bind.get("selinux"))
+                if isinstance(bind, YMap):
+                    for k in bind.items:
+                        if k == "selinux" and bind.get(k) in ("z", "Z"):
+                            opts.append(bind.get(k))
+                        elif k == "propagation":
+                            opts.append(str(bind.get(k)))  # reported below with the short form's
+                        elif k != "create_host_path" or runtime.boolean(bind.get(k)) is False:
+                            self.add("dropped", bind.at(k), where, f"bind option `{k}` is not modelled")
+                tmp = item.get("tmpfs")
+                if kind == "tmpfs":
+                    entry = runtime.tmpfs_entry(str(target).strip(), tmp.get("size") if isinstance(tmp, YMap) else None,
+                                                tmp.get("mode") if isinstance(tmp, YMap) else None)
+                    if entry is None:
+                        self.add("dropped", line, where, f"tmpfs on {target!r}: not a tmpfs roost takes")
+                    else:
+                        c.tmpfs.append(entry)
+                    continue
             else:
                 parts = str(item).split(":")
                 if len(parts) == 1:
@@ -601,7 +686,7 @@ class Converter:
                     kind = "volume"
                 elif source:
                     kind = "bind"
-            if kind in ("tmpfs", "npipe", "image", "cluster"):
+            if kind in ("npipe", "image", "cluster"):
                 self.add("dropped", line, where, f"{kind} mount of {target} is not modelled")
                 continue
             target = target.strip()
@@ -616,6 +701,10 @@ class Converter:
             for o in opts:
                 if o in VOLUME_OPTIONS:
                     kept.append(o)
+                elif o in PROPAGATION:
+                    self.add("dropped", line, where, f"bind propagation {o!r} is not modelled: mounts made later under "
+                             f"{target} on one side are not seen on the other",
+                             "if the app relies on it (a backup agent, a FUSE mount), run it outside roost")
                 else:
                     self.add("info", line, where, f"volume option {o!r} dropped (no meaning for podman here)")
             host: str | None
@@ -632,10 +721,7 @@ class Converter:
                 host = self._bind_source(source, target, line, where, draft)
                 if host is None:
                     continue
-            if host.startswith("/"):
-                c.notes["volumes"] = "host paths outside the home are listed in app.allow_host_paths: review them"
-            else:
-                self.volume_users.setdefault(host, []).append(cname)
+            self.volume_users.setdefault(host, []).append(cname)
             targets.add(target)
             c.volumes.append(_join_volume(host, target, kept))
         # private SELinux label unless another container mounts the same directory (then shared)
@@ -658,14 +744,22 @@ class Converter:
                          "if the app must manage containers, mount the app user's podman socket "
                          "(/run/user/UID/podman/podman.sock, after `systemctl --user enable --now podman.socket`)")
                 return None
-            if path == "/":
-                self.add("dropped", line, where, "the host's / is not mounted into a container")
+            if path in ("/etc/localtime", "/etc/timezone", "/usr/share/zoneinfo"):
+                self.add("dropped", line, where, f"{source} is not mounted: the host's time zone is a system file",
+                         "set the time zone in the container's env instead, e.g. TZ = \"Europe/Berlin\"")
                 return None
-            if path not in draft.allow_host_paths:
-                draft.allow_host_paths.append(path)
-            self.add("review", line, where, f"host path {path} -> listed in app.allow_host_paths",
-                     "check the app's user may read it and that the app should see it")
-            return path
+            try:
+                check_host_dir(path, "a host path given to containers")
+            except ValueError as e:
+                self.add("dropped", line, where, f"{source} is not mounted: {e}",
+                         "keep what the container needs in the app's home and mount it from there")
+                return None
+            draft.skipped.append(f"{where}: {path}:{target} (a host path: allow it by hand if the app needs it)")
+            self.add("dropped", line, where, f"host path {path} is not mounted: roost never grants a host path "
+                     "on its own",
+                     f"if the app must see it, add \"{path}\" to app.allow_host_paths and \"{path}:{target}\" to "
+                     "this container's volumes (the app's user must be able to read it)")
+            return None
         rel = posixpath.normpath(source)
         if rel.startswith(".."):
             new = _safe_dir(rel.lstrip("./").replace("../", "") or "data")
@@ -704,7 +798,7 @@ class Converter:
         if not isinstance(hc, YMap):
             self.add("dropped", body.at("healthcheck"), where, "not a mapping: ignored")
             return
-        if hc.get("disable") is True:
+        if runtime.boolean(hc.get("disable")):
             self.add("info", hc.at("disable"), where, "disabled: the container has no health check")
             return
         test = hc.get("test")
@@ -725,8 +819,9 @@ class Converter:
                 self.add("dropped", hc.at("test"), f"{where}.test", "test must start with CMD, CMD-SHELL or NONE")
                 return
         elif "test" not in hc.items:
-            self.add("dropped", hc.line, where,
-                     "no `test`: the image's own health check is not known to roost", "add a test command")
+            self.add("approximated", hc.line, where,
+                     "no `test`: the image's own health check still runs in podman, but roost does not know it, so "
+                     "neither `requires` nor apply waits for it", "add a test command to make roost wait until healthy")
             return
         if cmd is None:
             return
@@ -746,7 +841,8 @@ class Converter:
         if cmd.endswith("\\") or not cmd:
             self.add("dropped", hc.at("test"), f"{where}.test", "the test cannot be written on one line")
             return
-        health: dict[str, Any] = {"cmd": cmd}
+        # compose's defaults where the file says nothing (roost's own are shorter)
+        health: dict[str, Any] = {"cmd": cmd, "interval": "30s", "timeout": "30s", "retries": 3, "start_period": "0s"}
         for key in ("interval", "timeout", "start_period"):
             if key in hc.items:
                 seconds = _duration(hc.get(key))
@@ -754,8 +850,8 @@ class Converter:
                     self.add("dropped", hc.at(key), f"{where}.{key}", f"{hc.get(key)!r} is not a duration")
                     continue
                 seconds = min(seconds, 7 * 24 * 3600)
-                if key == "timeout" and seconds <= 0:
-                    continue
+                if seconds <= 0 and key != "start_period":
+                    continue  # 0 is compose's "default"
                 health[key] = _spec_duration(seconds)
         if "retries" in hc.items:
             r = hc.get("retries")
@@ -768,41 +864,48 @@ class Converter:
                      "dropped: roost checks every second while the container starts")
         c.health = health
 
-    def _command(self, svc: str, body: YMap, c: ContainerDraft) -> None:
+    def _command(self, svc: str, body: YMap, c: ContainerDraft) -> bool:
+        """Command and entrypoint; False when one of them cannot be carried over while the other
+        is there: an entrypoint without its command (or the reverse) runs something else."""
         where = f"services.{svc}"
-        cmd = body.get("command")
-        entry = body.get("entrypoint")
+        command = self._args(body, "command", where)
+        entrypoint = self._args(body, "entrypoint", where)
+        lost = [k for k, v in (("command", command), ("entrypoint", entrypoint)) if v is False]
+        kept = [k for k, v in (("command", command), ("entrypoint", entrypoint)) if v not in (None, False)]
+        if lost and kept:
+            self.add("dropped", body.at(lost[0]), where,
+                     f"service not imported: its {lost[0]} cannot be carried over, and its {kept[0]} alone would run "
+                     "something else",
+                     f"put the {lost[0]} in a script (in the image or a mounted file) and import again")
+            return False
+        if isinstance(command, list):
+            c.command = command
+        if isinstance(entrypoint, list):
+            c.entrypoint = entrypoint
+        return True
+
+    def _args(self, body: YMap, key: str, where: str) -> list[str] | bool | None:
+        """The arguments of `command` or `entrypoint`; None when absent, False when they cannot be
+        written into a unit file (reported)."""
+        value = body.get(key)
+        if value is None:
+            return None
         args: list[str] | None = None
-        if isinstance(cmd, str):
+        if isinstance(value, str):
             try:
-                args = shlex.split(cmd)
+                args = shlex.split(value)
             except ValueError:
-                self.add("dropped", body.at("command"), f"{where}.command", "cannot be split into arguments")
-        elif isinstance(cmd, YSeq):
-            args = ["" if a is None else str(a) for a in cmd.items]
-        if args is not None:
-            if not args or any(not a for a in args) or any(_bad_text(a) for a in args):
-                self.add("dropped", body.at("command"), f"{where}.command",
-                         "an empty or multi-line argument cannot be passed through a unit file",
-                         "wrap the command in a script inside the image or a mounted file")
-            else:
-                c.command = args
-        if entry is not None:
-            if isinstance(entry, str):
-                try:
-                    entry_args: list[str] | None = shlex.split(entry)
-                except ValueError:
-                    entry_args = None
-            elif isinstance(entry, YSeq):
-                entry_args = ["" if a is None else str(a) for a in entry.items]
-            else:
-                entry_args = None
-            if entry_args is None or any(not a or _bad_text(a) for a in entry_args):
-                self.add("dropped", body.at("entrypoint"), f"{where}.entrypoint",
-                         "an entrypoint with an empty or multi-line argument cannot be passed through a unit file",
-                         "wrap it in a script inside the image or a mounted file")
-            else:
-                c.entrypoint = entry_args
+                self.add("dropped", body.at(key), f"{where}.{key}", "cannot be split into arguments")
+                return False
+        elif isinstance(value, YSeq):
+            # a folded (>) or literal (|) item ends with the newline YAML adds: not part of the argument
+            args = ["" if a is None else str(a).rstrip("\n") for a in value.items]
+        if args is None or (key == "command" and not args) or any(not a or _bad_text(a) for a in args):
+            self.add("dropped", body.at(key), f"{where}.{key}",
+                     f"the {key} has an empty or multi-line argument, which cannot be passed through a unit file",
+                     "wrap it in a script inside the image or a mounted file")
+            return False
+        return args
 
     def _privileges(self, svc: str, body: YMap, c: ContainerDraft) -> None:
         where = f"services.{svc}"
@@ -823,10 +926,11 @@ class Converter:
         if "cap_drop" in body.items:
             self.add("info", body.at("cap_drop"), f"{where}.cap_drop",
                      "dropped: roost already drops every capability beyond a small default set")
-        ro = body.get("read_only")
-        if ro is True:
+        if runtime.boolean(body.get("read_only")):
             c.read_only = True
-        if body.get("privileged") is True:
+        elif "read_only" in body.items and runtime.boolean(body.get("read_only")) is None:
+            self.add("dropped", body.at("read_only"), f"{where}.read_only", f"{body.get('read_only')!r} is not a boolean")
+        if runtime.boolean(body.get("privileged")):
             self.add("dropped", body.at("privileged"), f"{where}.privileged",
                      "privileged is not granted (a rootless container is never privileged on the host)",
                      "add the capabilities it needs in cap_add; what needs real root will not work")
@@ -943,10 +1047,10 @@ class Converter:
         for n, c in draft.containers.items():
             c.env = plan.env[n]
         for f in plan.found:
-            draft.secrets[f.name] = sec.MIN_LENGTH
+            draft.secrets[f.name] = f.length
             where = ", ".join(p.describe() for p in f.places)
-            why = {"placeholder": "a placeholder value", "repeated literal": "a password the file repeats",
-                   "empty": "an empty password"}[f.reason]
+            why = {"placeholder": "a placeholder of the app's own secret",
+                   "repeated literal": "a password the file repeats"}[f.reason]
             if len(f.places) == 1:
                 todo = ("check that whatever uses it gets it from the spec: a client that relies on a built-in "
                         f"default would no longer match (the value is in ~/.config/roost/secrets/{f.name})")
@@ -954,7 +1058,7 @@ class Converter:
                 todo = (f"nothing to do: roost generates it on the first apply; to log in with it, read "
                         f"~/.config/roost/secrets/{f.name} in the app's home")
             self.add("approximated", f.places[0].line, f"secrets.{f.name}",
-                     f"{why} -> generated secret ${{secrets.{f.name}}} ({sec.MIN_LENGTH} characters) in {where}", todo)
+                     f"{why} -> generated secret ${{secrets.{f.name}}} ({f.length} letters and digits) in {where}", todo)
         # a health check or command that spells out a replaced value must use the variable instead
         for c in draft.containers.values():
             for name, value in plan.values.items():
@@ -996,6 +1100,11 @@ class Converter:
             self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
                      "a literal credential is written in the spec in clear",
                      "replace it with a generated secret: [secrets] NAME = { generate = 32 } and ${secrets.NAME}")
+        for p in plan.weak:
+            self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
+                     "a default password, written once, is kept: whatever connects to this service may rely on the "
+                     "image's default (a DATABASE_URL built into the app)",
+                     "change it here and wherever the app connects with it, or make both a generated secret")
         for p in plan.external:
             self.add("review", p.line, f"services.{draft.containers[p.container].service}.environment.{p.key}",
                      "placeholder for a credential of an outside service", "fill in the real value")

@@ -21,9 +21,10 @@ class InterpolationError(UsageError):
 
 
 def interpolate(text: str, env: Mapping[str, str], *, source: str = "<compose>", line: int | None = None,
-                unset: Callable[[str], None] | None = None) -> str:
+                unset: Callable[[str], None] | None = None, used: Callable[[str], None] | None = None) -> str:
     """Substitute variables in one value as `docker compose` does. `unset(name)` is called for each
-    variable that was neither set nor given a default (it becomes "", as compose does with a warning)."""
+    variable that was neither set nor given a default (it becomes "", as compose does with a warning),
+    `used(name)` for each variable whose value was read."""
     out: list[str] = []
     i = 0
     n = len(text)
@@ -42,12 +43,12 @@ def interpolate(text: str, env: Mapping[str, str], *, source: str = "<compose>",
             if end < 0:
                 raise InterpolationError(source, line, f"unterminated ${{...}} in {text!r}",
                                          "close it with '}' or write $$ for a literal $")
-            out.append(_expand(text[i + 2:end], env, source, line, unset))
+            out.append(_expand(text[i + 2:end], env, source, line, unset, used))
             i = end + 1
             continue
         m = _NAME.match(text, i + 1)
         if m:
-            out.append(_lookup(m.group(0), env, unset))
+            out.append(_lookup(m.group(0), env, unset, used))
             i = m.end()
             continue
         out.append("$")  # a lone $ (e.g. at the end) stays, as compose keeps it
@@ -71,8 +72,11 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def _lookup(name: str, env: Mapping[str, str], unset: Callable[[str], None] | None) -> str:
+def _lookup(name: str, env: Mapping[str, str], unset: Callable[[str], None] | None,
+            used: Callable[[str], None] | None = None) -> str:
     if name in env:
+        if used:
+            used(name)
         return env[name]
     if unset:
         unset(name)
@@ -80,7 +84,7 @@ def _lookup(name: str, env: Mapping[str, str], unset: Callable[[str], None] | No
 
 
 def _expand(body: str, env: Mapping[str, str], source: str, line: int | None,
-            unset: Callable[[str], None] | None) -> str:
+            unset: Callable[[str], None] | None, used: Callable[[str], None] | None) -> str:
     m = _NAME.match(body)
     if not m:
         raise InterpolationError(source, line, f"invalid variable ${{{body}}}: a name must be letters, digits, '_'",
@@ -88,7 +92,7 @@ def _expand(body: str, env: Mapping[str, str], source: str, line: int | None,
     name = body[: m.end()]
     rest = body[m.end():]
     if not rest:
-        return _lookup(name, env, unset)
+        return _lookup(name, env, unset, used)
     op = next((o for o in (":-", ":?", ":+", "-", "?", "+") if rest.startswith(o)), None)
     if op is None:
         raise InterpolationError(source, line, f"invalid variable ${{{body}}}",
@@ -97,9 +101,11 @@ def _expand(body: str, env: Mapping[str, str], source: str, line: int | None,
     value = env.get(name)
     empty_counts = op.startswith(":")  # with ':' an empty value counts as unset
     is_set = value is not None and (value != "" or not empty_counts)
+    if value is not None and used:
+        used(name)
 
     def inner(s: str) -> str:
-        return interpolate(s, env, source=source, line=line, unset=unset)
+        return interpolate(s, env, source=source, line=line, unset=unset, used=used)
 
     if op.endswith("-"):
         return value if is_set and value is not None else inner(arg)

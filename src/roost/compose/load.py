@@ -106,25 +106,30 @@ def parse_yaml(text: str, source: str) -> YMap:
     return tree
 
 
-def interpolate_tree(tree: Any, env: Mapping[str, str], source: str, line: int,
-                     unset: Callable[[str, int], None]) -> Any:
+Note = Callable[[str, int], None]
+
+
+def interpolate_tree(tree: Any, env: Mapping[str, str], source: str, line: int, unset: Note,
+                     used: Note | None = None) -> Any:
     """The tree with every string value interpolated (keys stay as written, as in compose)."""
     if isinstance(tree, YMap):
-        return YMap({k: interpolate_tree(v, env, source, tree.at(k), unset) for k, v in tree.items.items()},
+        return YMap({k: interpolate_tree(v, env, source, tree.at(k), unset, used) for k, v in tree.items.items()},
                     tree.line, dict(tree.key_line))
     if isinstance(tree, YSeq):
-        return YSeq([interpolate_tree(v, env, source, tree.at(i), unset) for i, v in enumerate(tree.items)],
+        return YSeq([interpolate_tree(v, env, source, tree.at(i), unset, used) for i, v in enumerate(tree.items)],
                     tree.line, list(tree.item_line))
     if isinstance(tree, str):
-        return interpolate(tree, env, source=source, line=line, unset=lambda name: unset(name, line))
+        return interpolate(tree, env, source=source, line=line, unset=lambda name: unset(name, line),
+                           used=(lambda name: used(name, line)) if used else None)
     return tree
 
 
-def load_compose(text: str, source: str, env: Mapping[str, str], unset: Callable[[str, int], None]) -> YMap:
+def load_compose(text: str, source: str, env: Mapping[str, str], unset: Note, used: Note | None = None) -> YMap:
     """Parse and interpolate. Top-level `x-` extension fields are left as written: they only matter
     through the anchors that services merge, and those copies are interpolated where they land."""
     tree = parse_yaml(text, source)
     out = YMap({}, tree.line, dict(tree.key_line))
     for key, value in tree.items.items():
-        out.items[key] = value if key.startswith("x-") else interpolate_tree(value, env, source, tree.at(key), unset)
+        out.items[key] = value if key.startswith("x-") else interpolate_tree(value, env, source, tree.at(key), unset,
+                                                                                  used)
     return out

@@ -34,11 +34,6 @@ def render(draft: SpecDraft) -> str:
 
     app = tomlkit.table()
     app.add("name", draft.name)
-    if draft.allow_host_paths:
-        paths = tomlkit.array()
-        paths.extend(draft.allow_host_paths)
-        app.add("allow_host_paths", paths)
-        app["allow_host_paths"].comment("host paths the compose file bind-mounts: review them")
     doc.add("app", app)
 
     network = tomlkit.table()
@@ -95,6 +90,17 @@ def render(draft: SpecDraft) -> str:
             t.add("cap_add", c.cap_add)
         if c.read_only:
             t.add("read_only", True)
+        if c.user is not None:
+            t.add("user", c.user)
+        if c.tmpfs:
+            t.add("tmpfs", c.tmpfs)
+        if c.restart != "always":
+            t.add("restart", c.restart)
+        if c.limits:
+            limits = tomlkit.inline_table()
+            for k, v in c.limits.items():
+                limits.add(k, v)
+            t.add("limits", limits)
         for key, note in c.notes.items():
             if key in t:
                 t[key].comment(_comment_text(note))

@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from roost.errors import RoostError
+from roost.frontdoor.guard import verify
 from roost.frontdoor.render import MAIN_CADDYFILE, has_import, site_file, with_import
 from roost.frontdoor.state import SERVICE
 from roost.host.runner import Host
 from roost.plan.actions import Action, WriteFile
 from roost.render.desired import FileWant
+from roost.survivors import AppIds
 
 if TYPE_CHECKING:
-    from roost.apply import Context
+    from roost.plan.context import Context
 
 
 def validate_argv(host: Host) -> list[str]:
@@ -43,10 +45,14 @@ def reload(host: Host) -> None:
 
 @dataclass(frozen=True)
 class PublishSite(Action):
-    """Write the app's site file (and the main Caddyfile's import line), validate, then reload."""
+    """Write the app's site file (and the main Caddyfile's import line), validate, then reload. The
+    site forwards only if the listener on the app's port is the app's own (frontdoor/guard.py);
+    otherwise its closed form (503) is written and the event reported."""
 
     site: WriteFile
     main: WriteFile | None = None  # the main Caddyfile as planned, when its import line is missing
+    closed: str = ""  # the site's closed form
+    dial: tuple[str, int] = ("127.0.0.1", 0)  # where Caddy connects
 
     def describe(self) -> str:
         what = self.site.describe()
@@ -59,7 +65,13 @@ class PublishSite(Action):
 
     def execute(self, ctx: Context) -> None:
         host = ctx.host
-        written = [self.site]
+        site = self.site
+        if self.closed:
+            verdict = verify(host, *self.dial, app_ids(ctx.identity))
+            if not verdict.ok:
+                site = WriteFile(FileWant(site.want.path, self.closed, 0o644, 0, 0), site.old)
+                say(ctx, f"the site of {ctx.layout.name} answers 503 until the app listens on its port: {verdict.why}")
+        written = [site]
         # the main Caddyfile is read again now: installing caddy a moment ago may have just created it
         current = host.read_file(MAIN_CADDYFILE)
         if current is None or not has_import(current):
@@ -87,6 +99,56 @@ def restore(host: Host, written: list[WriteFile]) -> None:
             host.remove_file(w.want.path)
         else:
             host.write_file(w.want.path, w.old, mode=w.want.mode, uid=w.want.uid, gid=w.want.gid)
+
+
+def app_ids(identity) -> AppIds:
+    from roost.layout import SUBID_COUNT
+
+    start = identity.subid_start or 0
+    return AppIds(identity.uid, identity.gid, start, SUBID_COUNT if start else 0)
+
+
+def say(ctx: Context, message: str) -> None:
+    if ctx.ui is not None:
+        ctx.ui.print(f"[yellow]front door[/]: {message}", highlight=False)
+
+
+@dataclass(frozen=True)
+class CloseSite(Action):
+    """Before roost stops or restarts the pod: the site answers 503, so no request can reach
+    whoever binds the port while it is free. Opened again (checked) after the pod is up."""
+
+    name: str
+    closed: str
+
+    def describe(self) -> str:
+        return f"close {site_file(self.name)} (503) while the pod restarts: nobody else can take its port meanwhile"
+
+    def execute(self, ctx: Context) -> None:
+        from roost.frontdoor.guard import Door, set_site
+
+        set_site(ctx.host, Door(self.name, "", 0, app_ids(ctx.identity), "", self.closed), self.closed)
+
+
+@dataclass(frozen=True)
+class InstallDoorWatch(Action):
+    """The watcher (roost-door.service) and its boot step (roost-door-boot.service, before Caddy)."""
+
+    units: tuple[WriteFile, ...]
+
+    def describe(self) -> str:
+        return "install and start roost-door.service (the front door's watcher: a site forwards only to the app's own listener)"
+
+    def detail(self) -> str | None:
+        return "".join(w.detail() or "" for w in self.units) or None
+
+    def execute(self, ctx: Context) -> None:
+        for w in self.units:
+            w.execute(ctx)
+        ctx.host.run(["systemctl", "daemon-reload"], mutates=True)
+        ctx.host.run(["systemctl", "enable", "roost-door-boot.service"], mutates=True)
+        ctx.host.run(["systemctl", "enable", "roost-door.service"], mutates=True)
+        ctx.host.run(["systemctl", "restart", "roost-door.service"], mutates=True)
 
 
 @dataclass(frozen=True)

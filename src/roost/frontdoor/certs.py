@@ -14,7 +14,6 @@ from roost.host.runner import Host
 
 STORAGE = "/var/lib/caddy/.local/share/caddy"
 CERTS_DIR = f"{STORAGE}/certificates"
-LOCAL_ROOT = f"{STORAGE}/pki/authorities/local/root.crt"  # the internal CA's root, to trust on clients
 ISSUERS = {  # Caddy's storage folder -> who issued it
     "local": "internal CA",
     "acme-v02.api.letsencrypt.org-directory": "Let's Encrypt",
@@ -29,9 +28,6 @@ class Cert:
     issuer: str
     not_before: datetime
     not_after: datetime
-
-    def remaining_days(self, now: datetime) -> float:
-        return (self.not_after - now).total_seconds() / 86400
 
     def overdue(self, now: datetime) -> bool:
         """Caddy renews with a third of the lifetime left; under a sixth, renewal has been failing."""

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from roost.frontdoor.caddyfile import Directive, Raw, d, site
 from roost.frontdoor.model import Web
-
-if TYPE_CHECKING:  # the spec model calls problems() from its cross-checks: no import back at run time
-    from roost.spec.model import Publish, Spec
+from roost.spec.model import Publish, Spec, upstream
 
 SITES_DIR = "/etc/caddy/roost.d"
 MAIN_CADDYFILE = "/etc/caddy/Caddyfile"
@@ -35,15 +32,6 @@ class Health:
     uri: str
     port: int | None  # None: the upstream's own port
     timeout: str
-
-
-def upstream(spec: Spec) -> Publish | None:
-    """The published TCP port the site proxies to: `web.port`, or the app's only one."""
-    assert spec.web is not None
-    tcp = [p for p in spec.ports if p.proto == "tcp"]
-    if spec.web.port is None:
-        return tcp[0] if len(tcp) == 1 else None
-    return next((p for p in tcp if p.host_port == spec.web.port), None)
 
 
 def dial_address(p: Publish) -> str:
@@ -74,23 +62,6 @@ def health(spec: Spec, up: Publish) -> Health | None:
     return None
 
 
-def problems(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
-    """Rules that need the whole spec (called from spec.model.cross_check)."""
-    if spec.web is None:
-        return []
-    tcp = [str(p.host_port) for p in spec.ports if p.proto == "tcp"]
-    if upstream(spec) is not None:
-        return []
-    if spec.web.port is not None:
-        return [(("web", "port"), f"port {spec.web.port} is not a TCP host port in pod.publish "
-                                  f"(published: {', '.join(tcp) or 'none'})")]
-    if not tcp:
-        return [(("web",), "the pod publishes no TCP port for the site to reach: add one to pod.publish, "
-                           "e.g. \"127.0.0.1:8080:80\"")]
-    return [(("web", "port"), f"the pod publishes {len(tcp)} TCP ports ({', '.join(tcp)}): say which one "
-                              "serves the site with web.port")]
-
-
 def _headers(web: Web) -> Directive | None:
     values = []
     if web.hsts and web.tls != "off":
@@ -103,12 +74,7 @@ def render_site(spec: Spec, dial: str | None = None) -> str:
     """dial: another upstream address than the published port (a new release during an update)."""
     web, up = spec.web, upstream(spec)
     assert web is not None and up is not None, "load_spec checks [web] first"
-    body: list[Directive] = []
-    if web.tls == "internal":
-        body.append(d("tls", "internal"))
-    elif web.tls == "acme":
-        assert web.email is not None
-        body.append(d("tls", web.email))
+    body: list[Directive] = [*_tls(web)]
     body.append(d("encode", "zstd", "gzip"))
     if (headers := _headers(web)) is not None:
         body.append(headers)
@@ -127,10 +93,39 @@ def render_site(spec: Spec, dial: str | None = None) -> str:
             proxy.append(d("health_port", str(h.port)))
         proxy += [d("health_interval", HEALTH_INTERVAL), d("health_timeout", h.timeout)]
     body.append(d("reverse_proxy", dial or dial_address(up), body=proxy))
-    addresses = list(web.domains) if web.tls != "off" else [f"http://{x}" for x in web.domains]
+    addresses = _addresses(web)
     comment = [f"roost app {spec.name}: {web.url} -> {dial or dial_address(up)}",
                "Written by `roost apply`, removed by `roost down`: edits here are overwritten."]
     return site(addresses, body, comment)
+
+
+def _tls(web: Web) -> list[Directive]:
+    if web.tls == "internal":
+        return [d("tls", "internal")]
+    if web.tls == "acme":
+        assert web.email is not None
+        return [d("tls", web.email)]
+    return []
+
+
+def _addresses(web: Web) -> list[str]:
+    return list(web.domains) if web.tls != "off" else [f"http://{x}" for x in web.domains]
+
+
+CLOSED_MARK = "roost: closed"
+
+
+def render_closed(spec: Spec) -> str:
+    """The site while the app's port is not known to be the app's (stopped, or held by someone
+    else): same names and certificates, every request answered 503 here, nothing forwarded."""
+    web, up = spec.web, upstream(spec)
+    assert web is not None and up is not None
+    body = [*_tls(web), d("header", "Retry-After", "30"), d("log", body=[d("output", "stderr")]),
+            d("respond", f"{spec.name} is not available right now", "503")]
+    comment = [f"roost app {spec.name}: {web.url} -> {dial_address(up)} ({CLOSED_MARK}: the listener on the port "
+               "is not the app's)",
+               "Written by roost; opened again when the app's own process listens there."]
+    return site(_addresses(web), body, comment)
 
 
 def with_import(caddyfile: str | None) -> str:

@@ -19,6 +19,8 @@ class FrontFacts:
     sites_dir: bool = False
     active: bool = False
     enabled: bool = False
+    watch_units: tuple[tuple[str, str | None], ...] = ()  # (path, text now) of the watcher's units
+    watch_active: bool = False
 
 
 def gather_front(host: Host, name: str, wanted: bool) -> FrontFacts:
@@ -33,5 +35,11 @@ def gather_front(host: Host, name: str, wanted: bool) -> FrontFacts:
         props = dict(line.split("=", 1) for line in show.stdout.splitlines() if "=" in line)
         active = props.get("ActiveState") == "active"
         enabled = props.get("UnitFileState") == "enabled"
+    from roost.command import roost_command
+    from roost.frontdoor.units import unit_texts
+
+    units = tuple((path, host.read_file(path)) for path in unit_texts(roost_command()[0]))
+    watching = host.run(["systemctl", "is-active", "--quiet", "roost-door.service"], check=False).ok
     return FrontFacts(site=site, caddyfile=host.read_file(MAIN_CADDYFILE), installed=installed,
-                      sites_dir=host.exists(SITES_DIR), active=active, enabled=enabled)
+                      sites_dir=host.exists(SITES_DIR), active=active, enabled=enabled, watch_units=units,
+                      watch_active=watching)

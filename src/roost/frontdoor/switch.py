@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from roost import release
 from roost.errors import RoostError
 from roost.frontdoor.actions import reload
+from roost.frontdoor.guard import door_of, verify
 from roost.frontdoor.render import render_site, site_file, upstream
-from roost.render.desired import next_container
+from roost.layout import next_container
 
 if TYPE_CHECKING:
     from roost.app import App
@@ -30,11 +31,19 @@ LOOPBACK_PORT_RE = re.compile(r"^127\.0\.0\.1:([0-9]{1,5})\Z")
 SETTLE_S = 1.0  # after a reload, before the upstream it left is stopped: its last answers go out
 
 
-def point_at(app: App, dial: str | None) -> None:
-    """The app's site with another upstream (None: its own published port), reloaded gracefully."""
-    app.host.write_file(site_file(app.spec.name), render_site(app.spec, dial), mode=0o644, uid=0, gid=0)
+def point_at(app: App, dial: str | None) -> bool:
+    """The app's site with another upstream (None: its own published port), reloaded gracefully. Open
+    only while every listener on that port is the app's (guard.py); else the closed form is written
+    (the watcher opens the site again once the app's own port is the app's) and False returned."""
+    door = door_of(app.spec, app.record)
+    assert door is not None, "start-first needs [web]"
+    ip, port = (door.ip, door.port) if dial is None else (dial.rsplit(":", 1)[0], int(dial.rsplit(":", 1)[1]))
+    ok = verify(app.host, ip, port, door.ids).ok
+    text = render_site(app.spec, dial) if ok else door.closed_text
+    app.host.write_file(site_file(app.spec.name), text, mode=0o644, uid=0, gid=0)
     reload(app.host)
     time.sleep(SETTLE_S)
+    return ok
 
 
 def next_address(app: App, container: str) -> str:
@@ -68,7 +77,10 @@ def update_start_first(app: App, containers: list[str], put_back: Callable[[str]
             app.systemctl("stop", nxt, mutates=True, check=False, timeout=120)
             app.systemctl("reset-failed", nxt, mutates=True, check=False)
             return False, f"the new release of {c} did not get healthy ({why}); it was removed"
-        point_at(app, next_address(app, c))
+        if not point_at(app, next_address(app, c)):  # its port is not the app's: never forward there
+            app.systemctl("stop", nxt, mutates=True, check=False, timeout=120)
+            point_at(app, None)
+            return False, f"the new release of {c} listens on a port that is not only the app's; it was removed"
         say(f"the front door sends {app.spec.name}'s requests to the new release; replacing {c}")
         ok, why = gate({app.service(c): c}, c, restart=True)
         if not ok:  # the door stays on the new release while c gets its previous image back

@@ -14,6 +14,7 @@ from roost.host.parse import ImageInfo, PasswdEntry, SubRange, UnitState
 from roost.host.runner import AppUser, FileStat, Host
 from roost.layout import APPS_DIR, LEGACY_REGISTRY_DIR, Layout, legacy_record_path, record_path
 from roost.record import AppRecord, parse_record
+from roost.tombstone import Purged, read_tombstones
 
 # what rootless podman needs beyond podman itself: binary -> package (apt-get, dnf)
 TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -50,6 +51,7 @@ class SystemFacts:
     listeners: tuple[parse.Listener, ...]
     apps: dict[str, AppRecord]  # every app roost applied
     linger: frozenset[str]
+    purged: tuple[Purged, ...] = ()  # IDs of purged apps: not handed out again by default
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def gather_system(host: Host) -> SystemFacts:
         listeners=tuple(parse.parse_ss(ss.stdout)),
         apps=apps,
         linger=frozenset(name for name, _ in linger_dir),
+        purged=read_tombstones(host),
     )
 
 
@@ -166,17 +169,21 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
     pending = Pending.parse(host.read_file(layout.pending_file))
     if user is None:
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    if not user_manager_running(host, user.uid):
+    if not host.exists(f"/run/user/{user.uid}/bus"):  # no user manager: nothing to ask it (nor podman)
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    show, enabled, psecrets, images = concurrently(
+    # whether the manager really runs is asked beside the reads, not before them (their answers are
+    # dropped when it does not); one `show` answers for the units and for the timers' UnitFileState
+    running, show, psecrets, images = concurrently(
+        lambda: user_manager_running(host, user.uid),
         lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(parse.SHOW_PROPS), "--", *units, *TIMERS],
                          user=user, check=False),
-        lambda: host.run(["systemctl", "--user", "is-enabled", *TIMERS], user=user, check=False),
         # podman secrets only ever carry the spec's secrets: none declared, none to look up
         lambda: host.run(["podman", "secret", "ls", "--format", "{{.Name}}"], user=user, check=False)
         if secret_names else None,
         lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
     )
+    if not running:
+        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
     unit_states = parse.parse_systemctl_show(show.stdout)
     return AppFacts(
         dirs=dir_stats,
@@ -187,7 +194,7 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         manager_running=True,
         units=unit_states,
         images=tuple(parse.parse_images(images.stdout)) if images.ok else (),
-        enabled_timers=frozenset(t for t, state in zip(TIMERS, enabled.stdout.split(), strict=False) if state == "enabled"),
+        enabled_timers=frozenset(t for t in TIMERS if t in unit_states and unit_states[t].file_state == "enabled"),
         pending=pending,
     )
 

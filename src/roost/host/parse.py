@@ -40,6 +40,7 @@ class UnitState:
     active: str  # active, inactive, failed, activating, ...
     sub: str
     need_reload: bool
+    file_state: str = ""  # enabled, disabled, static, ... (what `systemctl is-enabled` prints)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def parse_podman_version(text: str) -> tuple[int, ...] | None:
     return tuple(int(g) for g in m.groups(default="0"))
 
 
-SHOW_PROPS = ("Id", "LoadState", "ActiveState", "SubState", "NeedDaemonReload")
+SHOW_PROPS = ("Id", "LoadState", "ActiveState", "SubState", "NeedDaemonReload", "UnitFileState")
 
 
 def parse_systemctl_show(text: str) -> dict[str, UnitState]:
@@ -108,6 +109,7 @@ def parse_systemctl_show(text: str) -> dict[str, UnitState]:
             active=props.get("ActiveState", ""),
             sub=props.get("SubState", ""),
             need_reload=props.get("NeedDaemonReload") == "yes",
+            file_state=props.get("UnitFileState", ""),
         )
     return out
 

@@ -1,19 +1,27 @@
 """The one place where roost touches the host.
 
 Every command is an argv list (never a shell string). Commands run as root or as an
-app user (through runuser, with the user's runtime dir and bus), mutating commands are
-recorded so that tests and the audit trail can see exactly what changed, and secrets
-handed in through `secrets=` are masked wherever a command or its output is shown.
+app user, mutating commands are recorded so that tests and the audit trail can see exactly
+what changed, and secrets handed in through `secrets=` are masked wherever a command or its
+output is shown.
+
+A command run as an app user is code that user may control (its PATH, its podman config, a
+unit it wrote). It never shares root's session: a new session without a controlling terminal
+(so no TIOCSTI into root's shell), stdin /dev/null or a pipe, a clean environment, cwd `/`,
+in a transient scope inside the user's own slice (user-UID.slice: the user's limits apply, a
+purge kills it), with a timeout that kills the whole scope (docs/security.md).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,6 +33,8 @@ from roost.host.safefs import Stat as FileStat
 log = logging.getLogger("roost.runner")
 
 MASK = "••••••"
+USER_TIMEOUT = 300.0  # seconds, for a command as the app user that names no timeout of its own
+SYSTEMD = "/run/systemd/system"  # exists when systemd is PID 1
 AUDIT_LOG = "/var/log/roost/audit.log"  # every mutation roost makes on this host, masked, one per line
 
 
@@ -151,13 +161,41 @@ class Runner:
                 text = text.replace(s, MASK)
         return text
 
-    def wrap(self, argv: list[str], user: AppUser | None) -> list[str]:
+    def wrap(self, argv: list[str], user: AppUser | None, timeout: float = USER_TIMEOUT,
+             scope: str | None = None) -> list[str]:
+        """argv as `user` (None: root). Root reaches the user through a transient scope in the
+        user's slice (stopped after `timeout`, named `scope`) and setpriv (no PAM, no session of
+        root's, the user's own groups only); the caller starts it in a new session."""
         if user is None:
             return list(argv)
-        env = [f"{k}={v}" for k, v in user.env().items()]
+        env = ["env", "-i", *(f"{k}={v}" for k, v in user.env().items())]
         if os.geteuid() == user.uid:  # already the app user (e.g. in its nightly backup hook)
-            return ["env", "-i", *env, *argv]
-        return ["runuser", "-u", user.name, "--", "env", "-i", *env, *argv]
+            return [*env, *argv]
+        drop = ["setpriv", f"--reuid={user.uid}", f"--regid={_gid(user)}", "--init-groups", "--"]
+        if not os.path.isdir(SYSTEMD):  # no systemd (unit tests on a plain machine): no slice to enter
+            return [*drop, *env, *argv]
+        enter = ["systemd-run", "--scope", "--quiet", "--collect", f"--slice=user-{user.uid}.slice",
+                 f"--unit={scope or scope_name(user)}", "-p", f"RuntimeMaxSec={max(int(timeout) + 1, 2)}",
+                 "-p", "TimeoutStopSec=3", "--"]
+        return [*enter, *drop, *env, *argv]
+
+    def _spawn(self, argv: list[str], user: AppUser | None, timeout: float | None, **kw) -> tuple[subprocess.Popen, str]:
+        """Start argv (as `user`: in a new session, cwd /, in its slice). Returns the process and its scope."""
+        scope = scope_name(user) if user is not None else ""
+        full = self.wrap(argv, user, timeout or USER_TIMEOUT, scope) if user is not None else list(argv)
+        proc = subprocess.Popen(full, cwd="/", start_new_session=user is not None, close_fds=True, **kw)
+        return proc, scope
+
+    def _kill(self, proc: subprocess.Popen, user: AppUser | None, scope: str) -> None:
+        """Kill a command that ran out of time: its process group and, as an app user, its whole
+        scope (whatever it forked or double-forked)."""
+        try:
+            os.killpg(proc.pid, signal.SIGKILL) if user is not None else proc.kill()
+        except (ProcessLookupError, PermissionError):
+            pass
+        if user is not None and scope and os.geteuid() == 0 and os.path.isdir(SYSTEMD):
+            subprocess.run(["systemctl", "kill", "--signal=SIGKILL", f"{scope}.scope"], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=30, check=False)
 
     def run(
         self,
@@ -169,7 +207,6 @@ class Runner:
         check: bool = True,
         timeout: float | None = None,
     ) -> Result:
-        full = self.wrap(argv, user)
         shown = self.mask(" ".join(_quote(a) for a in argv)) + (f"  (as {user.name})" if user else "")
         if mutates:
             if self.dry_run:
@@ -178,24 +215,26 @@ class Runner:
         else:
             log.debug("read: %s", shown)
         started = time.monotonic()
+        if user is not None and timeout is None:
+            timeout = USER_TIMEOUT
         try:
-            proc = subprocess.run(
-                full,
-                input=stdin,
-                capture_output=True,
-                text=True,
-                encoding="utf-8",
-                errors="replace",  # a LATIN1 dump or a binary name must not crash roost
-                timeout=timeout,
-                check=False,
-                cwd=user.home if user and os.path.isdir(user.home) else "/",
-            )
+            proc, scope = self._spawn(argv, user, timeout, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                                      errors="replace")  # a LATIN1 dump or a binary name must not crash roost
         except FileNotFoundError:
-            proc = subprocess.CompletedProcess(full, 127, "", f"{argv[0]}: command not found")
-        except subprocess.TimeoutExpired:
-            raise RoostError(f"timed out after {timeout:.0f}s: {shown}") from None
-        result = Result(tuple(argv), proc.returncode, self.mask(proc.stdout), self.mask(proc.stderr))
-        log.debug("exit %s after %.2fs", proc.returncode, time.monotonic() - started)
+            proc = None
+        if proc is None:
+            out, err, code = "", f"{argv[0]}: command not found", 127
+        else:
+            try:
+                out, err = proc.communicate(stdin, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._kill(proc, user, scope)
+                proc.communicate()
+                raise RoostError(f"timed out after {timeout:.0f}s: {shown}") from None
+            code = proc.returncode
+        result = Result(tuple(argv), code, self.mask(out), self.mask(err))
+        log.debug("exit %s after %.2fs", code, time.monotonic() - started)
         if check and not result.ok:
             raise CommandFailed(shown, result)
         return result
@@ -260,29 +299,28 @@ class Runner:
         if self.dry_run:
             raise RoostError(f"refusing to run a mutating command in dry-run: {shown}")
         self._audit(f"run {shown}")
-        cwd = user.home if os.path.isdir(user.home) else "/"
         with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2, tempfile.TemporaryFile() as out2:
+            limit = timeout or USER_TIMEOUT
             try:
-                src = subprocess.Popen(self.wrap(source, user), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=err1, cwd=cwd)
+                src, src_scope = self._spawn(source, user, limit, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                             stderr=err1)
             except FileNotFoundError:
                 return Result(tuple(source), 127, "", f"{source[0]}: command not found")
             try:
-                dst = subprocess.Popen(self.wrap(sink, user), stdin=subprocess.PIPE, stdout=out2, stderr=err2, cwd=cwd)
+                dst, dst_scope = self._spawn(sink, user, limit, stdin=subprocess.PIPE, stdout=out2, stderr=err2)
             except FileNotFoundError:
-                src.kill()
+                self._kill(src, user, src_scope)
                 src.wait()
                 return Result(tuple(sink), 127, "", f"{sink[0]}: command not found")
             timed_out = threading.Event()
 
             def kill() -> None:
                 timed_out.set()
-                for p in (src, dst):
-                    p.kill()
+                for p, scope in ((src, src_scope), (dst, dst_scope)):
+                    self._kill(p, user, scope)
 
-            timer = threading.Timer(timeout, kill) if timeout else None
-            if timer:
-                timer.start()
+            timer = threading.Timer(limit, kill)
+            timer.start()
             assert src.stdout is not None and dst.stdin is not None
             try:
                 while chunk := os.read(src.stdout.fileno(), 1 << 20):
@@ -298,14 +336,14 @@ class Runner:
                     pass
             except BaseException:
                 kill()
+                timed_out.clear()
                 raise
             finally:
-                if timer:
-                    timer.cancel()
+                timer.cancel()
                 src.stdout.close()
                 codes = (src.wait(), dst.wait())
             if timed_out.is_set():
-                raise RoostError(f"timed out after {timeout:.0f}s: {shown}")
+                raise RoostError(f"timed out after {limit:.0f}s: {shown}")
             texts = []
             for fh in (err1, err2, out2):
                 fh.seek(0)
@@ -325,14 +363,35 @@ class Runner:
         safefs.fix_file(path, mode, uid, gid)
 
     def exec_interactive(self, argv: list[str], *, user: AppUser | None = None) -> None:
-        """Hand the terminal over (roost shell, logs -f): replaces this process. As the app
-        user, in a new pseudo-terminal: otherwise its processes could push keystrokes into
-        root's terminal (TIOCSTI) after roost is gone."""
-        full = self.wrap(argv, user)
-        if user is not None and full[0] == "runuser" and os.isatty(0):
-            full.insert(1, "--pty")
-        os.chdir(user.home if user and os.path.isdir(user.home) else "/")
+        """Hand the terminal over (roost shell, logs -f): replaces this process. The one
+        interactive path as the app user: on a new pseudo-terminal of its own (runuser --pty),
+        never on root's, or its processes could push keystrokes into root's shell (TIOCSTI)
+        after roost is gone. Without a terminal it gets a new session instead."""
+        if user is None:
+            full = list(argv)
+        else:
+            env = ["env", "-i", *(f"{k}={v}" for k, v in user.env().items())]
+            full = ["runuser", "--pty", "-u", user.name, "--", *env, *argv] if os.isatty(0) else \
+                ["setsid", "--wait", "runuser", "-u", user.name, "--", *env, *argv]
+            if os.geteuid() == user.uid:
+                full = [*env, *argv]
+        os.chdir(user.home if user and os.path.isdir(user.home) else "/")  # the shell starts at home
         os.execvp(full[0], full)
+
+
+def scope_name(user: AppUser) -> str:
+    """A unit name for one command's scope: the timeout kills exactly it."""
+    return f"roost-{user.name}-{uuid.uuid4().hex[:12]}"
+
+
+def _gid(user: AppUser) -> int:
+    import pwd
+
+    try:
+        return pwd.getpwnam(user.name).pw_gid
+    except KeyError:
+        raise RoostError(f"there is no user {user.name} on this host",
+                         hint="`roost apply` the app's spec to create it") from None
 
 
 def _quote(arg: str) -> str:

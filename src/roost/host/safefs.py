@@ -137,6 +137,18 @@ def _walk(path: str, parts: list[str]) -> tuple[int, bool]:
         raise
 
 
+def check_root_only_dir(path: str) -> None:
+    """Refuse unless `path` is a directory that only root can change, reached only through
+    directories only root can change (no sticky /tmp, no folder another user could rename)."""
+    try:
+        fd, trusted = _walk(path, _components(path))
+    except (FileNotFoundError, NotADirectoryError):
+        raise UnsafePath(path, "is not an existing directory") from None
+    os.close(fd)
+    if not trusted:
+        raise UnsafePath(path, "is, or is inside, a directory that a user other than root can write")
+
+
 def lstat(path: str) -> Stat | None:
     """Like os.lstat, but the directories on the way are reached safely. None if absent."""
     try:
@@ -293,7 +305,10 @@ def list_dir(path: str) -> list[tuple[str, Stat]] | None:
     try:
         out = []
         for entry in os.scandir(fd):
-            out.append((entry.name, _stat(entry.stat(follow_symlinks=False))))
+            try:
+                out.append((entry.name, _stat(entry.stat(follow_symlinks=False))))
+            except FileNotFoundError:  # removed since it was listed (a process gone from /proc)
+                continue
         return sorted(out)
     finally:
         os.close(fd)

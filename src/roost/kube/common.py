@@ -16,7 +16,7 @@ from typing import Any
 from roost.kube.model import Dropped, Manifest, Target
 from roost.kube.names import dns_label, labels, object_name, port_name, secret_env_var
 from roost.spec.load import locate
-from roost.spec.model import SECRET_REF_RE, Container, Health, Publish, Spec, Volume, parse_duration
+from roost.spec.model import SECRET_REF_RE, Container, Health, Publish, Spec, Volume, parse_duration, parse_size
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 # what podman mounts as tmpfs in a container with a read-only root (ReadOnlyTmpfs=true, its default)
@@ -136,6 +136,15 @@ class Builder:
         if uid is not None:
             sc["runAsNonRoot"] = True
             sc["runAsUser"] = uid
+        elif c.user is not None:
+            user, _, group = c.user.partition(":")
+            if user.isdigit() and (not group or group.isdigit()):
+                sc["runAsUser"] = int(user)
+                if group:
+                    sc["runAsGroup"] = int(group)
+            else:
+                self.note(("containers", name, "user"), f"user {c.user!r} is a name: a pod takes numbers only "
+                          "(runAsUser); the image's user applies unless you write its number")
         return sc
 
     # -- environment --------------------------------------------------------------------
@@ -290,6 +299,9 @@ class Builder:
             self.note(("network",), "the app's network becomes the one Pod's: every container shares its localhost, "
                                     "so two that listen on one port clash, and names resolve only through a Service",
                       "approximated")
+            if self.spec.network.internal:
+                self.note(("network", "internal"), "a pod's network has a route out: give the namespace a "
+                                                   "NetworkPolicy that denies egress")
         if not self.spec.pod.hosts:
             return {}
         return {"hostAliases": [{"ip": "127.0.0.1", "hostnames": list(self.spec.pod.hosts)}]}
@@ -324,17 +336,40 @@ class Builder:
                 continue
             mounts.append(self.mount(vol, volumes[path]))
         if c.read_only and self.target == "kubernetes":
-            taken = {m["mountPath"] for m in mounts}
+            taken = {m["mountPath"] for m in mounts} | set(tmpfs_paths(c))
             for path in READ_ONLY_TMPFS:
                 if path not in taken:
                     mounts.append({"name": tmpfs_volume(name, path), "mountPath": path})
+        taken = {m["mountPath"] for m in mounts}
+        mounts += [{"name": tmpfs_volume(name, path), "mountPath": path} for path in tmpfs_paths(c) if path not in taken]
         if mounts:
             out["volumeMounts"] = mounts
+        if resources := self.resources(name, c):
+            out["resources"] = resources
         out["securityContext"] = self.security_context(name, c)
+        if c.restart != "always":
+            self.note(("containers", name, "restart"),
+                      f'restart = "{c.restart}": a pod has one restart policy for all its containers (Always here); '
+                      "run a one-shot task as a Job", "approximated")
         return out
+
+    def resources(self, name: str, c: Container) -> dict[str, Any]:
+        """limits.memory and limits.cpus as resources.limits (the same ceilings, enforced by the kubelet)."""
+        limits: dict[str, str] = {}
+        if c.limits.memory is not None:
+            limits["memory"] = str(parse_size(c.limits.memory))
+        if c.limits.cpus is not None:
+            limits["cpu"] = f"{round(c.limits.cpus * 1000)}m"
+        if c.limits.pids is not None:
+            self.note(("containers", name, "limits", "pids"),
+                      "a pod cannot set its own process limit: the node's podPidsLimit (kubelet) applies")
+        return {"limits": limits} if limits else {}
 
     # -- what neither target has ----------------------------------------------------------
     def host_only_notes(self) -> None:
+        if self.spec.app.limits.service_entries:
+            self.note(("app", "limits"), "the app's ceiling is its user's slice on the host; on a cluster give the "
+                      "namespace a ResourceQuota (limits.memory, limits.cpu) instead")
         if self.spec.backup.schedule:
             self.note(("backup", "schedule"), f"the backup timer ({self.spec.backup.schedule}) runs on the host only; "
                       "on a cluster use a CronJob with pg_dump or a volume snapshot tool (see docs/kubernetes.md)")
@@ -348,13 +383,48 @@ class Builder:
                 self.note(("containers", name, "auto_update"),
                           "io.containers.autoupdate is set, but podman auto-update updates only pods run by systemd "
                           "(podman-kube@.service); roost's backup before the update is not included", "approximated")
+        self.web_notes()
         if self.spec.notify is not None:
             self.note(("notify", "urls_file"), "roost's notifications (rolled-back updates, failed backups, restart loops) "
                       "come from its units on the host; on a cluster use its alerting (e.g. Alertmanager)")
 
 
+    def web_notes(self) -> None:
+        """The front door's settings an export does not carry: Caddy's on the host; a cluster's Ingress
+        has its own controller (only domains, port and TLS reach the Ingress)."""
+        web = self.spec.web
+        if web is None:
+            return
+        if self.target == "podman":
+            self.note(("web",), "the front door (Caddy, HTTPS at the domains) stays on the host; the pod publishes "
+                      "its ports as roost does")
+            return
+        if web.email:
+            self.note(("web", "email"), "the ACME account e-mail belongs to the cluster's certificate issuer "
+                      "(e.g. cert-manager's), not to the Ingress")
+        if web.hsts and web.tls != "off":
+            self.note(("web", "hsts"), "Strict-Transport-Security is the ingress controller's to send "
+                      "(e.g. ingress-nginx's hsts setting)")
+        if web.headers:
+            self.note(("web", "headers"), "response headers are set with the ingress controller's annotations")
+        if web.max_body:
+            self.note(("web", "max_body"), f"the request body limit ({web.max_body}) is set with the ingress "
+                      "controller's annotations (e.g. nginx.ingress.kubernetes.io/proxy-body-size)")
+
+
 def host_ip(p: Publish) -> str:
     return p.ip[1:-1] if p.ip.startswith("[") else p.ip
+
+
+def tmpfs_paths(c: Container) -> list[str]:
+    """The container paths of `tmpfs` (options such as size= are the mount's, not the path's)."""
+    return [t.split(":", 1)[0] for t in c.tmpfs]
+
+
+def tmpfs_volumes(spec: Spec) -> list[dict[str, Any]]:
+    """An in-memory emptyDir for each `tmpfs` path (a tmpfs, as podman mounts it)."""
+    return [{"name": tmpfs_volume(name, p), "emptyDir": {"medium": "Memory"}}
+            for name in spec.start_order() for p in tmpfs_paths(spec.containers[name])]
 
 
 def tmpfs_volume(container: str, path: str) -> str:

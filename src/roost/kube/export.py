@@ -14,6 +14,7 @@ from roost.kube.common import Builder
 from roost.kube.kubernetes import build_kubernetes, web_front
 from roost.kube.model import Bundle, Target
 from roost.kube.podman import build_podman
+from roost.spec.beside import read_spec
 from roost.spec.load import key_lines, load_spec
 from roost.spec.model import Spec
 
@@ -48,7 +49,7 @@ def export_kube(spec_path: str, target: Target, *, with_secrets: bool = False, n
 
     path = Path(spec_path)
     spec = load_spec(path)  # located errors (exit 2) for a missing or invalid spec
-    text = path.read_text()
+    text = read_spec(path).text
     users = parse_non_root(non_root, spec, spec_path)
     secrets = None
     if with_secrets:
@@ -62,22 +63,23 @@ def export_kube(spec_path: str, target: Target, *, with_secrets: bool = False, n
 
 def write_bundle(text: str, bundle: Bundle, out_dir: str) -> str:
     """Write the YAML into out_dir (which must exist) as APP.TARGET.yaml: 0600 when it holds secret
-    values. Never into an app's home: root does not write where the app's user could plant links."""
-    try:
-        dfd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as e:
-        raise UsageError(f"-o {out_dir}: {e.strerror}", hint="give an existing directory, or - for standard output") from None
-    try:
-        st = os.fstat(dfd)
-        if os.geteuid() == 0 and st.st_uid != 0:
-            raise UsageError(f"-o {out_dir}: the directory belongs to UID {st.st_uid}; as root roost writes only "
-                             "into a directory root owns", hint="write to stdout (-o -) or into a root-owned directory")
-        mode = 0o600 if bundle.with_secrets else 0o644
-        fd = os.open(bundle.filename, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode, dir_fd=dfd)
-        with os.fdopen(fd, "w") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(text)
-    finally:
-        os.close(dfd)
-    return os.path.join(out_dir, bundle.filename)
+    values. As root, only into a directory that only root can write, reached through such
+    directories: a file another user planted there (or a directory they could swap) would keep
+    their ownership of the secrets. The file is new (O_EXCL under a random name), then renamed."""
+    from roost.host import safefs
 
+    path = os.path.join(os.path.abspath(out_dir), bundle.filename)
+    if not os.path.isdir(out_dir):
+        raise UsageError(f"-o {out_dir}: not an existing directory", hint="give an existing directory, or - for standard output")
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        if uid == 0:
+            safefs.check_root_only_dir(os.path.abspath(out_dir))
+        safefs.write_file(path, text.encode(), 0o600 if bundle.with_secrets else 0o644, uid, gid)
+    except safefs.UnsafePath as e:
+        raise UsageError(f"-o {e.message}",
+                         hint="write to standard output (-o -) or into a directory only root can write, "
+                              "e.g. `install -d -m 0700 /root/export`") from None
+    except PermissionError as e:
+        raise UsageError(f"-o {out_dir}: {e.strerror}", hint="give a directory you can write, or - for standard output") from None
+    return os.path.join(out_dir, bundle.filename)

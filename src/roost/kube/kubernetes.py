@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from roost.kube.common import READ_ONLY_TMPFS, Builder, host_ip, tmpfs_volume
+from roost.kube.common import READ_ONLY_TMPFS, Builder, host_ip, tmpfs_paths, tmpfs_volume, tmpfs_volumes
 from roost.kube.model import Bundle, Document, Manifest
 from roost.kube.names import object_name, port_name, selector
 
@@ -63,9 +63,10 @@ def build_kubernetes(b: Builder, web: WebFront | None = None) -> Bundle:
                                 "set the size your data needs", "approximated")
     for name in order:
         if spec.containers[name].read_only:
-            taken = {v.target for v in spec.containers[name].mounts}
+            taken = {v.target for v in spec.containers[name].mounts} | set(tmpfs_paths(spec.containers[name]))
             pod_volumes += [{"name": tmpfs_volume(name, p), "emptyDir": {"medium": "Memory"}}
                             for p in READ_ONLY_TMPFS if p not in taken]
+    pod_volumes += tmpfs_volumes(spec)
     pod_spec: dict[str, Any] = {
         "enableServiceLinks": False,  # no FOO_SERVICE_HOST variables: the containers see the env roost gives them
         "automountServiceAccountToken": False,  # the app has no business with the cluster's API

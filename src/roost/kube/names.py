@@ -8,12 +8,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")  # RFC 1123 label, at most 63
-DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")  # at most 253
-PORT_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")  # IANA_SVC_NAME: at most 15, a letter, no '--'
-CONFIG_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+\Z")  # keys of a Secret's or ConfigMap's data, at most 253
-LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")  # at most 63
-
 MANAGED_BY = "roost"
 
 

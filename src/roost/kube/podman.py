@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from roost.kube.common import Builder
+from roost.kube.common import Builder, tmpfs_volumes
 from roost.kube.model import Bundle, Document, Manifest
 
 AUTOUPDATE = "io.containers.autoupdate"
@@ -46,6 +46,7 @@ def build_podman(b: Builder) -> Bundle:
         if b.in_home(path):  # roost creates these in the home; podman creates them (0755, the user's) the same way
             host["type"] = "DirectoryOrCreate"
         pod_volumes.append({"name": name, "hostPath": host})
+    pod_volumes += tmpfs_volumes(spec)
     if dependant := next((n for n in order if spec.containers[n].requires), None):
         b.note(("containers", dependant, "requires"),
                "`requires` does not order the containers: podman kube play starts them one at a time in no fixed "

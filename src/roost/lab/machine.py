@@ -179,10 +179,6 @@ class Machine:
             f"see {self.console_log}, or `roost lab exec {self.name} -- systemctl list-jobs`",
         )
 
-    def failed_units(self) -> list[str]:
-        cp = self.exec(["systemctl", "--failed", "--plain", "--no-legend", "--no-pager"], check=False)
-        return [line.split()[0] for line in (cp.stdout or "").splitlines() if line.strip()]
-
     def poweroff(self, timeout: float = 60) -> None:
         """Clean shutdown through systemd inside; SIGKILL the nspawn process if it hangs."""
         pid = self.nspawn_pid()

@@ -6,7 +6,6 @@ Each action knows how to describe itself (for `roost plan`) and which commands i
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import secrets as random_secrets
@@ -189,6 +188,8 @@ class WriteFile(Action):
         old, new = self.old or "", self.want.content
         if self.want.sensitive:
             old, new = mask_env(old), mask_env(new)
+        import difflib  # only when a diff is shown
+
         diff = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                     fromfile=f"a{self.want.path}" if self.old is not None else "/dev/null",
                                     tofile=f"b{self.want.path}")
@@ -215,7 +216,7 @@ class GenerateSecret(Action):
         return f"generate secret {self.name} ({self.length} characters) into {self.path} (mode 0600)"
 
     def execute(self, ctx: Context) -> None:
-        value = "".join(random_secrets.choice(SECRET_ALPHABET) for _ in range(self.length))
+        value = ctx.seeds.get(self.name) or "".join(random_secrets.choice(SECRET_ALPHABET) for _ in range(self.length))
         ctx.host.add_secret(value)
         ctx.host.write_file(self.path, value + "\n", mode=0o600, uid=self.uid, gid=self.gid)
         ctx.secrets[self.name] = value
@@ -265,6 +266,19 @@ class DaemonReload(Action):
 
     def execute(self, ctx: Context) -> None:
         ctx.host.run(["systemctl", "--user", "daemon-reload"], user=ctx.user, mutates=True)
+
+
+@dataclass(frozen=True)
+class SystemReload(Action):
+    """The system manager reads root's unit files again (the app's slice ceiling takes effect at once)."""
+
+    why: str
+
+    def describe(self) -> str:
+        return f"systemctl daemon-reload ({self.why})"
+
+    def execute(self, ctx: Context) -> None:
+        ctx.host.run(["systemctl", "daemon-reload"], mutates=True)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ class Context:
     health_timeout: float
     secrets: dict[str, str] = field(default_factory=dict)
     secret_digests: dict[str, str] = field(default_factory=dict)
+    seeds: dict[str, str] = field(default_factory=dict)  # values a secret takes instead of a random one (recover)
 
     def save_secret_digests(self) -> None:
         self.host.write_file(self.layout.secret_digests_file, json.dumps(self.secret_digests, sort_keys=True) + "\n",

@@ -41,6 +41,9 @@ def resolve(spec: Spec, system: SystemFacts) -> Identity:
     else:
         taken_uids = {u.uid for u in system.users.values()} | {a.get("uid") for a in other_apps.values()}
         taken_gids = set(system.groups.values()) | {a.get("gid") for a in other_apps.values()}
+        # a purged app's IDs: a process that outlived it may still hold them. Only a spec that
+        # names the UID (or GID) gets it back, the operator's explicit choice; the range is never reused.
+        purged_ids = {i for p in system.purged for i in (p.uid, p.gid)}
         if spec.app.uid is not None:
             uid = spec.app.uid
             if uid in taken_uids:
@@ -48,7 +51,8 @@ def resolve(spec: Spec, system: SystemFacts) -> Identity:
                     (n for n, a in other_apps.items() if a.get("uid") == uid), "?")
                 raise UsageError(f"app.uid {uid} is already used by {owner}", hint="choose a free UID or leave app.uid out")
         else:
-            free = next((i for i in range(MIN_APP_ID, MAX_APP_ID) if i not in taken_uids and i not in taken_gids), None)
+            blocked = taken_uids | taken_gids | purged_ids
+            free = next((i for i in range(MIN_APP_ID, MAX_APP_ID) if i not in blocked), None)
             if free is None:
                 raise UsageError("no free UID left in 2000-59999")
             uid = free
@@ -73,6 +77,7 @@ def _subid_start(name: str, uid: int, system: SystemFacts) -> int:
     ranges = [r for r in (*system.subuids, *system.subgids) if r.owner != name]
     real_ids = {u.uid for u in system.users.values()} | set(system.groups.values())
     recorded = [s for n, a in system.apps.items() if n != name and isinstance(s := a.get("subid_start"), int)]
+    purged = [p for p in system.purged if p.subid_start]
 
     def free(start: int) -> bool:
         if start + SUBID_COUNT > SUBID_MAX:
@@ -81,13 +86,16 @@ def _subid_start(name: str, uid: int, system: SystemFacts) -> int:
             return False
         if any(s < start + SUBID_COUNT and start < s + SUBID_COUNT for s in recorded):
             return False
+        if any(p.holds_range(start, SUBID_COUNT) for p in purged):
+            return False
         return not any(start <= i < start + SUBID_COUNT for i in real_ids)
 
     # The source document's scheme: UID 2000 owns 200000000-200065535. Easy to read in /etc/subuid.
     preferred = uid * 100_000
     if free(preferred):
         return preferred
-    candidate = max([r.end for r in ranges] + [s + SUBID_COUNT for s in recorded] + [100_000])
+    candidate = max([r.end for r in ranges] + [s + SUBID_COUNT for s in recorded]
+                    + [p.subid_start + p.subid_count for p in purged] + [100_000])
     candidate = -(-candidate // SUBID_COUNT) * SUBID_COUNT
     while not free(candidate):
         candidate += SUBID_COUNT

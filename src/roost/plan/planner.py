@@ -13,7 +13,7 @@ from roost.host.parse import normalize_image
 from roost.host.runner import FileStat
 from roost.layout import SUBID_COUNT
 from roost.plan import actions as A
-from roost.render.desired import Desired, FileWant, secret_digest
+from roost.render.desired import Desired, FileWant, secret_digest, slice_dropin
 from roost.spec.model import Publish, Spec, parse_publish
 
 MIN_PODMAN = (5, 0)
@@ -141,6 +141,13 @@ def plan(inp: Inputs) -> A.Plan:
     if state_make:
         add(A.MakeDirs(tuple(state_make), tuple(d.path for d in state_make if app.dirs.get(d.path) is not None)))
     changed_state = _write_files(p, desired.state_files, app)
+    ceiling = slice_dropin(ident.uid)  # the app's ceiling: written above, or removed here
+    if ceiling not in changed_state and app.files.get(ceiling, (None, None))[0] is not None and \
+            not any(f.path == ceiling for f in desired.state_files):
+        add(A.RemoveFile(ceiling, "the spec sets no app.limits"))
+        changed_state.add(ceiling)
+    if ceiling in changed_state:
+        add(A.SystemReload(f"app.limits of {spec.name}"))
     if app.files.get(layout.legacy_record, (None, None))[1] is not None:
         add(A.RemoveFile(layout.legacy_record, f"the record now lives in {layout.record_file}"))
     user_exists = spec.name in system.users
@@ -181,7 +188,7 @@ def plan(inp: Inputs) -> A.Plan:
         add(A.StartUserManager(ident.uid))
 
     # 4. secrets: generated once, then kept
-    for name, s in sorted(spec.secrets.items()):
+    for name, s in sorted(spec.generated_secrets().items()):
         if name not in app.secrets:
             add(A.GenerateSecret(name, s.generate, layout.secret_file(name), ident.uid, ident.gid))
 
@@ -229,6 +236,8 @@ def plan(inp: Inputs) -> A.Plan:
             add(A.PullImage(image))
 
     every = (layout.pod_service, *(layout.container_service(c) for c in spec.start_order()))
+    if not pod_active or pod_restart:  # the pod's port is (or becomes) free: its site answers 503 first
+        p.actions += frontdoor.before_pod_stop(spec, inp.front)
     if not pod_active:
         add(A.StartUnits(every, reason="each container waits until healthy"))
     elif pod_restart:
@@ -258,7 +267,8 @@ def plan(inp: Inputs) -> A.Plan:
             add(A.EnableTimer(timer))
 
     # 7. the front door, once the app answers behind it
-    p.actions += frontdoor.actions(spec, inp.front, system.package_manager)
+    p.actions += frontdoor.actions(spec, inp.front, system.package_manager,
+                                   restart_pod=(not pod_active or pod_restart) and inp.front.site is not None)
     if spec.notify is not None:
         from roost.render.notify import SYSTEM_DIR
 

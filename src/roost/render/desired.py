@@ -7,7 +7,7 @@ import json
 import posixpath
 from dataclasses import dataclass, field
 
-from roost.layout import APPS_DIR, STATE_ROOT, Layout
+from roost.layout import APPS_DIR, STATE_ROOT, Layout, next_container
 from roost.record import AppRecord, dump_record
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
@@ -73,11 +73,6 @@ cd ~
 def network_file(layout: Layout) -> str:
     """The app's private network (with [network]): NAME.network, its unit NAME-network.service."""
     return posixpath.join(layout.unit_dir, f"{layout.name}.network")
-
-
-def next_container(container: str) -> str:
-    """The new release of a start-first container while an update checks it (NAME-next.service)."""
-    return f"{container}-next"
 
 
 def render_network(spec: Spec) -> str:
@@ -192,11 +187,16 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr += [("DropCapability", "all"), ("AddCapability", " ".join(caps))]
     if c.read_only:
         ctr.append(("ReadOnly", "true"))
+    if c.user is not None:
+        ctr.append(("User", c.user))
+    ctr += [("Tmpfs", path) for path in c.tmpfs]
     if c.entrypoint is not None:  # Quadlet passes it as --entrypoint=VALUE; podman reads a JSON list
         ctr.append(("Entrypoint", json.dumps(list(c.entrypoint), ensure_ascii=False)))
     if c.command:
         ctr.append(("Exec", tuple(c.command)))
-    service = [("Restart", "no" if nxt else "always"), ("TimeoutStartSec", str(timeout))]
+    # limits in [Service], not [Container]: Podman 5.4's Quadlet has no Memory= (it skips a unit that uses one);
+    # the unit's cgroup holds the container (Quadlet sets Delegate=yes), so systemd's limits reach it
+    service = [("Restart", "no" if nxt else c.restart), ("TimeoutStartSec", str(timeout)), *c.limits.service_entries]
     # outside the pod nothing else starts it at boot
     install = section("Install", ("WantedBy", "default.target")) if not spec.in_pod(name) and not nxt else None
     return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service),
@@ -252,6 +252,21 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
 
         out.update(notify.user_units(spec, layout, roost_cmd))
     return out
+
+
+SYSTEM_UNIT_DIR = "/etc/systemd/system"
+
+
+def slice_dropin(uid: int) -> str:
+    """The app's ceiling: a drop-in for its user's slice, owned by root in root's unit directory. The slice
+    belongs to the system manager, so the ceiling holds whether or not controllers are delegated to the
+    user's manager, and nothing the app's user runs can raise it."""
+    return f"{SYSTEM_UNIT_DIR}/user-{uid}.slice.d/50-roost-limits.conf"
+
+
+def render_slice_limits(spec: Spec) -> str:
+    return UnitFile((section("Slice", *spec.app.limits.service_entries),),
+                    header=f"# Written by roost: the ceiling of app {spec.name} (all its processes together).").render()
 
 
 def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] | None = None,
@@ -332,6 +347,10 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
     state_dirs: tuple[DirWant, ...] = (DirWant(STATE_ROOT, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0),
                                        DirWant(layout.root_dir, 0o755, 0, 0))
     state_files = [FileWant(layout.record_file, registry_record(spec, identity, spec_path), 0o644, 0, 0)]
+    if spec.app.limits.service_entries:
+        dropin = slice_dropin(uid)
+        state_dirs = (*state_dirs, DirWant(posixpath.dirname(dropin), 0o755, 0, 0))
+        state_files.append(FileWant(dropin, render_slice_limits(spec), 0o644, 0, 0))
     if spec_text is not None:
         # root's copy is the truth; the one in the home is for the app's user to read
         # 0640, the app's group: its own timers read it; other local users do not see its env values

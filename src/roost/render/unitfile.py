@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 # sections whose values end up on a command line that systemd expands
 COMMAND_LINE_SECTIONS = ("Container", "Pod")
+# settings whose parser does not resolve specifiers: `%%` would reach it as two characters (systemd then
+# ignores `CPUQuota=50%%` and the limit silently becomes infinity, seen on the lab); roost writes their values
+VERBATIM_PERCENT = ("CPUQuota",)
 
 
 class UnsafeValue(ValueError):
@@ -57,6 +60,8 @@ class Entry:
 
         if isinstance(self.value, tuple):
             return f"{self.key}={' '.join(quote_word(d(w)) for w in self.value)}"
+        if self.key in VERBATIM_PERCENT:
+            return f"{self.key}={escape_raw(self.value).replace('%%', '%')}"
         return f"{self.key}={escape_raw(d(self.value))}"
 
 

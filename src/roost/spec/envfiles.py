@@ -1,4 +1,4 @@
-"""The user's own env files, named by `containers.X.env_file`, beside the spec."""
+"""The user's own env files, named by `containers.X.env_file`, beside the spec (read as spec/beside.py says)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from roost.errors import UsageError
 from roost.render.envfile import parse_env
+from roost.spec.beside import read_beside
 from roost.spec.model import Spec
 
 
@@ -16,11 +17,9 @@ def read_env_files(spec: Spec, spec_path: Path) -> dict[str, dict[str, str]]:
         if c.env_file is None:
             continue
         path = spec_path.parent / c.env_file
+        text = read_beside(spec_path, c.env_file, f"containers.{name}.env_file")
         try:
-            out[name] = parse_env(path.read_text())
-        except FileNotFoundError:
-            raise UsageError(f"{spec_path}: containers.{name}.env_file: {path} does not exist",
-                             hint="create it beside the spec, or remove the key") from None
+            out[name] = parse_env(text)
         except ValueError as e:
             raise UsageError(f"{path}: {e}", hint="write one KEY=VALUE per line") from None
     return out

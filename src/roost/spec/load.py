@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from roost.errors import Problem, SpecError
+from roost.spec.beside import read_spec
 from roost.spec.model import Spec, cross_check
 
 # one key: a basic string (with escapes such as \" or \u000a), a literal string, or a bare key
@@ -62,7 +63,7 @@ def locate(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | Non
 def load_spec(path: str | Path) -> Spec:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_spec(path).text
     except FileNotFoundError:
         raise SpecError(str(path), [Problem("", "no such file")],
                         hint="give the path of a spec file, e.g. examples/hedgedoc.toml") from None

@@ -148,6 +148,66 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?\Z")
+SIZE_RE = re.compile(r"^([0-9]{1,12})([kmgt]?)\Z", re.IGNORECASE)
+TMPFS_RE = re.compile(r"^(/[A-Za-z0-9_./-]*)(?::((?:size=[0-9]{1,12}[kmgKMG]?|mode=[0-7]{3,4}|noexec|nosuid|nodev|exec)"
+                      r"(?:,(?:size=[0-9]{1,12}[kmgKMG]?|mode=[0-7]{3,4}|noexec|nosuid|nodev|exec))*))?\Z")
+
+
+def parse_size(value: str) -> int:
+    """`512m`, `2g`, `65536` (bytes) -> bytes; at least 6 MB (podman's floor for a memory limit)."""
+    m = SIZE_RE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a size like 512m or 2g")
+    size = int(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " ")
+    if size < 6 * 1024 * 1024:
+        raise ValueError(f"{value!r} is below 6m, too little for any container")
+    return size
+
+
+def check_size(value: str) -> str:
+    parse_size(value)
+    return value
+
+
+def check_tmpfs(value: str) -> str:
+    m = TMPFS_RE.match(value)
+    if not m or posixpath.normpath(m.group(1)) != m.group(1) or m.group(1) == "/":
+        raise ValueError(f"{value!r} is not a tmpfs mount like /run/app or /tmp:size=64m,mode=1777")
+    return value
+
+
+Size = Annotated[str, AfterValidator(check_size)]
+TmpfsMount = Annotated[str, AfterValidator(check_tmpfs)]
+
+
+class Limits(Model):
+    """What a container (or the whole app) may use: enforced by systemd's cgroup limits."""
+
+    memory: Size | None = None  # MemoryMax=: the kernel kills the container's processes above it
+    cpus: float | None = Field(None, gt=0, le=1024)  # CPUQuota=: 1.5 = one and a half cores
+    pids: StrictInt | None = Field(None, ge=16, le=4_194_304)  # TasksMax=: processes and threads
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus(cls, v: object) -> object:
+        if isinstance(v, bool) or not isinstance(v, (int, float, type(None))):
+            raise ValueError("cpus is a number like 0.5 or 2")
+        return v
+
+    @property
+    def service_entries(self) -> list[tuple[str, str]]:
+        """The [Service] settings (the unit's cgroup holds the container: Quadlet sets Delegate=yes)."""
+        out = []
+        if self.memory is not None:
+            out.append(("MemoryMax", str(parse_size(self.memory))))
+        if self.cpus is not None:
+            out.append(("CPUQuota", f"{round(self.cpus * 100)}%"))
+        if self.pids is not None:
+            out.append(("TasksMax", str(self.pids)))
+        return out
+
+
 class AppSettings(Model):
     """The [app] table: who the app runs as and where it lives."""
 
@@ -157,6 +217,8 @@ class AppSettings(Model):
     home: str | None = None
     allow_host_paths: tuple[str, ...] = ()
     health_timeout: Duration = "300s"
+    # a ceiling on the whole app (its user's slice), in a root-owned drop-in the app's user cannot raise
+    limits: Limits = Limits(memory=None, cpus=None, pids=None)
 
     @field_validator("name")
     @classmethod
@@ -348,6 +410,18 @@ class Container(Publishes):
     # behind [web] that has no writable volume and is not PostgreSQL, stop-first otherwise
     update: Literal["start-first", "stop-first"] | None = None
 
+    user: str | None = None  # USER[:GROUP] inside the container (names or numbers), as compose's `user:`
+    tmpfs: tuple[TmpfsMount, ...] = ()  # container paths mounted as tmpfs (in memory, empty at each start)
+    restart: Literal["always", "on-failure", "no"] = "always"  # systemd's Restart= when the container stops
+    limits: Limits = Limits(memory=None, cpus=None, pids=None)
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str | None) -> str | None:
+        if v is not None and not USER_RE.match(v):
+            raise ValueError(f"{v!r} is not a user like 1000, 1000:1000 or www-data:www-data")
+        return v
+
     @property
     def writes_volumes(self) -> bool:
         return any("ro" not in v.options for v in self.mounts)
@@ -435,9 +509,53 @@ ContainerName = Annotated[str, AfterValidator(_container_name)]
 SecretName = Annotated[str, AfterValidator(_secret_name)]
 
 
+# restic repositories roost accepts: a local path, rest-server, SFTP or S3. Credentials never go in
+# the spec (it is copied into the app's home and its backups): a user:password@ part is refused.
+REPOSITORY_RE = re.compile(r"^(?:/[A-Za-z0-9._/-]+|rest:https?://[A-Za-z0-9.:\[\]-]+(?:/[A-Za-z0-9._/-]*)?"
+                           r"|sftp:[A-Za-z0-9._-]+@?[A-Za-z0-9._-]*:[A-Za-z0-9._/~-]+"
+                           r"|sftp://[A-Za-z0-9._@-]+(?::[0-9]{1,5})?/[A-Za-z0-9._/~-]*"
+                           r"|s3:(?:https?://)?[A-Za-z0-9.:-]+/[A-Za-z0-9._/-]+)\Z")
+OFFSITE_SECRET = "offsite-password"  # a '-' no secret of the spec can have: the restic repository's password
+
+
+class Keep(Model):
+    """Retention in the offsite repository, applied by `roost offsite prune` (the trusted side)."""
+
+    daily: StrictInt = Field(default=7, ge=0, le=1000)
+    weekly: StrictInt = Field(default=4, ge=0, le=1000)
+    monthly: StrictInt = Field(default=6, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _some(self) -> Keep:
+        if not (self.daily or self.weekly or self.monthly):
+            raise ValueError("keep at least one snapshot (daily, weekly or monthly above 0)")
+        return self
+
+
+class Offsite(Model):
+    """[backup.offsite]: every backup also goes to a restic repository off this server."""
+
+    repository: str = Field(description="restic repository: /path, rest:URL, sftp:HOST:/path or s3:HOST/BUCKET/path")
+    keep: Keep = Keep()
+    upload_limit: StrictInt | None = Field(None, ge=1, le=10_000_000, description="KiB/s (restic --limit-upload)")
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, v: str) -> str:
+        check_text(v)
+        if re.match(r"^(?:rest:https?://|sftp://|s3:https?://)[^/]*:[^/@]*@", v):
+            raise ValueError(f"{v!r} holds a password: keep credentials out of the spec (see docs/operations.md, "
+                             "offsite credentials)")
+        if len(v) > 512 or not REPOSITORY_RE.match(v) or "/../" in v + "/" or v.endswith("/.."):
+            raise ValueError(f"{v!r} is not a restic repository roost knows: an absolute path, "
+                             "rest:http(s)://HOST[:PORT]/PATH, sftp:[USER@]HOST:/PATH or s3:HOST/BUCKET[/PATH]")
+        return v
+
+
 class Backup(Model):
     keep: StrictInt = Field(default=7, ge=1, le=1000, description="how many backups to keep in <home>/backups")
     schedule: str | None = None  # a systemd OnCalendar= expression, e.g. "daily" or "*-*-* 03:00"
+    offsite: Offsite | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -545,14 +663,17 @@ class Spec(Model):
         c = self.containers[container]
         if c.update is not None:
             return c.update == "start-first"
-        from roost.frontdoor.render import upstream  # only [web] specs need it
-
         up = upstream(self) if self.web is not None else None
         return (up is not None and self.own_namespace(container) and self.publisher(up) == container
                 and not c.writes_volumes and not c.is_postgres)
 
     def required(self) -> set[str]:
         return {dep for c in self.containers.values() for dep in c.requires}
+
+    def generated_secrets(self) -> dict[str, SecretSpec]:
+        """Every secret apply generates: the spec's, and the offsite repository's password."""
+        extra = {OFFSITE_SECRET: SecretSpec(generate=48)} if self.backup.offsite else {}
+        return {**self.secrets, **extra}
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
@@ -596,8 +717,6 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
                         f"{vol.source} is outside the app's home {spec.home}; list it in app.allow_host_paths to allow it",
                     ))
     problems += network_problems(spec)
-    from roost.frontdoor.render import problems as web_problems  # only [web] specs need it
-
     problems += web_problems(spec)
     graph = {n: c.requires for n, c in spec.containers.items() if all(d in spec.containers for d in c.requires)}
     cycle = _find_cycle(graph)
@@ -649,6 +768,32 @@ def network_problems(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
         problems.append((("pod", "publish"), "no container is in the pod to answer on these ports: publish them "
                                              "from the containers (containers.NAME.publish) or set pod = true"))
     return problems
+
+
+def upstream(spec: Spec) -> Publish | None:
+    """The published TCP port the site proxies to: `web.port`, or the app's only one."""
+    assert spec.web is not None
+    tcp = [p for p in spec.ports if p.proto == "tcp"]
+    if spec.web.port is None:
+        return tcp[0] if len(tcp) == 1 else None
+    return next((p for p in tcp if p.host_port == spec.web.port), None)
+
+
+def web_problems(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
+    """The front door's rules that need the whole spec: which published port the site proxies to."""
+    if spec.web is None:
+        return []
+    tcp = [str(p.host_port) for p in spec.ports if p.proto == "tcp"]
+    if upstream(spec) is not None:
+        return []
+    if spec.web.port is not None:
+        return [(("web", "port"), f"port {spec.web.port} is not a TCP host port in pod.publish "
+                                  f"(published: {', '.join(tcp) or 'none'})")]
+    if not tcp:
+        return [(("web",), "the pod publishes no TCP port for the site to reach: add one to pod.publish, "
+                           "e.g. \"127.0.0.1:8080:80\"")]
+    return [(("web", "port"), f"the pod publishes {len(tcp)} TCP ports ({', '.join(tcp)}): say which one "
+                              "serves the site with web.port")]
 
 
 def unit_clash(app: str, container: str) -> str | None:

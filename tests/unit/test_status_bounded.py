@@ -1,0 +1,34 @@
+"""`roost status`: an app whose user stalls podman costs its own line, with the reason (issue 17, item 5)."""
+
+from __future__ import annotations
+
+from roost import status
+from roost.errors import RoostError
+from tests.unit.fakehost import bare_host
+
+RECORD = {"name": "wiki", "uid": 2000, "gid": 2000, "home": "/srv/roost/wiki", "pod_service": "wiki-pod.service",
+          "containers": ["app"], "images": {"app": "example/app:1"}, "publish": ["127.0.0.1:8080:80"],
+          "domains": []}
+
+
+def test_a_stalled_user_gives_its_app_an_error_and_a_problem(monkeypatch):
+    monkeypatch.setattr(status, "read_record", lambda name: dict(RECORD))
+    host = bare_host()
+    host.files["/run/user/2000/bus"] = ""
+    seen: list[float | None] = []
+
+    def stall(argv, user, stdin):
+        raise RoostError(f"timed out after {status.TIMEOUT:.0f}s: podman container inspect  (as wiki)")
+
+    host.on("podman", "container", "inspect", answer=stall)
+    real_run = host.run
+
+    def run(argv, **kw):
+        seen.append(kw.get("timeout"))
+        return real_run(argv, **kw)
+
+    host.run = run  # type: ignore[method-assign]
+    data = status.collect("wiki", host)
+    assert "timed out" in data["error"] and data["containers"][0]["state"] == "not installed"
+    assert any("timed out" in p for p in status.problems([data]))
+    assert seen and all(t == status.TIMEOUT for t in seen)  # every command as the user is bounded
