@@ -14,10 +14,10 @@ from roost.errors import RoostError
 from roost.host.facts import running_images
 from roost.host.parse import SHOW_PROPS, parse_systemctl_show
 from roost.host.runner import AppUser, Host, Result
-from roost.layout import Layout, read_record
+from roost.layout import Layout, next_container, read_record
 from roost.record import AppRecord
 from roost.spec.load import parse_spec
-from roost.spec.model import Spec
+from roost.spec.model import Spec, upstream
 
 
 @dataclass
@@ -48,12 +48,24 @@ class App:
                              timeout=timeout)
 
     def systemctl(self, *args: str, mutates: bool = False, check: bool = True, timeout: float | None = None) -> Result:
-        if args and args[0] in ("stop", "restart") and self.layout.pod_service in args:
-            from roost.frontdoor.guard import close  # the port is free soon: the site answers 503 first
+        if args and args[0] in ("stop", "restart"):
+            own, standby = self.behind_door()
+            if own & set(args) or standby & set(args):
+                from roost.frontdoor.guard import close  # the port is free soon: the site answers 503 first
 
-            close(self.host, self.spec.name)
+                close(self.host, self.spec.name, own=bool(own & set(args)), standby=bool(standby & set(args)))
         return self.host.run(["systemctl", "--user", *args], user=self.user, mutates=mutates, check=check,
                              timeout=timeout)
+
+    def behind_door(self) -> tuple[set[str], set[str]]:
+        """The units whose stop frees the port the site dials: (the own release's: the pod, or the
+        container that publishes the site's port; the standby release's of a start-first update)."""
+        own = {self.layout.pod_service}
+        up = upstream(self.spec) if self.spec.web is not None else None
+        publisher = self.spec.publisher(up) if up is not None else None
+        if publisher is None:
+            return own, set()
+        return own | {self.service(publisher)}, {self.service(next_container(publisher))}
 
     # -- names --------------------------------------------------------------------------
     def service(self, container: str) -> str:

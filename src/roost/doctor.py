@@ -51,6 +51,29 @@ def check_podman(host: Host, system) -> list[Check]:
     return out
 
 
+# What an app's private network ([network]) needs: netavark makes it, aardvark-dns answers names on it,
+# and netavark drives the firewall through nft (or iptables) inside the user's rootless namespace.
+NETWORK_TOOLS = (
+    ("netavark", ("/usr/libexec/podman/netavark", "/usr/lib/podman/netavark"), "netavark"),
+    ("aardvark-dns", ("/usr/libexec/podman/aardvark-dns", "/usr/lib/podman/aardvark-dns"), "aardvark-dns"),
+    ("nft or iptables", ("/usr/sbin/nft", "/sbin/nft", "/usr/sbin/iptables", "/sbin/iptables"), "nftables"),
+)
+
+
+def check_app_networks(host: Host, apps: dict[str, AppRecord]) -> list[Check]:
+    """Only apps with [network] need these: a FAIL then, a WARN when no app uses one yet."""
+    used = [a["name"] for a in apps.values() if a.get("network")]
+    out = []
+    for label, paths, pkg in NETWORK_TOOLS:
+        if any(host.exists(p) for p in paths):
+            out.append(Check(label, OK, "present (app networks)"))
+        else:
+            why = f"missing: the networks of {', '.join(used)} cannot start" if used else \
+                "missing: specs with [network] would not start"
+            out.append(Check(label, FAIL if used else WARN, why, f"apt-get install {pkg}"))
+    return out
+
+
 def check_idmap_helpers(host: Host) -> list[Check]:
     out = []
     for tool in ("/usr/bin/newuidmap", "/usr/bin/newgidmap"):
@@ -335,8 +358,9 @@ def run_checks(host: Host, apps: dict[str, AppRecord], only: str | None = None) 
         apps = {k: v for k, v in apps.items() if k == only}
     users = [AppUser(a["name"], a["uid"], a["home"]) for a in apps.values() if a["name"] in system.users]
     checks = [*check_podman(host, system), *check_idmap_helpers(host), check_tun(host),
-              *check_cgroups(host, users), *check_limits(host, apps), check_network_online(host), *check_subids(system, apps),
-              *check_linger(host, system, users), check_ports(host, apps),
+              *check_cgroups(host, users), *check_limits(host, apps), check_network_online(host),
+              *check_subids(system, apps), *check_linger(host, system, users), check_ports(host, apps),
+              *check_app_networks(host, apps),
               check_selinux(host, all(":Z" in v or ":z" in v for a in apps.values() for v in a.get("volumes", [])))]
     from roost.frontdoor.doctor import check_frontdoor  # imports this module's Check
 

@@ -27,6 +27,11 @@ SUBID_COUNT = 65536
 TOMBSTONE_FILE = "/var/lib/roost/purged.json"  # UIDs, GIDs and ranges of purged apps (see tombstone.py)
 
 
+def next_container(container: str) -> str:
+    """The new release of a start-first container while an update checks it (NAME-next.service)."""
+    return f"{container}-next"
+
+
 def record_path(name: str) -> str:
     """Where the record of app NAME lives: its presence is what makes NAME an applied app."""
     return posixpath.join(APPS_DIR, name, "record.json")

@@ -18,7 +18,7 @@ class AppRecord(TypedDict):
     home: str
     spec_path: str  # where the spec was applied from
     spec_digest: str
-    publish: list[str]  # as in the spec's pod.publish
+    publish: list[str]  # every host port: the spec's pod.publish and each container's publish
     volumes: list[str]  # every container's volumes (doctor: SELinux labels)
     containers: list[str]  # in start order
     images: dict[str, str]  # container -> image reference
@@ -27,6 +27,7 @@ class AppRecord(TypedDict):
     domains: NotRequired[list[str]]
     url: NotRequired[str]
     tls: NotRequired[str]
+    network: NotRequired[str]  # [network]: the app's podman network, removed by down
     notify: NotRequired[bool]  # [notify]: down stops the system unit that watches its spool
 
 

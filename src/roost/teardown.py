@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from roost.host.runner import AppUser, Host
-from roost.layout import SUBID_COUNT, TOMBSTONE_FILE, Layout
+from roost.layout import SUBID_COUNT, TOMBSTONE_FILE, Layout, next_container
 from roost.plan import actions as A
 from roost.plan.context import Context
 from roost.record import AppRecord
@@ -78,6 +78,15 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
                          ("systemctl", "--user", "stop", record["pod_service"]), as_user=True))
     for path in [layout.pod_file, *(layout.container_file(c) for c in record["containers"])]:
         add(A.RemoveFile(path, "the app's units"))
+    if record.get("network"):
+        from roost.render.desired import network_file
+
+        for c in record["containers"]:  # the new release of an update that was interrupted
+            add(A.RemoveFile(layout.container_file(next_container(c)), "the app's units"))
+        add(A.RemoveFile(network_file(layout), "the app's network"))
+        if manager_running:
+            add(A.RunCommand(f"remove the network {record['network']}",
+                             ("podman", "network", "rm", "--force", "--", record["network"]), as_user=True, timeout=120))
     if manager_running:
         add(A.DaemonReload())
         add(A.RunCommand("forget failed units", ("systemctl", "--user", "reset-failed"), as_user=True))

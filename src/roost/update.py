@@ -8,7 +8,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from roost import backup
+from roost import backup, release
 from roost.app import App
 from roost.db_upgrade import pg_version_at
 from roost.errors import RoostError, UsageError
@@ -118,9 +118,26 @@ def update(app: App, say=print, status=None) -> Report:
                 hint=f"pin the tag to {on_disk}, or migrate with `roost db upgrade {app.spec.name} {c} --to {new_major}`")
     for c in changed:
         _keep(app, c, before[c]["id"])
+    first = [c for c in changed if app.spec.web is not None and app.spec.start_first(c)]
+    started = time.monotonic()
+    if first:  # the new release beside the old one; only what is left stops first
+        from roost.frontdoor import switch
+
+        ok, why = switch.update_start_first(app, first, lambda c: _point(app, c, before[c]["id"]), say, status)
+        if not ok:
+            report.error = why
+            for c in changed:
+                _point(app, c, before[c]["id"])
+            report.result, report.after = "rolled-back", app.running_images()
+            say(f"[red]update failed[/]: {why}; the previous release kept serving")
+            return report
+        changed = [c for c in changed if c not in first]
+        if not changed:
+            report.result, report.seconds_to_healthy = "updated", round(time.monotonic() - started, 2)
+            report.after = app.running_images()
+            return report
     services = [app.service(c) for c in changed]
     say(f"restarting {', '.join(services)} and waiting until healthy")
-    started = time.monotonic()
     ok, why = _restart_and_check(app, services, timeout, status)
     if ok:
         report.result, report.seconds_to_healthy = "updated", round(time.monotonic() - started, 2)
@@ -141,11 +158,14 @@ def update(app: App, say=print, status=None) -> Report:
 
 
 def _restart_and_check(app: App, services: list[str], timeout: float, status) -> tuple[bool, str]:
+    """Restart and gate (roost.release): a broken release fails as soon as its health check's retries
+    are spent or its container exits, not after the whole timeout."""
     ctx = status("waiting until healthy") if status else nullcontext()
+    by_unit = {app.service(c): c for c in app.spec.containers}
     with ctx:
-        r = app.restart(services, timeout)
-    if not r.ok:
-        return False, r.stderr.strip().splitlines()[0] if r.stderr.strip() else "the restart failed"
+        ok, why = release.start_and_gate(app, {s: by_unit[s] for s in services})
+    if not ok:
+        return False, why
     return app.healthy()
 
 

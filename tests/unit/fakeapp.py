@@ -56,7 +56,11 @@ class World:
     rows: dict[str, int] = field(default_factory=dict)
     failing: set[str] = field(default_factory=set)  # "pull", "dump", "start", "start-db", "untar", "psql"
     auto_update_rows: list[dict] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)  # units whose start failed (the gate sees them)
     _n: int = 0
+
+    def state(self, unit: str) -> str:
+        return "active" if unit in self.active else "failed" if unit in self.failed else "inactive"
 
     # -- what tests look at ------------------------------------------------------------
     def under(self, directory: str) -> dict[str, bytes]:
@@ -146,14 +150,16 @@ class World:
         a = argv[2:]
         verb, units = a[0], [u for u in a[1:] if u.endswith(".service")]
         if verb == "show":
-            return "\n\n".join(f"Id={u}\nLoadState=loaded\nActiveState={'active' if u in self.active else 'inactive'}"
+            return "\n\n".join(f"Id={u}\nLoadState=loaded\nActiveState={self.state(u)}"
                                f"\nSubState=running\nNeedDaemonReload=no" for u in units) + "\n"
         if verb == "is-active":
             return "" if units[0] in self.active else fail(argv, "", 3)
         if verb == "reset-failed":
             return ""
-        if verb == "stop":
-            self.active.clear()
+        if verb == "stop":  # the pod's unit stops every container; a container's unit only itself
+            whole = any(u.endswith("-pod.service") for u in units)
+            for group in (self.active, self.failed):
+                group.difference_update(set(group) if whole else units)
             return ""
         if verb in ("start", "restart"):
             if "start" in self.failing or ("start-db" in self.failing and "database.service" in units):
@@ -162,8 +168,11 @@ class World:
                 c = u.removesuffix(".service")
                 if c in self.app.spec.containers:
                     self.running[c] = self.local[self.app.spec.containers[c].image]
-                    if self.running[c] in self.broken:
+                    if self.running[c] in self.broken:  # --no-block: the job is queued, the unit fails later
                         self.active.discard(u)
+                        self.failed.add(u)
+                        if "--no-block" in a:
+                            continue
                         return fail(argv, f"Job for {u} failed because a timeout was exceeded.")
                 self.active.add(u)
             return ""

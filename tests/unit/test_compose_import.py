@@ -139,7 +139,8 @@ def test_ports_short_and_long_forms():
             host_ip: 127.0.0.1
             protocol: tcp
     """)
-    assert spec.pod.publish == (
+    assert spec.network is not None and spec.pod.publish == ()
+    assert spec.containers["web"].publish == (
         "127.0.0.1:8080:80", "0.0.0.0:8443:443", "127.0.0.1:9000:9000", "0.0.0.0:5353:53/udp",
         "127.0.0.1:7000:7000", "127.0.0.1:7100:7100", "127.0.0.1:7101:7101", "127.0.0.1:3001:3000",
     )
@@ -154,12 +155,12 @@ def test_a_host_port_published_twice_keeps_the_first():
       a: {image: nginx, ports: ["127.0.0.1:8080:80"]}
       b: {image: nginx, ports: ["127.0.0.1:8080:8081"]}
     """)
-    assert spec.pod.publish == ("127.0.0.1:8080:80",)
+    assert spec.containers["a"].publish == ("127.0.0.1:8080:80",) and spec.containers["b"].publish == ()
     assert finding(report, "already published").kind == "dropped"
 
 
-def test_two_services_on_the_same_container_port_are_reported():
-    _spec, report, _ = imp("""\
+def test_two_services_on_the_same_container_port_each_have_their_own_namespace():
+    spec, report, _ = imp("""\
     services:
       web:
         image: nginx
@@ -167,10 +168,17 @@ def test_two_services_on_the_same_container_port_are_reported():
       proxy:
         image: caddy
         ports: ["8081:80"]
+      sidecar:
+        image: socat
+        network_mode: "service:web"
+        ports: ["8082:8082"]
     """)
-    f = finding(report, "both listen on port 80/tcp")
-    assert f.kind == "approximated" and f.line == 7
-    assert "another port" in f.todo
+    assert spec.own_namespace("web") and spec.own_namespace("proxy")
+    assert spec.containers["web"].publish == ("127.0.0.1:8080:80", "127.0.0.1:8082:8082")
+    assert spec.containers["proxy"].publish == ("127.0.0.1:8081:80",)
+    assert spec.containers["sidecar"].share_network_with == "web" and not spec.containers["sidecar"].publish
+    assert not any("both listen" in f.did for f in report.findings)
+    assert finding(report, "whose network namespace sidecar shares").kind == "info"
 
 
 def test_volumes_named_relative_absolute_and_anonymous():
@@ -439,7 +447,7 @@ def test_strict_flag_reads_lossy():
     assert lossy.lossy
 
 
-def test_service_names_become_container_names_and_resolve_to_localhost_in_the_pod():
+def test_service_names_become_container_names_and_aliases_on_the_network():
     spec, report, _ = imp("""\
     services:
       My_DB:
@@ -457,7 +465,9 @@ def test_service_names_become_container_names_and_resolve_to_localhost_in_the_po
       skipped: {build: ., hostname: never}
     """)
     assert set(spec.containers) == {"my-db", "web", "cache"}
-    assert spec.pod.hosts == ("My_DB", "cache", "database", "legacy-db", "web", "www")
+    assert spec.pod.hosts == ()
+    assert spec.containers["my-db"].aliases == ("My_DB", "database", "legacy-db")
+    assert spec.containers["web"].aliases == ("www",) and spec.containers["cache"].aliases == ()
     assert spec.containers["web"].env == {"REDIS_URL": "redis://cache:6379/0"}  # values stay as written
     assert finding(report, "container named 'my-db'").kind == "info"
 
@@ -604,7 +614,7 @@ def test_an_internal_network_is_reported_and_a_bridge_driver_is_not():
         driver: bridge
         internal: true
     """)
-    assert finding(report, "internal: true is not modelled").line == 6
+    assert finding(report, "internal: true is not carried over").line == 6
     assert not [f for f in report.findings if "network options" in f.did]
 
 
@@ -891,7 +901,7 @@ def test_compose_profiles_and_project_name_in_dotenv(tmp_path):
 
 def test_udp_is_published_on_every_address_with_the_firewall_rule():
     spec, report, _ = imp("services:\n  vpn:\n    image: example.org/wg:1\n    ports: ['51820:51820/udp', '8080:80']\n")
-    assert spec.pod.publish == ("0.0.0.0:51820:51820/udp", "127.0.0.1:8080:80")
+    assert spec.containers["vpn"].publish == ("0.0.0.0:51820:51820/udp", "127.0.0.1:8080:80")
     assert "udp dport 51820 accept" in finding(report, "UDP port 51820").todo
 
 

@@ -134,6 +134,16 @@ def test_selinux_enforcing_without_volume_labels_warns():
     assert doctor.check_selinux(host, specs_use_z=True).status == doctor.OK
 
 
+def test_app_networks_need_netavark_aardvark_and_a_firewall_tool():
+    host = bare_host()
+    networked = {"n": {"name": "n", "network": "n"}}
+    checks = {c.name: c for c in doctor.check_app_networks(host, networked)}  # type: ignore[arg-type]
+    assert {c.status for c in checks.values()} == {doctor.FAIL} and "apt-get install nftables" in checks[
+        "nft or iptables"].fix
+    assert {c.status for c in doctor.check_app_networks(host, {})} == {doctor.WARN}  # no app uses one yet
+    for path in ("/usr/lib/podman/netavark", "/usr/lib/podman/aardvark-dns", "/usr/sbin/nft"):
+        host.stats[path] = FileStat(0o755, 0, 0, False)
+    assert {c.status for c in doctor.check_app_networks(host, networked)} == {doctor.OK}  # type: ignore[arg-type]
 ROOST = ("/opt/roost/venv/bin/python3", "-m", "roost")
 
 

@@ -138,11 +138,12 @@ def test_app_systemctl_stop_of_the_pod_closes_its_site_first(tmp_path, monkeypat
     from roost import app as app_module
 
     closed: list[str] = []
-    monkeypatch.setattr("roost.frontdoor.guard.close", lambda host, name: closed.append(name) or True)
+    monkeypatch.setattr("roost.frontdoor.guard.close", lambda host, name, **_: closed.append(name) or True)
     host = caddy_host()
     host.on("systemctl", answer="")
     fake = type("FakeApp", (), {"host": host, "user": None, "spec": load_spec(write_spec(tmp_path)),
-                                "layout": type("L", (), {"pod_service": "notes-pod.service"})()})()
+                                "layout": type("L", (), {"pod_service": "notes-pod.service"})(),
+                                "behind_door": app_module.App.behind_door})()
     app_module.App.systemctl(fake, "is-active", "notes-pod.service")  # type: ignore[arg-type]
     assert closed == []
     app_module.App.systemctl(fake, "stop", "notes-pod.service", mutates=True)  # type: ignore[arg-type]

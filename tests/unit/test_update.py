@@ -64,7 +64,7 @@ def test_update(w, case):
         assert w.running[c] == image_id, c
     assert (case.error is None and report.error is None) or (case.error or "?") in (report.error or "")
     assert report.backup and report.backup in w.archives()  # a backup comes first, always
-    restarts = [c for c in w.host.calls if c[:3] == ("systemctl", "--user", "restart")]
+    restarts = [c[1:] for c in w.host.calls if c[:4] == ("systemctl", "--user", "restart", "--no-block")]
     assert bool(restarts) == bool(case.changed)
     if case.changed:
         assert restarts[0][3:] == tuple(f"{c}.service" for c in case.changed)  # dependency order
@@ -79,7 +79,7 @@ def test_update_refuses_a_postgres_major_jump_and_points_the_tag_back(w):
         update.update(w.app, say=quiet)
     assert "roost db upgrade notes database --to 18" in (e.value.hint or "")
     assert w.local[DB_IMAGE] == OLD_DB and w.running["database"] == OLD_DB
-    assert not [c for c in w.host.calls if c[:3] == ("systemctl", "--user", "restart")]
+    assert not [c for c in w.host.calls if c[:4] == ("systemctl", "--user", "restart", "--no-block")]
     assert ("podman", "unshare", "head", "-c", "16", "--", "/srv/roost/notes/database/pgdata/PG_VERSION") in w.host.calls
 
 
@@ -194,4 +194,4 @@ def test_restart_changed_fails_when_unhealthy_so_podman_rolls_back(w):
 def test_restart_changed_with_nothing_new_does_nothing(w):
     report = update.restart_changed(w.app)
     assert (report.result, report.changed) == ("current", [])
-    assert not [c for c in w.host.calls if c[:3] == ("systemctl", "--user", "restart")]
+    assert not [c for c in w.host.calls if c[:4] == ("systemctl", "--user", "restart", "--no-block")]

@@ -1,7 +1,8 @@
 """A compose file (as a located tree) -> a roost spec draft, and a report of everything not carried over as is.
 
-Pure: no files, no host. All services become containers of one pod (one network namespace), so
-service names used as host names become 127.0.0.1, and two services cannot listen on one port."""
+Pure: no files, no host. Each service becomes a container with a network namespace of its own on the app's
+private network ([network]): it is found by its service name and aliases, publishes its own ports, and two
+services may listen on one port. `network_mode: "service:X"` shares X's namespace."""
 
 from __future__ import annotations
 
@@ -97,7 +98,11 @@ class SpecDraft:
     name: str
     publish: list[str] = field(default_factory=list)
     publish_notes: list[str] = field(default_factory=list)
-    hosts: list[str] = field(default_factory=list)  # names for 127.0.0.1 in the pod
+    hosts: list[str] = field(default_factory=list)  # names for 127.0.0.1 in the pod (no [network] only)
+    # the app's network: container -> its own host ports, its other names, whose namespace it shares
+    own_publish: dict[str, list[str]] = field(default_factory=dict)
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    shares: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, int] = field(default_factory=dict)
     containers: dict[str, ContainerDraft] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # services not imported, with why (for the header)
@@ -180,12 +185,11 @@ class Converter:
         self.report = report
         self.env_lines: dict[tuple[str, str], int] = {}
         self.hosts: dict[str, set[str]] = {}  # service -> names other services use to reach it
-        self.listen: dict[tuple[int, str], str] = {}  # (container port, proto) -> container
-        self.clashes: set[tuple[int, str, str, str]] = set()  # reported (port, proto, first, second)
         self.volume_users: dict[str, list[str]] = {}  # host dir -> containers mounting it
         self.no_value: dict[tuple[int, str], list[str]] = {}
         self.env_file_values: set[str] = set()  # every value the services' env files hold
         self.unread_env_files: list[tuple[str, int]] = []  # (line, KEY) -> services where it had no value
+        self.shares: dict[str, str] = {}  # service -> the service whose namespace it joins (network_mode)
         self.from_shell: list[tuple[str, int]] = []  # (KEY, line): a bare `- KEY` that took the shell's value
 
     # -- helpers --------------------------------------------------------------------------------
@@ -216,6 +220,7 @@ class Converter:
                      f"{key} is left out: it has no value and is not set here (compose would leave it out too)",
                      f"to pass it, set {key} when importing (environment, .env, --env-file) or in the spec")
         self._requires(services, names, draft)
+        self.share_namespaces(names, draft)
         self.name_hosts(draft)
         self.relabel(draft)
         self._secrets(draft)
@@ -255,8 +260,8 @@ class Converter:
                         continue
                     if runtime.boolean(body.get("internal")):
                         self.add("approximated", body.at("internal"), f"networks.{net}.internal",
-                                 "internal: true is not modelled: the pod's containers can reach the internet",
-                                 "if that matters, block it outside roost (a firewall rule for the app's user)")
+                                 "internal: true is not carried over: the app's containers can reach the internet",
+                                 "set network.internal = true if no container needs the internet")
                     if body.get("external") or (body.get("driver") not in (None, "bridge")) or body.get("ipam"):
                         self.add("dropped", nets.at(net), f"networks.{net}",
                                  "network options (external, driver, ipam) are not modelled",
@@ -374,10 +379,9 @@ class Converter:
         for k in ("container_name", "hostname"):
             if k in body.items:
                 self.add("info", body.at(k), f"{where}.{k}",
-                         f"dropped: roost names the container APP-{cname}; the name resolves to 127.0.0.1 in the pod "
-                         "(pod.hosts)")
+                         f"roost names the container APP-{cname}; the name stays a network alias (aliases)")
         if "links" in body.items:
-            self.add("info", body.at("links"), f"{where}.links", "dropped: all services share the pod's network")
+            self.add("info", body.at("links"), f"{where}.links", "dropped: all services share the app's network")
         return c
 
     def _deploy(self, svc: str, body: YMap) -> None:
@@ -405,20 +409,19 @@ class Converter:
         if mode is not None:
             if mode == "host":
                 self.add("approximated", body.at("network_mode"), f"{where}.network_mode",
-                         "network_mode: host dropped: the container runs in the pod's network; it sees only the "
-                         "ports published in pod.publish",
-                         "publish the ports it serves in pod.publish (it cannot see the host's interfaces)")
+                         "network_mode: host dropped: the container runs on the app's network; it sees only the "
+                         "ports it publishes",
+                         "publish the ports it serves in its `publish` (it cannot see the host's interfaces)")
             elif isinstance(mode, str) and mode.startswith("service:"):
-                self.add("info", body.at("network_mode"), f"{where}.network_mode",
-                         "dropped: every container shares the pod's network already")
+                self.shares[svc] = mode.removeprefix("service:")
             else:
                 self.add("approximated", body.at("network_mode"), f"{where}.network_mode",
-                         f"network_mode: {mode} dropped: the container joins the pod's network")
+                         f"network_mode: {mode} dropped: the container joins the app's network")
         nets = body.get("networks")
         count = len(nets.items) if isinstance(nets, (YMap, YSeq)) else 0
         if count > 1:
             self.add("approximated", body.at("networks"), f"{where}.networks",
-                     f"on {count} networks: roost's single pod has one network shared by every container",
+                     f"on {count} networks: roost gives the app one network shared by every container",
                      "if the app must reach containers of another app, go through that app's published port")
         if isinstance(nets, YMap):
             for net, nbody in nets.items.items():
@@ -556,12 +559,8 @@ class Converter:
                 mappings.append((*parsed, line))
         expose = body.get("expose")
         if isinstance(expose, YSeq):
-            for i, item in enumerate(expose.items):
-                port = str(item).split("/")[0]
-                if port.isdigit():
-                    self._listens(int(port), str(item).partition("/")[2] or "tcp", cname, expose.at(i), svc)
             self.add("info", body.at("expose"), f"services.{svc}.expose",
-                     "dropped: containers of one pod reach each other's ports on 127.0.0.1")
+                     "dropped: containers reach each other's ports by name on the app's network")
         for ip, host, ctr, proto, line in mappings:
             if proto not in ("tcp", "udp"):
                 self.add("dropped", line, where, f"protocol {proto} is not supported (tcp, udp)")
@@ -574,12 +573,12 @@ class Converter:
                 continue
             if len(host_ports) != len(ctr_ports) or len(ctr_ports) > MAX_RANGE:
                 self.add("dropped", line, where, f"port range {host}:{ctr} not imported",
-                         "list the ports one by one in pod.publish")
+                         "list the ports one by one in the container's publish")
                 continue
             if not host:
                 self.add("approximated", line, where,
                          f"container port {ctr} had no host port (compose picks a random one): published on {ctr}",
-                         "change the host port in pod.publish if it is taken")
+                         "change the host port in the container's publish if it is taken")
             if ip in (None, "") and proto == "udp":  # clients reach it directly: no HTTP proxy can stand in front
                 addr = "0.0.0.0"
                 self.add("review", line, where,
@@ -591,7 +590,7 @@ class Converter:
                 draft.publish_notes = ["127.0.0.1 where the compose file named no address"]
                 self.add("approximated", line, where,
                          "published on 127.0.0.1 only (the compose file listens on every address)",
-                         "put a reverse proxy in front, or write 0.0.0.0:HOST:CONTAINER in pod.publish")
+                         "put a reverse proxy in front, or write 0.0.0.0:HOST:CONTAINER in the container's publish")
             else:
                 addr = str(ip)
                 if addr.startswith("[") is False and ":" in addr:
@@ -611,21 +610,31 @@ class Converter:
                     self.add("dropped", line, where, f"{addr} is not an IP address roost can publish on")
                     continue
                 draft.publish.append(entry)
-                self._listens(cp, proto, cname, line, svc)
+                draft.own_publish.setdefault(cname, []).append(entry)
                 if hp < 1024:
                     self.add("review", line, where, f"host port {hp} is below 1024",
                              "a rootless pod can publish it only if net.ipv4.ip_unprivileged_port_start allows; "
                              "`roost doctor` checks it, or pick a port >= 1024 behind a reverse proxy")
 
-    def _listens(self, port: int, proto: str, cname: str, line: int, svc: str) -> None:
-        owner = self.listen.setdefault((port, proto), cname)
-        clash = (port, proto, owner, cname)
-        if owner != cname and clash not in self.clashes:
-            self.clashes.add(clash)
-            self.add("approximated", line, f"services.{svc}.ports",
-                     f"{owner} and {cname} both listen on port {port}/{proto}: in one pod they share one "
-                     "network, so the second to start cannot bind it",
-                     "configure one of them to listen on another port, then fix pod.publish")
+    def share_namespaces(self, names: dict[str, str], draft: SpecDraft) -> None:
+        """network_mode: "service:X" -> share_network_with X; what it published moves to X."""
+        for svc, other in self.shares.items():
+            c = names.get(svc)
+            if c not in draft.containers:
+                continue
+            line = draft.containers[c].line
+            target = names.get(other)
+            if target not in draft.containers or other in self.shares:
+                self.add("dropped", line, f"services.{svc}.network_mode",
+                         f"service:{other} is not an imported service with a network namespace of its own: "
+                         "the container gets its own", "check which service it must share localhost with")
+                continue
+            draft.shares[c] = target
+            moved = draft.own_publish.pop(c, [])
+            draft.own_publish.setdefault(target, []).extend(moved)
+            for entry in moved:
+                self.add("info", line, f"services.{svc}.ports",
+                         f"{entry} is published by {target}, whose network namespace {c} shares")
 
     # -- volumes --------------------------------------------------------------------------------
     def _volumes(self, svc: str, cname: str, body: YMap, c: ContainerDraft, draft: SpecDraft) -> None:
@@ -1018,12 +1027,19 @@ class Converter:
         the service on compose's network: containers of one pod share localhost."""
         imported = {c.service for c in draft.containers.values()}
         wanted = {h for svc, names in self.hosts.items() if svc in imported for h in names}
-        draft.hosts = sorted(h for h in wanted if HOST_NAME_RE.match(h) and h.lower() != "localhost")
-        bad = sorted(wanted - set(draft.hosts))
+        good = sorted(h for h in wanted if HOST_NAME_RE.match(h) and h.lower() != "localhost")
+        by_name = {c.service: n for n, c in draft.containers.items()}
+        for svc, names in sorted(self.hosts.items()):  # compose's names for a service: the container's aliases
+            owner = by_name.get(svc)
+            if owner is not None:
+                owner = draft.shares.get(owner, owner)  # a sharer is found at the namespace it joins
+                extra = sorted(h for h in names if h in good and h != owner)
+                draft.aliases[owner] = sorted({*draft.aliases.get(owner, []), *extra})
+        bad = sorted(wanted - set(good))
         if bad:
             self.add("dropped", self.tree.at("services"), "services",
-                     f"names that cannot be host names, so they do not resolve in the pod: {', '.join(bad)}",
-                     "refer to those services as 127.0.0.1")
+                     f"names that cannot be host names, so they do not resolve on the app's network: "
+                     f"{', '.join(bad)}", "refer to those services by their container names")
 
     def _secrets(self, draft: SpecDraft) -> None:
         envs = {n: dict(c.env) for n, c in draft.containers.items()}

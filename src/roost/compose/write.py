@@ -36,12 +36,12 @@ def render(draft: SpecDraft) -> str:
     app.add("name", draft.name)
     doc.add("app", app)
 
-    if draft.publish or draft.hosts:
+    network = tomlkit.table()
+    network.add(tomlkit.comment("one private network: each service its own namespace, found by its name"))
+    doc.add("network", network)
+
+    if draft.hosts:
         pod = tomlkit.table()
-        if draft.publish:
-            pod.add("publish", _array(draft.publish, one_line_up_to=2))
-            if draft.publish_notes:
-                pod["publish"].comment(_comment_text("; ".join(draft.publish_notes)))
         if draft.hosts:
             pod.add("hosts", _array(draft.hosts, one_line_up_to=6))
             pod["hosts"].comment("the compose file's service names, now 127.0.0.1 in the pod")
@@ -61,6 +61,14 @@ def render(draft: SpecDraft) -> str:
         if c.service != name:
             t.add(tomlkit.comment(_comment_text(f"compose service {c.service!r}")))
         t.add("image", c.image)
+        if name in draft.shares:
+            t.add("share_network_with", draft.shares[name])
+        if draft.own_publish.get(name):
+            t.add("publish", _array(draft.own_publish[name], one_line_up_to=2))
+            if draft.publish_notes:
+                t["publish"].comment(_comment_text("; ".join(draft.publish_notes)))
+        if draft.aliases.get(name):
+            t.add("aliases", _array(draft.aliases[name], one_line_up_to=6))
         if c.auto_update:
             t.add("auto_update", c.auto_update)
         if c.requires:

@@ -8,6 +8,8 @@ port belongs to the app's UID or its subordinate IDs: pasta or rootlessport run 
 only while no roost verb holds the app's lock; it is closed before any roost verb stops the pod
 (App.systemctl, the planner's pod restart), at boot before Caddy starts, and by the watcher
 (`python -m roost.frontdoor.watch`, a root service) as soon as the listener is not the app's.
+During a start-first update (frontdoor/switch.py) the open site dials the standby release NAME-next on
+a loopback port of its own: then that port is the one checked, and a restart of NAME closes nothing.
 See docs/security.md, "The front door", for what is left: an unplanned pod stop (a crash) is seen by
 the watcher within one poll.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from roost.frontdoor.render import dial_address, render_closed, render_site, site_file, upstream
 from roost.frontdoor.state import SERVICE
 from roost.host.runner import Host
+from roost.spec.model import Spec
 from roost.survivors import AppIds
 
 LISTEN = "0A"
@@ -102,10 +106,23 @@ class Door:
     ids: AppIds
     open_text: str
     closed_text: str
+    spec: Spec | None = None  # to recognise the open form that dials the standby release
 
     @property
     def path(self) -> str:
         return site_file(self.name)
+
+    def standby(self, current: str | None) -> tuple[str, int] | None:
+        """(ip, port) the site dials when it is roost's open form pointed at the standby release of a
+        start-first update (render_site with a dial); None for any other text."""
+        m = STANDBY_RE.search(current or "")
+        if self.spec is None or m is None or (m[1], int(m[2])) == (self.ip, self.port):
+            return None
+        return (m[1], int(m[2])) if current == render_site(self.spec, f"{m[1]}:{m[2]}") else None
+
+
+# the standby release's upstream, as switch.next_address writes it: a loopback address and port
+STANDBY_RE = re.compile(r"^\treverse_proxy (127\.0\.0\.1):([0-9]{1,5})(?: \{)?$", re.MULTILINE)
 
 
 def door_of(spec, record) -> Door | None:
@@ -116,7 +133,7 @@ def door_of(spec, record) -> Door | None:
     start = record.get("subid_start") or 0
     ids = AppIds(record["uid"], record["gid"], start, SUBID_COUNT if start else 0)
     ip = dial_address(up).rsplit(":", 1)[0]
-    return Door(spec.name, ip, up.host_port, ids, render_site(spec), render_closed(spec))
+    return Door(spec.name, ip, up.host_port, ids, render_site(spec), render_closed(spec), spec)
 
 
 def load_door(host: Host, name: str) -> Door | None:
@@ -151,10 +168,15 @@ def set_site(host: Host, door: Door, text: str) -> bool:
     return True
 
 
-def close(host: Host, name: str) -> bool:
-    """Close the app's site before its pod stops (a roost verb, holding the app's lock)."""
+def close(host: Host, name: str, own: bool = True, standby: bool = False) -> bool:
+    """Close the app's site before what it dials stops (a roost verb, holding the app's lock). own:
+    the release on the app's published port stops; standby: the standby release NAME-next stops.
+    While the site dials the standby, a stop of the own release closes nothing, and the other way round."""
     door = load_door(host, name)
-    return door is not None and set_site(host, door, door.closed_text)
+    if door is None:
+        return False
+    at_standby = door.standby(host.read_file(door.path)) is not None
+    return (standby if at_standby else own) and set_site(host, door, door.closed_text)
 
 
 @contextmanager
@@ -179,9 +201,18 @@ def unlocked(lock_file: str) -> Iterator[bool]:
 
 def sync(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict] | None:
     """One look at the app's port: close the site if the listener is not the app's; open it if it
-    is and no roost verb is at work on the app. ("opened" | "closed", why) when it changed."""
+    is and no roost verb is at work on the app. ("opened" | "closed", why) when it changed.
+    While the site dials the standby release, that port must be the app's; the app's own port may be
+    free meanwhile (its release restarts), and the site goes back to it only once it is the app's."""
+    standby = door.standby(host.read_file(door.path))
+    if standby is not None:
+        verdict = verify(host, *standby, door.ids)
+        if not verdict.ok:
+            return ("closed", verdict) if set_site(host, door, door.closed_text) else None
     verdict = verify(host, door.ip, door.port, door.ids)
     if not verdict.ok:
+        if standby is not None:
+            return None
         return ("closed", verdict) if set_site(host, door, door.closed_text) else None
     with unlocked(lock_file) as free:
         if not free:

@@ -55,7 +55,7 @@ def health(spec: Spec, up: Publish) -> Health | None:
         if port == up.container_port:
             return Health(path, None, c.health.timeout)
         # health_port keeps the upstream's address: only a port published on the same address will do
-        other = next((p for p in spec.pod.ports if p.proto == "tcp" and p.container_port == port
+        other = next((p for p in spec.ports if p.proto == "tcp" and p.container_port == port
                       and dial_address(p).rsplit(":", 1)[0] == dial_address(up).rsplit(":", 1)[0]), None)
         if other is not None:
             return Health(path, other.host_port, c.health.timeout)
@@ -70,7 +70,8 @@ def _headers(web: Web) -> Directive | None:
     return d("header", body=values) if values else None
 
 
-def render_site(spec: Spec) -> str:
+def render_site(spec: Spec, dial: str | None = None) -> str:
+    """dial: another upstream address than the published port (a new release during an update)."""
     web, up = spec.web, upstream(spec)
     assert web is not None and up is not None, "load_spec checks [web] first"
     body: list[Directive] = [*_tls(web)]
@@ -86,14 +87,14 @@ def render_site(spec: Spec) -> str:
         d("lb_try_duration", LB_TRY_DURATION),
         d("lb_try_interval", LB_TRY_INTERVAL),
     ]
-    if (h := health(spec, up)) is not None:
+    if (h := health(spec, up)) is not None and not (dial and h.port):
         proxy.append(d("health_uri", h.uri))
         if h.port is not None:
             proxy.append(d("health_port", str(h.port)))
         proxy += [d("health_interval", HEALTH_INTERVAL), d("health_timeout", h.timeout)]
-    body.append(d("reverse_proxy", dial_address(up), body=proxy))
+    body.append(d("reverse_proxy", dial or dial_address(up), body=proxy))
     addresses = _addresses(web)
-    comment = [f"roost app {spec.name}: {web.url} -> {dial_address(up)}",
+    comment = [f"roost app {spec.name}: {web.url} -> {dial or dial_address(up)}",
                "Written by `roost apply`, removed by `roost down`: edits here are overwritten."]
     return site(addresses, body, comment)
 

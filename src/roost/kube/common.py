@@ -275,9 +275,12 @@ class Builder:
         owners = self.port_owner()
         out: list[dict[str, Any]] = []
         seen: set[tuple[int, str]] = set()
-        for p in self.spec.pod.ports:
+        # with [network] a container publishes its own ports: here they are its ports in the one Pod
+        pairs = [*((p, owners[(p.container_port, p.proto)]) for p in self.spec.pod.ports),
+                 *((p, name) for p in self.spec.containers[name].ports)]
+        for p, owner in pairs:
             key = (p.container_port, p.proto)
-            if owners[key] != name:
+            if owner != name:
                 continue
             entry: dict[str, Any] = {"containerPort": p.container_port, "protocol": p.proto.upper()}
             if self.target == "podman":  # each published port, as PublishPort= does
@@ -292,6 +295,13 @@ class Builder:
 
     def pod_extras(self) -> dict[str, Any]:
         """Pod-level settings shared by both targets: pod.hosts names 127.0.0.1 inside the pod."""
+        if self.spec.network is not None:
+            self.note(("network",), "the app's network becomes the one Pod's: every container shares its localhost, "
+                                    "so two that listen on one port clash, and names resolve only through a Service",
+                      "approximated")
+            if self.spec.network.internal:
+                self.note(("network", "internal"), "a pod's network has a route out: give the namespace a "
+                                                   "NetworkPolicy that denies egress")
         if not self.spec.pod.hosts:
             return {}
         return {"hostAliases": [{"ip": "127.0.0.1", "hostnames": list(self.spec.pod.hosts)}]}

@@ -14,7 +14,7 @@ from roost.host.runner import FileStat
 from roost.layout import SUBID_COUNT
 from roost.plan import actions as A
 from roost.render.desired import Desired, FileWant, secret_digest, slice_dropin
-from roost.spec.model import Spec, parse_publish
+from roost.spec.model import Publish, Spec, parse_publish
 
 MIN_PODMAN = (5, 0)
 
@@ -37,16 +37,16 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
         if record.get("uid") == identity_uid:
             raise UsageError(f"UID {identity_uid} is already used by roost app {other}", hint="pick another app.uid")
         theirs = {(q.host_port, q.proto) for q in map(parse_publish, record.get("publish", []))}
-        for p in spec.pod.ports:
+        for p in spec.ports:
             if (p.host_port, p.proto) in theirs:
-                raise UsageError(f"pod.publish: host port {p.host_port} is already published by roost app {other}",
+                raise UsageError(f"{_where(spec, p)}: host port {p.host_port} is already published by roost app {other}",
                                  hint="choose another host port")
         claimed = set(record.get("domains", [])) & set(spec.web.domains if spec.web else ())
         if claimed:
             raise UsageError(f"web.domains: {', '.join(sorted(claimed))} is already served by roost app {other}",
                              hint=f"a domain has one app: pick another, or take it out of {other}'s spec first")
     my_ports = set(mine.get("publish", [])) if mine else set()
-    for p in spec.pod.ports:
+    for p in spec.ports:
         if str(p) in my_ports:
             continue  # ours, from the previous apply
         for listener in system.listeners:
@@ -54,9 +54,15 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
             wildcard = listener.address in ("0.0.0.0", "::", "*") or p.ip in ("0.0.0.0", "[::]")
             if same_proto and listener.port == p.host_port and (wildcard or listener.address == p.ip.strip("[]")):
                 raise UsageError(
-                    f"pod.publish: {p.ip}:{p.host_port}/{p.proto} is already taken by another program on this host",
+                    f"{_where(spec, p)}: {p.ip}:{p.host_port}/{p.proto} is already taken by another program on this host",
                     hint=f"see `ss -ltnp 'sport = :{p.host_port}'` and choose a free port",
                 )
+
+
+def _where(spec: Spec, p: Publish) -> str:
+    """The spec key that publishes p."""
+    owner = spec.publisher(p)
+    return "pod.publish" if owner is None else f"containers.{owner}.publish"
 
 
 def _write_files(p: A.Plan, wants: tuple[FileWant, ...], app: AppFacts) -> set[str]:
@@ -199,7 +205,7 @@ def plan(inp: Inputs) -> A.Plan:
             changed_secret_units.add(layout.container_service(want.container))
 
     # 6. reload, pull, (re)start
-    unit_files = {layout.pod_file} | {layout.container_file(c) for c in spec.containers} | set(desired.user_units)
+    unit_files = {f.path for f in desired.files if posixpath.dirname(f.path) == layout.unit_dir} | set(desired.user_units)
     unit_missing = any(app.units.get(u) is None or app.units[u].load != "loaded" for u in desired.units)
     daemon_reload = (
         bool(changed_files & unit_files)

@@ -7,7 +7,7 @@ import json
 import posixpath
 from dataclasses import dataclass, field
 
-from roost.layout import APPS_DIR, STATE_ROOT, Layout
+from roost.layout import APPS_DIR, STATE_ROOT, Layout, next_container
 from roost.record import AppRecord, dump_record
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
@@ -71,12 +71,31 @@ cd ~
 """
 
 
+def network_file(layout: Layout) -> str:
+    """The app's private network (with [network]): NAME.network, its unit NAME-network.service."""
+    return posixpath.join(layout.unit_dir, f"{layout.name}.network")
+
+
+def render_network(spec: Spec) -> str:
+    assert spec.network is not None
+    return UnitFile((
+        section("Unit", ("Description", f"roost app {spec.name} (private network)")),
+        section("Network", ("NetworkName", spec.name), ("Label", (f"io.roost.app={spec.name}",)),
+                ("Internal", "true") if spec.network.internal else None),
+    )).render()
+
+
 def render_pod(spec: Spec, layout: Layout) -> str:
+    grouped = [n for n in sorted(spec.containers) if spec.in_pod(n)]
+    networked = spec.network is not None
     return UnitFile((
         section("Unit", ("Description", f"roost app {spec.name} (pod)")),
         section(
             "Pod",
             ("PodName", spec.name),
+            # with [network] the pod's containers are found on the app's network by their names
+            ("Network", f"{spec.name}.network") if networked else None,
+            *[("PodmanArgs", (f"--network-alias={n}",)) for n in grouped if networked],
             *[("PublishPort", str(p)) for p in spec.pod.ports],
             # Quadlet's default stops the pod when its last container stops, which turns a
             # restart of one container (and those that require it) into a restart of the app
@@ -95,22 +114,48 @@ def _seconds(value: str) -> str:
     return f"{whole}.{frac:03d}".rstrip("0").rstrip(".") + "s"
 
 
-def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool) -> str:
+def _namespace(spec: Spec, layout: Layout, name: str, c: Container, nxt: bool
+               ) -> tuple[list[tuple[str, str | tuple[str, ...]] | None], list[tuple[str, str]]]:
+    """[Container] and [Unit] lines that say where the container's network namespace comes from."""
+    if spec.in_pod(name):
+        return [("Pod", f"{spec.name}.pod")], []
+    # outside the pod: the pod's unit still stands for the whole app (stop, restart, backup)
+    unit = [("PartOf", layout.pod_service), ("After", layout.pod_service)]
+    if c.share_network_with is not None:
+        other = layout.container_service(c.share_network_with)
+        return [("Network", f"container:{spec.name}-{c.share_network_with}")], [
+            *unit, ("Requires", other), ("After", other)]
+    ctr: list[tuple[str, str | tuple[str, ...]] | None] = [("Network", f"{spec.name}.network")]
+    if nxt:  # beside the old release: its own name only, a port the kernel picks, on loopback
+        ctr += [("PublishPort", f"127.0.0.1::{p.container_port}" + ("/udp" if p.proto == "udp" else ""))
+                for p in c.ports]
+        return ctr, []
+    ctr += [("NetworkAlias", a) for a in (name, *c.aliases)]
+    ctr += [("PublishPort", str(p)) for p in c.ports]
+    return ctr, unit
+
+
+def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool,
+                     nxt: bool = False) -> str:
+    """nxt: the unit of the new release a start-first update runs beside the old one."""
     timeout = int(spec.app.health_timeout_s)
-    unit = [("Description", f"roost app {spec.name}: {name}")]
+    unit = [("Description", f"roost app {spec.name}: {name}" + (" (new release, during an update)" if nxt else ""))]
     for dep in c.requires:
         unit += [("Requires", layout.container_service(dep)), ("After", layout.container_service(dep))]
-    if spec.notify is not None:  # a failed start (never healthy) or each crash of a restart loop
+    if spec.notify is not None and not nxt:  # a failed start (never healthy) or each crash of a restart loop
         from roost.render.notify import failed_unit
 
         unit.append(("OnFailure", failed_unit(name)))
+    where, more_unit = _namespace(spec, layout, name, c, nxt)
+    unit += more_unit
+    own = next_container(name) if nxt else name  # not NAME: status and update read the label as the container
     ctr: list[tuple[str, str | tuple[str, ...]] | None] = [
-        ("ContainerName", f"{spec.name}-{name}"),
+        ("ContainerName", f"{spec.name}-{own}"),
         ("Image", c.image),
-        ("Pod", f"{spec.name}.pod"),
-        ("Label", (f"io.roost.app={spec.name}", f"io.roost.container={name}")),
+        *where,
+        ("Label", (f"io.roost.app={spec.name}", f"io.roost.container={own}")),
     ]
-    if c.auto_update:
+    if c.auto_update and not nxt:
         ctr.append(("AutoUpdate", c.auto_update))
     if has_plain_env:
         ctr.append(("EnvironmentFile", layout.env_file(name)))
@@ -152,9 +197,18 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr.append(("Exec", tuple(c.command)))
     # limits in [Service], not [Container]: Podman 5.4's Quadlet has no Memory= (it skips a unit that uses one);
     # the unit's cgroup holds the container (Quadlet sets Delegate=yes), so systemd's limits reach it
-    service: list[tuple[str, str | tuple[str, ...]]] = [*seed_commands(spec, c), ("Restart", c.restart),
+    service: list[tuple[str, str | tuple[str, ...]]] = [*seed_commands(spec, c), ("Restart", "no" if nxt else c.restart),
                                                          ("TimeoutStartSec", str(timeout)), *c.limits.service_entries]
-    return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service))).render()
+    # outside the pod nothing else starts it at boot
+    install = section("Install", ("WantedBy", "default.target")) if not spec.in_pod(name) and not nxt else None
+    return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service),
+                     *([install] if install else []))).render()
+
+
+def auto_update_services(spec: Spec, layout: Layout) -> list[str]:
+    """The units podman auto-update would restart: the pod's, and each auto-updated container's outside it."""
+    return [layout.pod_service, *(layout.container_service(n) for n, c in sorted(spec.containers.items())
+                                  if c.auto_update and not spec.in_pod(n))]
 
 
 ROOST_CMD = ("/usr/local/bin/roost",)
@@ -180,9 +234,10 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
             section("Service", ("Type", "oneshot"), ("ExecStart", (*roost_cmd, "restart-changed", spec.name)),
                     ("TimeoutStartSec", str(2 * timeout + 60))),
         )).render()
-        out[layout.user_unit(f"{layout.pod_service}.d/roost-auto-update.conf")] = UnitFile((
-            section("Service", ("Environment", (f"PODMAN_SYSTEMD_UNIT={RESTART_UNIT}",))),
-        )).render()
+        # the same for each container with a namespace of its own (its unit would be restarted alone)
+        redirect = UnitFile((section("Service", ("Environment", (f"PODMAN_SYSTEMD_UNIT={RESTART_UNIT}",))),)).render()
+        for service in auto_update_services(spec, layout):
+            out[layout.user_unit(f"{service}.d/roost-auto-update.conf")] = redirect
     if spec.backup.schedule:
         out[layout.user_unit("roost-backup.service")] = UnitFile((
             section("Unit", ("Description", f"roost: back up app {spec.name}")),
@@ -254,6 +309,8 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
         # login shells (runuser -l, roost shell) read this, not .bashrc
         FileWant(posixpath.join(spec.home, ".bash_profile"), "[ -f ~/.bashrc ] && . ~/.bashrc\n", 0o644, uid, gid),
     ]
+    if spec.network is not None:
+        files.append(FileWant(network_file(layout), render_network(spec), 0o644, uid, gid))
     files.append(FileWant(layout.pod_file, render_pod(spec, layout), 0o644, uid, gid))
     secret_envs: list[SecretEnvWant] = []
     units: dict[str, tuple[str, ...]] = {layout.pod_service: (layout.pod_file,)}
@@ -272,11 +329,15 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
             files.append(FileWant(layout.env_file(name), render_env(plain, header), 0o600, uid, gid, sensitive=True))
             inputs.append(layout.env_file(name))
         files.append(FileWant(layout.container_file(name), render_container(spec, layout, name, c, bool(plain)), 0o644, uid, gid))
+        if spec.start_first(name):  # started by `roost update` only
+            files.append(FileWant(layout.container_file(next_container(name)),
+                                  render_container(spec, layout, name, c, bool(plain), nxt=True), 0o644, uid, gid))
         units[layout.container_service(name)] = tuple(inputs)
     user_units = render_user_units(spec, layout, roost_cmd)
-    pod_dropin = layout.user_unit(f"{layout.pod_service}.d/roost-auto-update.conf")
-    if pod_dropin in user_units:  # the pod must be recreated for its infra label to change
-        units[layout.pod_service] = (layout.pod_file, pod_dropin)
+    for service in auto_update_services(spec, layout):
+        dropin = layout.user_unit(f"{service}.d/roost-auto-update.conf")
+        if dropin in user_units:  # the pod (the container) must be recreated for its label to change
+            units[service] = (*units[service], dropin)
     for path, content in user_units.items():
         parent = posixpath.dirname(path)
         chain = [posixpath.join(spec.home, ".config", "systemd"), layout.user_unit_dir, parent]
@@ -318,12 +379,14 @@ def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
         "home": spec.home,
         "spec_path": spec_path,
         "spec_digest": spec.digest(),
-        "publish": [str(p) for p in spec.pod.ports],
+        "publish": [str(p) for p in spec.ports],
         "volumes": [v for c in spec.containers.values() for v in c.volumes],  # doctor: SELinux labels
         "containers": spec.start_order(),
         "images": spec.images,
         "pod_service": layout.pod_service,
     }
+    if spec.network is not None:  # down removes the network
+        record["network"] = spec.name
     if spec.web is not None:  # the front door: `status` shows the URL, other apps' plans refuse these domains
         record["domains"], record["url"], record["tls"] = list(spec.web.domains), spec.web.url, spec.web.tls
     if spec.notify is not None:

@@ -285,35 +285,50 @@ def parse_publish(value: str) -> Publish:
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9_])?\Z")
 
 
-class Pod(Model):
-    publish: tuple[str, ...] = ()
-    hosts: tuple[str, ...] = ()  # extra names for 127.0.0.1 inside the pod (compose's service names)
+def check_publish_list(v: tuple[str, ...]) -> tuple[str, ...]:
+    seen: set[tuple[int, str]] = set()
+    for item in v:
+        p = parse_publish(item)
+        if (p.host_port, p.proto) in seen:
+            raise ValueError(f"host port {p.host_port}/{p.proto} is published twice")
+        seen.add((p.host_port, p.proto))
+    return v
 
-    @field_validator("hosts")
-    @classmethod
-    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for name in v:
-            if not HOST_NAME_RE.match(name) or name.lower() == "localhost":
-                raise ValueError(f"{name!r} is not a host name like db or redis (letters, digits, '.', '-', '_')")
-        if len(set(v)) != len(v):
-            raise ValueError("a host name is listed twice")
-        return v
 
-    @field_validator("publish")
-    @classmethod
-    def _publish(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        seen: set[tuple[int, str]] = set()
-        for item in v:
-            p = parse_publish(item)
-            if (p.host_port, p.proto) in seen:
-                raise ValueError(f"host port {p.host_port}/{p.proto} is published twice")
-            seen.add((p.host_port, p.proto))
-        return v
+def check_host_names(v: tuple[str, ...]) -> tuple[str, ...]:
+    for name in v:
+        if not HOST_NAME_RE.match(name) or name.lower() == "localhost":
+            raise ValueError(f"{name!r} is not a host name like db or redis (letters, digits, '.', '-', '_')")
+    if len(set(v)) != len(v):
+        raise ValueError("a host name is listed twice")
+    return v
+
+
+PublishList = Annotated[tuple[str, ...], AfterValidator(check_publish_list)]
+HostNames = Annotated[tuple[str, ...], AfterValidator(check_host_names)]
+
+
+class Publishes(Model):
+    """Something that publishes host ports: the pod, or a container with a namespace of its own."""
+
+    publish: PublishList = ()
 
     @cached_property
     def ports(self) -> list[Publish]:
         """`publish`, parsed once."""
         return [parse_publish(p) for p in self.publish]
+
+
+class Pod(Publishes):
+    hosts: HostNames = ()  # extra names for 127.0.0.1 inside the pod (compose's service names)
+
+
+class Network(Model):
+    """The [network] table: the app gets one private network (a Quadlet .network), and each
+    container not grouped into the pod runs in a network namespace of its own on it, found by
+    its name and `aliases` (aardvark-dns), publishing its own ports. No keys are needed."""
+
+    internal: StrictBool = False  # no route out of the network (containers reach only each other)
 
 
 class SecretSpec(Model):
@@ -370,7 +385,7 @@ def parse_volume(value: str) -> Volume:
     return Volume(source=source, target=target, options=options)
 
 
-class Container(Model):
+class Container(Publishes):
     image: str
     auto_update: Literal["registry", "local"] | None = None
     requires: tuple[str, ...] = ()
@@ -385,6 +400,16 @@ class Container(Model):
     no_new_privileges: StrictBool = True
     cap_add: tuple[str, ...] = ()  # beyond DEFAULT_CAPS; ["ALL"] keeps podman's own default set
     read_only: StrictBool = False
+    # with [network] (see Network): where the container's network namespace comes from
+    pod: StrictBool | None = None  # True: grouped into the pod (shares its namespace and pod.publish)
+    share_network_with: str | None = None  # another container's namespace (compose network_mode "service:X")
+    # publish (Publishes): its own ports, 127.0.0.1 unless an address is given
+    aliases: HostNames = ()  # more names the other containers find it by
+    # how `roost update` replaces it: start-first (the new release beside the old one, switched
+    # behind the front door once healthy) or stop-first; None: start-first for the container
+    # behind [web] that has no writable volume and is not PostgreSQL, stop-first otherwise
+    update: Literal["start-first", "stop-first"] | None = None
+
     user: str | None = None  # USER[:GROUP] inside the container (names or numbers), as compose's `user:`
     tmpfs: tuple[TmpfsMount, ...] = ()  # container paths mounted as tmpfs (in memory, empty at each start)
     restart: Literal["always", "on-failure", "no"] = "always"  # systemd's Restart= when the container stops
@@ -396,6 +421,10 @@ class Container(Model):
         if v is not None and not USER_RE.match(v):
             raise ValueError(f"{v!r} is not a user like 1000, 1000:1000 or www-data:www-data")
         return v
+
+    @property
+    def writes_volumes(self) -> bool:
+        return any("ro" not in v.options for v in self.mounts)
 
     @field_validator("cap_add")
     @classmethod
@@ -551,6 +580,7 @@ class Notify(Model):
 class Spec(Model):
     app: AppSettings
     pod: Pod = Pod()
+    network: Network | None = None  # one private network for the app (see Network)
     backup: Backup = Backup()
     notify: Notify | None = None
     # names are checked as dict keys so that an error's location is the offending table
@@ -610,6 +640,33 @@ class Spec(Model):
         """container -> image reference."""
         return {n: c.image for n, c in self.containers.items()}
 
+    def in_pod(self, container: str) -> bool:
+        """Whether the container runs in the pod's network namespace (always without [network])."""
+        c = self.containers[container]
+        return self.network is None or bool(c.pod)
+
+    def own_namespace(self, container: str) -> bool:
+        """On the app's network with a namespace of its own: not in the pod, not sharing another's."""
+        return not self.in_pod(container) and self.containers[container].share_network_with is None
+
+    @property
+    def ports(self) -> list[Publish]:
+        """Every host port the app publishes: the pod's, then each container's."""
+        return [*self.pod.ports, *(p for n in sorted(self.containers) for p in self.containers[n].ports)]
+
+    def publisher(self, port: Publish) -> str | None:
+        """The container that publishes `port` itself, or None (the pod publishes it)."""
+        return next((n for n, c in sorted(self.containers.items()) if port in c.ports), None)
+
+    def start_first(self, container: str) -> bool:
+        """Whether `roost update` starts the new release of `container` beside the old one."""
+        c = self.containers[container]
+        if c.update is not None:
+            return c.update == "start-first"
+        up = upstream(self) if self.web is not None else None
+        return (up is not None and self.own_namespace(container) and self.publisher(up) == container
+                and not c.writes_volumes and not c.is_postgres)
+
     def required(self) -> set[str]:
         return {dep for c in self.containers.values() for dep in c.requires}
 
@@ -659,6 +716,7 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
                         ("containers", cname, "volumes"),
                         f"{vol.source} is outside the app's home {spec.home}; list it in app.allow_host_paths to allow it",
                     ))
+    problems += network_problems(spec)
     problems += web_problems(spec)
     graph = {n: c.requires for n, c in spec.containers.items() if all(d in spec.containers for d in c.requires)}
     cycle = _find_cycle(graph)
@@ -667,10 +725,55 @@ def cross_check(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
     return problems
 
 
+def network_problems(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
+    """Where each container's network namespace comes from, and who publishes what."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    seen: dict[tuple[int, str], str] = {(p.host_port, p.proto): "pod.publish" for p in spec.pod.ports}
+    for cname, c in sorted(spec.containers.items()):
+        where = ("containers", cname)
+        if spec.network is None:
+            for key in ("pod", "share_network_with", "publish", "aliases"):
+                if key in c.model_fields_set:
+                    problems.append(((*where, key), f"`{key}` needs the app's own network: add an empty [network] "
+                                                    "table (each container then gets a namespace of its own)"))
+            if c.update == "start-first":
+                problems.append(((*where, "update"), "start-first needs [network] (two releases cannot share "
+                                                     "the pod's ports)"))
+            continue
+        other = c.share_network_with
+        if other is not None:
+            if c.pod:
+                problems.append(((*where, "share_network_with"), "a container is either in the pod or shares "
+                                                                 "another container's namespace, not both"))
+            if other not in spec.containers or other == cname:
+                problems.append(((*where, "share_network_with"), f"no other container named {other!r}"))
+            elif not spec.own_namespace(other):
+                problems.append(((*where, "share_network_with"), f"{other} has no namespace of its own "
+                                                                 "to share: name the container it uses"))
+        if (c.publish or c.aliases) and not spec.own_namespace(cname):
+            key = "publish" if c.publish else "aliases"
+            problems.append(((*where, key), "only a container with a namespace of its own publishes ports and has "
+                                            "aliases: use pod.publish for the pod's containers"))
+        for p in c.ports:
+            if (p.host_port, p.proto) in seen:
+                problems.append(((*where, "publish"), f"host port {p.host_port}/{p.proto} is already published "
+                                                      f"by {seen[(p.host_port, p.proto)]}"))
+            seen[(p.host_port, p.proto)] = f"containers.{cname}"
+        if f"{cname}-next" in spec.containers:
+            problems.append((("containers", f"{cname}-next"), f"the name is taken by the new release of {cname} "
+                                                             "during an update; rename it"))
+        if c.update == "start-first" and not spec.own_namespace(cname):
+            problems.append(((*where, "update"), "start-first needs a namespace of its own (not in the pod)"))
+    if spec.network is not None and spec.pod.publish and not any(spec.in_pod(n) for n in spec.containers):
+        problems.append((("pod", "publish"), "no container is in the pod to answer on these ports: publish them "
+                                             "from the containers (containers.NAME.publish) or set pod = true"))
+    return problems
+
+
 def upstream(spec: Spec) -> Publish | None:
-    """The published TCP port the site proxies to: `web.port`, or the pod's only one."""
+    """The published TCP port the site proxies to: `web.port`, or the app's only one."""
     assert spec.web is not None
-    tcp = [p for p in spec.pod.ports if p.proto == "tcp"]
+    tcp = [p for p in spec.ports if p.proto == "tcp"]
     if spec.web.port is None:
         return tcp[0] if len(tcp) == 1 else None
     return next((p for p in tcp if p.host_port == spec.web.port), None)
@@ -680,7 +783,7 @@ def web_problems(spec: Spec) -> list[tuple[tuple[str, ...], str]]:
     """The front door's rules that need the whole spec: which published port the site proxies to."""
     if spec.web is None:
         return []
-    tcp = [str(p.host_port) for p in spec.pod.ports if p.proto == "tcp"]
+    tcp = [str(p.host_port) for p in spec.ports if p.proto == "tcp"]
     if upstream(spec) is not None:
         return []
     if spec.web.port is not None:

@@ -1,0 +1,122 @@
+"""Starting a release and deciding fast whether it is good: roost's own gate over systemd's units.
+
+A unit with `Notify=healthy` becomes active only once podman calls the container healthy, and
+systemd alone would wait the whole `TimeoutStartSec` (app.health_timeout, 300 s by default) for a
+release that never gets there. The gate watches the units instead and gives up on one as soon as
+its container exits (the unit fails or waits to restart) or it has been starting longer than its
+health check takes to call a container unhealthy (start_period + retries x interval, as Docker
+counts it): a broken release is rolled back in well under a minute, both by `roost update` and by
+the nightly path (podman auto-update -> roost-restart.service -> `roost restart-changed`).
+
+Start-first (behind the front door): the new release runs beside the old one as NAME-next, on a
+loopback port the kernel picks; Caddy is pointed at it only once it is healthy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from roost.spec.model import Spec, parse_duration
+
+if TYPE_CHECKING:
+    from roost.app import App
+
+POLL_S = 1.0
+GRACE_S = 5.0  # the container's own start before its first check counts
+CLOCK: list = [time.monotonic, time.sleep]  # (clock, sleep): tests script time here
+PROPS = ("Id", "ActiveState", "SubState", "Result", "ActiveEnterTimestampMonotonic")
+
+
+def window(spec: Spec, container: str) -> float:
+    """How long a container may be starting before the gate calls the release broken."""
+    c = spec.containers[container]
+    limit = spec.app.health_timeout_s
+    if c.health is None:
+        return limit
+    h = c.health
+    counted = parse_duration(h.start_period) + h.retries * parse_duration(h.interval) + parse_duration(h.timeout)
+    return min(limit, counted + GRACE_S)
+
+
+def _states(app: App, units: list[str]) -> dict[str, dict[str, str]]:
+    r = app.systemctl("show", "-p", ",".join(PROPS), "--", *units, check=False)
+    out: dict[str, dict[str, str]] = {}
+    for block in r.stdout.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if "Id" in props:
+            out[props["Id"]] = props
+    return out
+
+
+def dependants(spec: Spec, containers: list[str]) -> list[str]:
+    """What systemd restarts with `containers`: whatever requires them or shares their namespace, transitively."""
+    found = list(containers)
+    grew = True
+    while grew:
+        grew = False
+        for name, c in spec.containers.items():
+            if name not in found and ({*c.requires, c.share_network_with} & set(found)):
+                found.append(name)
+                grew = True
+    return [n for n in spec.start_order() if n in found]
+
+
+def verdict(props: dict[str, str] | None, entered_before: str = "") -> str | None:
+    """'ok', 'failed: why', or None while the unit is still on its way. entered_before: its
+    ActiveEnterTimestampMonotonic before the restart (still active with it = not restarted yet)."""
+    if props is None:
+        return "failed: the unit is missing"
+    active, sub, result = props.get("ActiveState", ""), props.get("SubState", ""), props.get("Result", "success")
+    if active == "active":
+        again = entered_before in ("", "0") or props.get("ActiveEnterTimestampMonotonic") != entered_before
+        return "ok" if again else None
+    if active == "failed" or sub == "auto-restart":
+        return f"failed: its container exited ({result})"
+    if active == "inactive" and result not in ("", "success"):
+        return f"failed: {result}"
+    return None
+
+
+def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
+                   clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None
+                   ) -> tuple[bool, str]:
+    """(Re)start services {unit: container} in one systemd transaction, without blocking, and watch
+    them and the units systemd restarts with them. (True, "") once all are active again, else
+    (False, why) at the first broken one."""
+    # a start (NAME-next beside NAME) pulls in nothing; a restart takes what requires the unit along
+    names = dependants(app.spec, list(services.values())) if restart else []
+    watch = dict(services)
+    for n in names:
+        watch.setdefault(app.service(n), n)
+    units = list(watch)
+    clock, sleep = clock or CLOCK[0], sleep or CLOCK[1]
+    before = {u: p.get("ActiveEnterTimestampMonotonic", "") for u, p in _states(app, units).items()}
+    app.systemctl("reset-failed", *services, mutates=True, check=False)
+    r = app.systemctl("restart" if restart else "start", "--no-block", *services, mutates=True, check=False)
+    if not r.ok:
+        return False, (r.stderr.strip().splitlines() or ["the start failed"])[0]
+    began = clock()
+    starting: dict[str, float] = {}  # unit -> when it was first seen starting
+    while True:
+        now = clock()
+        states = _states(app, units)
+        pending = []
+        for unit in units:
+            v = verdict(states.get(unit), before.get(unit, ""))
+            if v == "ok":
+                continue
+            if v is not None:
+                return False, f"{unit} {v}"
+            if states.get(unit, {}).get("ActiveState") == "activating":
+                starting.setdefault(unit, now)
+            limit = window(app.spec, watch[unit])
+            if unit in starting and now - starting[unit] > limit:
+                return False, f"{unit} was not healthy {limit:.0f}s after it started (its health check's retries)"
+            pending.append(unit)
+        if not pending:
+            return True, ""
+        if now - began > app.spec.app.health_timeout_s:
+            return False, f"{', '.join(pending)} did not start within app.health_timeout"
+        sleep(POLL_S)
