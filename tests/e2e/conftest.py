@@ -364,3 +364,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+# --- the adversarial modules' ledger: every path tried, and whether it held ------------------------------------------
+
+def print_paths(label: str, results: list[tuple[str, bool]]) -> None:
+    """The summary each adversarial module prints at its end; the count is what the issues compare."""
+    print(f"\n{label} paths:")
+    for path, ok in results:
+        print(f"  {'held    ' if ok else 'NOT HELD'}  {path}")
+    print(f"{label}: paths tried: {len(results)}, held: {sum(ok for _, ok in results)}")
+
+
+def count_failed_test(request: pytest.FixtureRequest, results: list[tuple[str, bool]]) -> Iterator[None]:
+    """Wrap a test so that one failing before or outside its `held` block still counts as a path tried, not held."""
+    seen = len(results)
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if (rep is None or rep.failed) and len(results) == seen:
+        results.append((request.node.name, False))

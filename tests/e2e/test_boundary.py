@@ -21,10 +21,12 @@ from contextlib import contextmanager
 import pytest
 from tests.e2e.conftest import (
     app_argv,
+    count_failed_test,
     digest_changes,
     host_digest,
     http,
     notes_spec,
+    print_paths,
     put,
     wait_http,
 )
@@ -150,20 +152,13 @@ def held(lab, path: str, *, allowed: Sequence[str] = OWN, digest: bool = True, a
 @pytest.fixture(scope="module", autouse=True)
 def summary() -> Iterator[None]:
     yield
-    print("\nboundary paths:")
-    for path, ok in RESULTS:
-        print(f"  {'held    ' if ok else 'NOT HELD'}  {path}")
-    print(f"boundary: paths tried: {len(RESULTS)}, held: {sum(ok for _, ok in RESULTS)}")
+    print_paths("boundary", RESULTS)
 
 
 @pytest.fixture(autouse=True)
 def failed_test_counts(request: pytest.FixtureRequest) -> Iterator[None]:
     """A test that fails before or outside its `held` block still counts as a path tried and not held."""
-    seen = len(RESULTS)
-    yield
-    rep = getattr(request.node, "rep_call", None)
-    if (rep is None or rep.failed) and len(RESULTS) == seen:
-        RESULTS.append((request.node.name, False))
+    yield from count_failed_test(request, RESULTS)
 
 
 # --- the app the attacker lives in ---------------------------------------------------------------------------------

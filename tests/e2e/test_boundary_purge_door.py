@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pytest
-from tests.e2e.conftest import Probe, app_argv, digest_changes, host_digest, notes_spec, put
+from tests.e2e.conftest import Probe, app_argv, digest_changes, host_digest, notes_spec, print_paths, put
 from tests.e2e.test_https import https, wait_https
 
 pytestmark = pytest.mark.lab
@@ -105,10 +105,7 @@ def held(lab, path: str, digest: bool = True, allowed: Sequence[str] = ()) -> It
 @pytest.fixture(scope="module", autouse=True)
 def summary() -> Iterator[None]:
     yield
-    print("\nboundary-b paths:")
-    for path, ok in RESULTS:
-        print(f"  {'held    ' if ok else 'NOT HELD'}  {path}")
-    print(f"boundary-b: paths tried: {len(RESULTS)}, held: {sum(ok for _, ok in RESULTS)}")
+    print_paths("boundary-b", RESULTS)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pytest
-from tests.e2e.conftest import app_argv, digest_changes, host_digest, notes_spec, put, wait_http
+from tests.e2e.conftest import (
+    app_argv,
+    count_failed_test,
+    digest_changes,
+    host_digest,
+    notes_spec,
+    print_paths,
+    put,
+    wait_http,
+)
 
 from roost.lab import images
 
@@ -169,19 +178,12 @@ def held(lab, path: str, *, allowed: Sequence[str] = OWN, digest: bool = True) -
 @pytest.fixture(scope="module", autouse=True)
 def summary() -> Iterator[None]:
     yield
-    print("\nboundary-session paths:")
-    for path, ok in RESULTS:
-        print(f"  {'held    ' if ok else 'NOT HELD'}  {path}")
-    print(f"boundary-session: paths tried: {len(RESULTS)}, held: {sum(ok for _, ok in RESULTS)}")
+    print_paths("boundary-session", RESULTS)
 
 
 @pytest.fixture(autouse=True)
 def failed_test_counts(request: pytest.FixtureRequest) -> Iterator[None]:
-    seen = len(RESULTS)
-    yield
-    rep = getattr(request.node, "rep_call", None)
-    if (rep is None or rep.failed) and len(RESULTS) == seen:
-        RESULTS.append((request.node.name, False))
+    yield from count_failed_test(request, RESULTS)
 
 
 # --- the apps ------------------------------------------------------------------------------------------------------
