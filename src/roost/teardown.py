@@ -85,6 +85,9 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
             add(A.RemoveFile(layout.container_file(next_container(c)), "the app's units"))
         add(A.RemoveFile(network_file(layout), "the app's network"))
         if manager_running:
+            # its oneshot unit stays "active" after the file goes: the next apply would not create the network again
+            add(A.RunCommand(f"stop {name}-network.service", ("systemctl", "--user", "stop", f"{name}-network.service"),
+                             as_user=True))
             add(A.RunCommand(f"remove the network {record['network']}",
                              ("podman", "network", "rm", "--force", "--", record["network"]), as_user=True, timeout=120))
     if manager_running:

@@ -59,7 +59,7 @@ def test_no_secret_leaks_after_apply_update_and_backup(lab):
             "env files": lab.exec(["sh", "-c", f"cat /srv/roost/{name}/env/*"]).stdout,
             "podman inspect": as_app(lab, "podman", "inspect", f"{name}-app", f"{name}-database", uid=uid, name=name).stdout,
             "/proc/*/cmdline": lab.exec(["sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '"]).stdout,
-            "journal": lab.exec(["journalctl", "--no-pager", "-o", "cat"]).stdout,
+            "journal": lab.exec(["sh", "-c", "journalctl --no-pager -o cat | tr -cd '\\11\\12\\40-\\176'"]).stdout,
             "audit log": lab.exec(["cat", "/var/log/roost/audit.log"]).stdout,
             "history": lab.exec(["cat", f"/srv/roost/{name}/history.jsonl"]).stdout,
             "record": lab.exec(["cat", f"/var/lib/roost/apps/{name}/record.json"]).stdout,

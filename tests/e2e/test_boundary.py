@@ -724,7 +724,7 @@ def test_purge_with_links_planted_in_the_home(bound):
     sh_app(lab, f"ln -s /etc etc-link && ln -s {MARKER} marker-link && mkdir -p deep/er && ln -s / deep/er/root && "
                 "touch \"$(printf 'x\\netc')\"")
     allowed = (*OWN, *ACCOUNT_FILES, "/etc@mtime", f"/var/lib/systemd/linger/{APP}", "/var/lib/systemd/linger@mtime",
-               "/var/lib/roost/apps@mtime")
+               "/var/lib/roost/apps@mtime", "/var/lib/roost/purged.json", "/var/lib/roost@mtime")  # the tombstone
     with held(lab, "down --purge: links to /etc, /, a root-only file and a newline name in the home", allowed=allowed,
               app_up=False):
         cp = roost(lab, "down", APP, "--purge", "--yes")

@@ -107,12 +107,13 @@ def test_import_turns_the_shared_password_into_a_secret(imported):
     (secret,) = spec.secrets
     assert spec.containers["db"].env["POSTGRES_PASSWORD"] == f"${{secrets.{secret}}}"
     assert spec.containers["notes"].env["DATABASE_URL"] == f"postgres://notes:${{secrets.{secret}}}@db:5432/notes"
-    assert spec.pod.hosts == ("db", "notes")  # service names resolve to 127.0.0.1 in the pod
+    # compose's network: each service in its own namespace on the app's network, found by its name
+    assert spec.network is not None and spec.pod.hosts == ()
     assert spec.containers["notes"].requires == ("db",)
     assert spec.containers["notes"].auto_update == "registry"
     assert spec.containers["notes"].entrypoint == ("python3",)
     assert spec.containers["notes"].command == ("/srv/notes/app.py",)
-    assert spec.pod.publish == (f"127.0.0.1:{PORT}:3000",)
+    assert spec.containers["notes"].publish == (f"127.0.0.1:{PORT}:3000",) and spec.pod.publish == ()
     assert spec.containers["db"].health.cmd == "pg_isready -h db -U notes"
     assert f"secrets.{secret}" in report
 

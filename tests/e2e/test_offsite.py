@@ -155,7 +155,8 @@ def test_backup_goes_offsite_and_deduplicates(lab_a, servers):
     FIGURES["bytes uploaded"] = (f"first {ups[0]['bytes_added']} of {ups[0]['bytes_processed']} processed, "
                                  f"second {ups[1]['bytes_added']} (deduplicated)")
     password = lab.exec(["cat", f"/srv/roost/{NAME}/.config/roost/secrets/offsite-password"]).stdout.strip()
-    journal = lab.exec(["journalctl", "--no-pager", "-o", "cat"]).stdout
+    # the journal holds binary lines too (a container's raw output): only its text is searched
+    journal = lab.exec(["sh", "-c", "journalctl --no-pager -o cat | tr -cd '\\11\\12\\40-\\176'"]).stdout
     units = lab.exec(["sh", "-c", f"cat /srv/roost/{NAME}/.config/containers/systemd/* "
                                   f"/srv/roost/{NAME}/.config/systemd/user/* 2>/dev/null; true"]).stdout
     audit = lab.exec(["cat", "/var/log/roost/audit.log"]).stdout

@@ -74,8 +74,14 @@ CASES = [
     ("purged-uid-skipped", spec(), system(purged=[OLD]), Identity(2001, 2001, 200_100_000)),
     ("purged-uids-skipped", spec(), system(purged=[OLD, OLD_2001]), Identity(2002, 2002, 200_200_000)),
     ("purged-gid-skipped", spec(), system(purged=[Purged("g", 2100, 2000, 0, 0)]), Identity(2001, 2001, 200_100_000)),
-    ("purged-uid-asked-for", spec(2000), system(purged=[OLD]), Identity(2000, 2000, 200_081_408)),
-    ("purged-range-never-reused", spec(2000), system(purged=[OLD, ODD_RANGE]), Identity(2000, 2000, 200_146_944)),
+    # the spec names the purged UID: it gets that UID back with its own range (the source document's fixed IDs)
+    ("purged-uid-asked-for", spec(2000), system(purged=[OLD]), Identity(2000, 2000, 200_000_000)),
+    ("purged-uid-asked-for-range-overlapped", spec(2001), system(purged=[OLD_2001, ODD_RANGE]),
+     Identity(2001, 2001, 200_146_944)),
+    # another app's purged range is never reused, even for a named UID
+    ("purged-range-never-reused", spec(2000), system(purged=[OLD_2001, ODD_RANGE]), Identity(2000, 2000, 200_000_000)),
+    ("purged-range-of-another-uid", spec(2000), system(purged=[Purged("x", 2500, 2500, 200_000_000, 65536)]),
+     Identity(2000, 2000, 200_081_408)),
     ("purged-range-overlapping-preferred", spec(), system(purged=[Purged("x", 3000, 3000, 200_050_000, 65536)]),
      Identity(2000, 2000, 200_146_944)),
     ("preferred-holds-a-real-uid", spec(2000), system(users={"ldap": (200_000_500, 100)}, subuids=[ALICE_RANGE]),

@@ -42,3 +42,14 @@ def test_lift_low_ports_moves_only_ports_below_1024():
     assert tomllib.loads(lifted)["pod"]["publish"] == ["127.0.0.1:8080:8080", "127.0.0.1:1880:1880", "8443:443/tcp"]
     assert moved == ["host port 80 published as 8080", "host port 443 published as 8443"]
     assert trying.lift_low_ports('[app]\nname = "x"\n') == ('[app]\nname = "x"\n', [])
+
+
+def test_lift_low_ports_moves_each_containers_own_ports_on_an_app_network():
+    text = ('[network]\n\n[containers.web]\nimage = "x"\npublish = ["127.0.0.1:80:8080"]\n\n'
+            '[containers.db]\nimage = "y"\n\n[containers.dns]\nimage = "z"\npublish = ["53:53/udp", "8053:53"]\n')
+    lifted, moved = trying.lift_low_ports(text)
+    containers = tomllib.loads(lifted)["containers"]
+    assert containers["web"]["publish"] == ["127.0.0.1:8080:8080"]
+    assert containers["dns"]["publish"] == ["8053:53/udp", "8053:53"]
+    assert "publish" not in containers["db"]
+    assert moved == ["host port 80 published as 8080", "host port 53 published as 8053"]

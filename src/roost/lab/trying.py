@@ -20,27 +20,28 @@ def is_compose(name: str) -> bool:
 
 
 def lift_low_ports(spec_text: str) -> tuple[str, list[str]]:
-    """The spec with every published host port below 1024 moved to port+8000, and what moved
-    (for the output: the lab only; on a server `roost doctor` says how to allow low ports)."""
+    """The spec with every published host port below 1024 (the pod's, and each container's on an
+    app network) moved to port+8000, and what moved (for the output: the lab only; on a server
+    `roost doctor` says how to allow low ports)."""
     doc = tomlkit.parse(spec_text)
-    pod = doc.get("pod")
+    tables = [doc.get("pod"), *(doc.get("containers") or {}).values()]
     moved: list[str] = []
-    if not isinstance(pod, dict) or "publish" not in pod:
-        return spec_text, moved
-    out = []
-    for entry in pod["publish"]:
-        text = str(entry)
-        port_part, _, proto = text.partition("/")
-        parts = port_part.rsplit(":", 2)
-        host_i = len(parts) - 2 if len(parts) >= 2 else None
-        if host_i is not None and parts[host_i].isdigit() and int(parts[host_i]) < UNPRIVILEGED_FROM:
-            old = parts[host_i]
-            parts[host_i] = str(int(old) + LOW_PORT_OFFSET)
-            text = ":".join(parts) + (f"/{proto}" if proto else "")
-            moved.append(f"host port {old} published as {parts[host_i]}")
-        out.append(text)
-    pod["publish"] = out
-    return tomlkit.dumps(doc), moved
+    for table in tables:
+        if isinstance(table, dict) and "publish" in table:
+            table["publish"] = [_lift(str(entry), moved) for entry in table["publish"]]
+    return (tomlkit.dumps(doc) if moved else spec_text), moved
+
+
+def _lift(entry: str, moved: list[str]) -> str:
+    port_part, _, proto = entry.partition("/")
+    parts = port_part.rsplit(":", 2)
+    host_i = len(parts) - 2 if len(parts) >= 2 else None
+    if host_i is None or not parts[host_i].isdigit() or int(parts[host_i]) >= UNPRIVILEGED_FROM:
+        return entry
+    old = parts[host_i]
+    parts[host_i] = str(int(old) + LOW_PORT_OFFSET)
+    moved.append(f"host port {old} published as {parts[host_i]}")
+    return ":".join(parts) + (f"/{proto}" if proto else "")
 
 
 def wait_answers(url: str, timeout: float = 180) -> int:

@@ -42,7 +42,8 @@ def resolve(spec: Spec, system: SystemFacts) -> Identity:
         taken_uids = {u.uid for u in system.users.values()} | {a.get("uid") for a in other_apps.values()}
         taken_gids = set(system.groups.values()) | {a.get("gid") for a in other_apps.values()}
         # a purged app's IDs: a process that outlived it may still hold them. Only a spec that
-        # names the UID (or GID) gets it back, the operator's explicit choice; the range is never reused.
+        # names the UID (or GID) gets it back, with that UID's own range: the operator's explicit choice
+        # (the source document fixes both). Any other purged range is never handed out again.
         purged_ids = {i for p in system.purged for i in (p.uid, p.gid)}
         if spec.app.uid is not None:
             uid = spec.app.uid
@@ -64,10 +65,10 @@ def resolve(spec: Spec, system: SystemFacts) -> Identity:
                                  hint=f"set app.gid = {group_gid}")
         elif gid in taken_gids:
             raise UsageError(f"GID {gid} is already used", hint="set app.gid to a free GID")
-    return Identity(uid, gid, _subid_start(name, uid, system))
+    return Identity(uid, gid, _subid_start(name, uid, system, named=spec.app.uid is not None))
 
 
-def _subid_start(name: str, uid: int, system: SystemFacts) -> int:
+def _subid_start(name: str, uid: int, system: SystemFacts, *, named: bool = False) -> int:
     own = [r for r in system.subuids if r.owner == name and r.count >= SUBID_COUNT]
     own_g = [r for r in system.subgids if r.owner == name and r.count >= SUBID_COUNT]
     if own and own_g and own[0].start == own_g[0].start:
@@ -77,7 +78,7 @@ def _subid_start(name: str, uid: int, system: SystemFacts) -> int:
     ranges = [r for r in (*system.subuids, *system.subgids) if r.owner != name]
     real_ids = {u.uid for u in system.users.values()} | set(system.groups.values())
     recorded = [s for n, a in system.apps.items() if n != name and isinstance(s := a.get("subid_start"), int)]
-    purged = [p for p in system.purged if p.subid_start]
+    purged = [p for p in system.purged if p.subid_start and not (named and p.uid == uid)]
 
     def free(start: int) -> bool:
         if start + SUBID_COUNT > SUBID_MAX:
