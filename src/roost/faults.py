@@ -33,6 +33,8 @@ def reached(point: str) -> None:
     if fault is None or fault[0] != point:
         return
     if fault[1] == "int":
-        os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt in the main thread here
+        # raise(): to this thread, before it returns (os.kill may hand it to another thread, and the
+        # KeyboardInterrupt would come a moment later, somewhere else)
+        signal.raise_signal(signal.SIGINT)
     else:
         die_now()

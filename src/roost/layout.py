@@ -157,6 +157,11 @@ class Layout:
         return self._h(".local", "state", "roost")
 
     @property
+    def door_request(self) -> str:
+        """Where the app's own nightly update asks the front door for its standby release (frontdoor/ask.py)."""
+        return self._h(".local", "state", "roost", "door-request")
+
+    @property
     def backups_dir(self) -> str:
         return self._h("backups")
 

@@ -174,6 +174,47 @@ def test_behind_the_front_door_a_broken_then_a_good_release_fail_no_request(app)
     assert f"127.0.0.1:{WEB}" in site, site
 
 
+def nightly(lab) -> tuple[float, str]:
+    """What the app's timer does at night, run now as its user: the pre-update backup, podman auto-update,
+    roost restart-changed (through roost-restart.service). (seconds, the service's journal tail)."""
+    started = time.monotonic()
+    lab.exec(app_argv(NAME, UID, ["systemctl", "--user", "start", "podman-auto-update.service"]), check=False,
+             timeout=900)
+    took = time.monotonic() - started
+    log = lab.exec(app_argv(NAME, UID, ["journalctl", "--user", "-u", "podman-auto-update.service", "-u",
+                                        "roost-restart.service", "-n", "60", "--no-pager"]), check=False).stdout
+    return took, log
+
+
+def test_behind_the_front_door_the_nightly_path_fails_no_request_with_a_broken_then_a_good_release(app):
+    """The nightly path runs as the app's user, which cannot write Caddy's files: it asks root's watcher
+    (roost-door.service) to dial its standby release, which the watcher does only for the app's own listener."""
+    lab, _ = app
+    images.build_notes(lab.machine, "n4", broken=True, tags=(TAG,))
+    with Probe(through_proxy(lab, DOMAIN), interval=0.1) as probe:
+        took, log = nightly(lab)
+    print(f"\nFIGURES network broken release, front door, nightly: {took:.1f} s; HTTPS client: {probe}")
+    assert probe.failed == 0 and probe.ok > 0, (probe.failures[:5], log[-2000:])
+    assert "rolled back" in log, log[-2000:]
+    assert wait_https(lab, DOMAIN, "/version").strip() == "n3"
+    gone = lab.exec(app_argv(NAME, UID, ["podman", "container", "exists", f"{NAME}-web-next"]), check=False)
+    assert gone.returncode == 1, "the broken release was left behind"
+
+    images.build_notes(lab.machine, "n5", tags=(TAG,))
+    with Probe(through_proxy(lab, DOMAIN), interval=0.1) as probe:
+        took, log = nightly(lab)
+    print(f"FIGURES network good release, front door, nightly: {took:.1f} s; HTTPS client: {probe}")
+    assert probe.failed == 0 and probe.ok > 0, (probe.failures[:5], log[-2000:])
+    assert wait_https(lab, DOMAIN, "/version").strip() == "n5", log[-2000:]
+    assert wait_http(f"http://127.0.0.1:{WEB}/version").strip() == "n5"  # the own release runs the new image
+    site = (lab.rootfs / f"etc/caddy/roost.d/{NAME}.caddy").read_text()
+    assert f"127.0.0.1:{WEB}" in site, site  # and the site dials its own port again
+    copy = lab.exec(["cat", f"/srv/roost/{NAME}/history.jsonl"]).stdout
+    results = [json.loads(line)["result"] for line in copy.splitlines()
+               if line.strip() and json.loads(line).get("action") == "auto-update"]
+    assert results[-2:] == ["failed", "updated"], results
+
+
 def test_down_removes_the_network(app):
     lab, _ = app
     roost(lab, "down", NAME)

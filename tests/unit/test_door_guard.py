@@ -10,7 +10,17 @@ import pytest
 
 from roost.apply import prepare
 from roost.frontdoor.actions import CloseSite, PublishSite
-from roost.frontdoor.guard import Door, Listener, check_listeners, parse_proc_net_tcp, sync, unlocked
+from roost.frontdoor.guard import (
+    Door,
+    Listener,
+    check_listeners,
+    follow_request,
+    parse_proc_locks,
+    parse_proc_net_tcp,
+    parse_request,
+    sync,
+    unlocked,
+)
 from roost.frontdoor.render import CLOSED_MARK, render_closed, render_site
 from roost.spec.load import load_spec
 from roost.survivors import AppIds
@@ -175,3 +185,64 @@ def test_watcher_boot_step_closes_every_site_and_a_round_opens_a_checked_one(tmp
     watch.watch(host, rounds=1)
     assert host.files[SITE] == render_closed(spec) and events[-1] == ("notes", "closed",
                                                                      "port 8388 is held by UID 1001, not by the app")
+
+
+# --- the app's own nightly update asks the watcher for its standby release (frontdoor/ask_door) ----------------------
+
+def test_a_request_is_a_loopback_port_or_nothing():
+    assert parse_request("127.0.0.1:40123\n") == ("127.0.0.1", 40123)
+    for text in (None, "", "own\n", "10.0.0.5:80", "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1:80\nmore", "[::1]:80"):
+        assert parse_request(text) is None, text
+
+
+def test_proc_locks_gives_the_holders_of_one_file_not_its_waiters():
+    text = ("1: FLOCK  ADVISORY  WRITE 4242 00:1a:77 0 EOF\n"
+            "1: -> FLOCK  ADVISORY  WRITE 5151 00:1a:77 0 EOF\n"
+            "2: POSIX  ADVISORY  WRITE 99 fd:01:77 0 EOF\n"
+            "3: FLOCK  ADVISORY  WRITE 7 00:1a:78 0 EOF\n")
+    assert parse_proc_locks(text, (0, 0x1A), 77) == [4242]
+
+
+def _held(host, lock: str, uid: int) -> int:
+    """Lock `lock` for real and make the fake /proc say its holder runs as `uid`."""
+    fd = os.open(lock, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    with open("/proc/locks") as f:
+        host.files["/proc/locks"] = f.read()
+    host.files[f"/proc/{os.getpid()}/status"] = f"Name:\troost\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"
+    return fd
+
+
+def test_the_watcher_follows_the_apps_request_only_to_its_own_listeners_and_only_for_its_own_run(tmp_path):
+    host = caddy_host()
+    host.on("systemctl", "is-active", answer="")
+    spec = load_spec(write_spec(tmp_path))
+    request = str(tmp_path / "door-request")
+    door = Door("notes", "127.0.0.1", 8388, IDS, render_site(spec), render_closed(spec), spec, request)
+    host.files[SITE] = door.open_text
+    lock = str(tmp_path / "notes.lock")
+    open(lock, "w").close()
+    listening(host, 8388, 2000)
+    listening(host, 40123, 200_000_001)  # the standby release: rootlessport under one of the app's IDs
+    listening(host, 40999, 1001)  # somebody else's
+    standby = render_site(spec, "127.0.0.1:40123")
+
+    host.files[request] = "127.0.0.1:40123\n"
+    assert follow_request(host, door, lock) is None  # nobody holds the lock: the request is stale, not followed
+    fd = _held(host, lock, 0)  # a root verb at work: it switches the site itself
+    try:
+        assert follow_request(host, door, lock) is None and host.files[SITE] == door.open_text
+    finally:
+        os.close(fd)
+    fd = _held(host, lock, 2000)  # the app's own restart-changed
+    try:
+        event = follow_request(host, door, lock)
+        assert event is not None and event[0] == "standby" and host.files[SITE] == standby
+        assert sync(host, door, lock) is None and host.files[SITE] == standby  # the round after keeps it
+        host.files[request] = "127.0.0.1:40999\n"  # a port another user holds: never
+        assert follow_request(host, door, lock) is None and host.files[SITE] == standby
+        host.files[request] = "own\n"
+        event = follow_request(host, door, lock)
+        assert event is not None and event[0] == "opened" and host.files[SITE] == door.open_text
+    finally:
+        os.close(fd)

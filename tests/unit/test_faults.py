@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from roost import faults
@@ -14,8 +16,13 @@ def test_a_point_not_asked_for_passes(monkeypatch):
 
 def test_int_at_a_point_is_a_ctrl_c(monkeypatch):
     monkeypatch.setenv("ROOST_KILL_AT", "db-upgrade.moved:int")
-    with pytest.raises(KeyboardInterrupt):
-        faults.reached("db-upgrade.moved")
+    # Python's own Ctrl-C handler, as in a terminal (a job started with `&` by a script inherits SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            faults.reached("db-upgrade.moved")
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_bare_point_means_kill_after_it(monkeypatch):

@@ -107,6 +107,7 @@ class Door:
     open_text: str
     closed_text: str
     spec: Spec | None = None  # to recognise the open form that dials the standby release
+    request_path: str = ""  # where the app's own nightly update asks for its standby release (ask.py)
 
     @property
     def path(self) -> str:
@@ -133,7 +134,10 @@ def door_of(spec, record) -> Door | None:
     start = record.get("subid_start") or 0
     ids = AppIds(record["uid"], record["gid"], start, SUBID_COUNT if start else 0)
     ip = dial_address(up).rsplit(":", 1)[0]
-    return Door(spec.name, ip, up.host_port, ids, render_site(spec), render_closed(spec), spec)
+    from roost.layout import Layout
+
+    return Door(spec.name, ip, up.host_port, ids, render_site(spec), render_closed(spec), spec,
+                Layout(spec.name, record.get("home") or spec.home).door_request)
 
 
 def load_door(host: Host, name: str) -> Door | None:
@@ -172,6 +176,8 @@ def close(host: Host, name: str, own: bool = True, standby: bool = False) -> boo
     """Close the app's site before what it dials stops (a roost verb, holding the app's lock). own:
     the release on the app's published port stops; standby: the standby release NAME-next stops.
     While the site dials the standby, a stop of the own release closes nothing, and the other way round."""
+    if os.geteuid() != 0:  # the app's own nightly run: root's watcher closes the site once the port is not the app's
+        return False
     door = load_door(host, name)
     if door is None:
         return False
@@ -197,6 +203,70 @@ def unlocked(lock_file: str) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)
+
+
+# what the app's user may ask for: its standby release on a loopback port, or its own port again
+REQUEST_RE = re.compile(r"^(127\.0\.0\.1):([0-9]{1,5})\Z")
+
+
+def parse_request(text: str | None) -> tuple[str, int] | None:
+    """The app's request (a file its user writes: untrusted): `127.0.0.1:PORT` to be dialled
+    instead of the app's own port; anything else asks for the own port."""
+    m = REQUEST_RE.match((text or "").strip())
+    return (m[1], int(m[2])) if m and 1 <= int(m[2]) <= 65535 else None
+
+
+def parse_proc_locks(text: str, dev: tuple[int, int], inode: int) -> list[int]:
+    """PIDs holding a lock on the file (dev, inode), from /proc/locks (waiters, `->`, left out)."""
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 6 or f[1] == "->":
+            continue
+        try:
+            major, minor, ino = f[5].split(":")
+            if (int(major, 16), int(minor, 16), int(ino)) == (*dev, inode):
+                out.append(int(f[4]))
+        except ValueError:
+            continue
+    return out
+
+
+def held_by_the_app(host: Host, lock_file: str, ids: AppIds) -> bool:
+    """The app's lock is held, and only by processes of the app's own user: its nightly update
+    (roost restart-changed), not a root verb, which closes the site itself and must not be crossed."""
+    try:
+        st = os.stat(lock_file, follow_symlinks=False)
+    except OSError:
+        return False
+    pids = parse_proc_locks(host.read_file("/proc/locks") or "", (os.major(st.st_dev), os.minor(st.st_dev)),
+                            st.st_ino)
+    uids = set()
+    for pid in pids:
+        status = host.read_file(f"/proc/{pid}/status") or ""
+        uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), "")
+        uids.add(int(uid) if uid.isdigit() else -1)
+    return bool(uids) and uids == {ids.uid}
+
+
+def follow_request(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict] | None:
+    """While the app's own nightly update holds its lock, dial what it asks for: its standby release
+    (only while every listener on that port is the app's), or its own port again (the same check).
+    The app's user can point its own site at nothing but its own listeners."""
+    if not door.request_path or door.spec is None or not held_by_the_app(host, lock_file, door.ids):
+        return None
+    wanted = parse_request(host.read_file(door.request_path))
+    current = host.read_file(door.path)
+    if wanted is None:
+        if current == door.open_text:
+            return None
+        verdict = verify(host, door.ip, door.port, door.ids)
+        return ("opened", verdict) if verdict.ok and set_site(host, door, door.open_text) else None
+    if door.standby(current) == wanted:
+        return None
+    verdict = verify(host, *wanted, door.ids)
+    text = render_site(door.spec, f"{wanted[0]}:{wanted[1]}")
+    return ("standby", verdict) if verdict.ok and set_site(host, door, text) else None
 
 
 def sync(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict] | None:

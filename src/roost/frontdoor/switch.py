@@ -46,6 +46,26 @@ def point_at(app: App, dial: str | None) -> bool:
     return ok
 
 
+ASK_WAIT_S = 20.0  # the watcher looks every 0.2 s; Caddy's graceful reload takes the rest
+
+
+def ask_door(app: App, dial: str | None) -> bool:
+    """point_at for the app's own nightly update, run as its user (podman auto-update ->
+    roost restart-changed), which cannot write Caddy's files: ask root's watcher (guard.follow_request)
+    through a file in the app's state folder, and wait until the site dials `dial` (None: the app's
+    own port). The watcher checks the listener there is the app's, as point_at does."""
+    want = render_site(app.spec, dial)
+    app.host.write_file(app.layout.door_request, f"{dial or 'own'}\n", mode=0o600, uid=app.user.uid,
+                        gid=app.record["gid"])
+    deadline = time.monotonic() + ASK_WAIT_S
+    while time.monotonic() < deadline:
+        if app.host.read_file(site_file(app.spec.name)) == want:
+            time.sleep(SETTLE_S)
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def next_address(app: App, container: str) -> str:
     """Where the new release answers on the host: `podman port` of NAME-next for the site's port."""
     up = upstream(app.spec)
@@ -60,10 +80,11 @@ def next_address(app: App, container: str) -> str:
     return f"127.0.0.1:{int(found[0][1])}"
 
 
-def update_start_first(app: App, containers: list[str], put_back: Callable[[str], None], say=print, status=None
-                       ) -> tuple[bool, str]:
+def update_start_first(app: App, containers: list[str], put_back: Callable[[str], None], say=print, status=None,
+                       point: Callable[[App, str | None], bool] = point_at) -> tuple[bool, str]:
     """Replace each container with its new release without stopping the old one before the new one is
-    healthy. put_back(c): make c's image reference name its previous image again (a failed release)."""
+    healthy. put_back(c): make c's image reference name its previous image again (a failed release).
+    point: how the site is switched (root: point_at; the app's own nightly run: ask_door)."""
     def gate(units: dict[str, str], what: str, restart: bool) -> tuple[bool, str]:
         with status(f"waiting until {what} is healthy") if status else nullcontext():
             return release.start_and_gate(app, units, restart=restart)
@@ -77,16 +98,16 @@ def update_start_first(app: App, containers: list[str], put_back: Callable[[str]
             app.systemctl("stop", nxt, mutates=True, check=False, timeout=120)
             app.systemctl("reset-failed", nxt, mutates=True, check=False)
             return False, f"the new release of {c} did not get healthy ({why}); it was removed"
-        if not point_at(app, next_address(app, c)):  # its port is not the app's: never forward there
+        if not point(app, next_address(app, c)):  # its port is not the app's: never forward there
             app.systemctl("stop", nxt, mutates=True, check=False, timeout=120)
-            point_at(app, None)
+            point(app, None)
             return False, f"the new release of {c} listens on a port that is not only the app's; it was removed"
         say(f"the front door sends {app.spec.name}'s requests to the new release; replacing {c}")
         ok, why = gate({app.service(c): c}, c, restart=True)
         if not ok:  # the door stays on the new release while c gets its previous image back
             put_back(c)
             gate({app.service(c): c}, c, restart=True)
-        point_at(app, None)
+        point(app, None)
         app.systemctl("stop", nxt, mutates=True, check=False, timeout=120)
         if not ok:
             return False, f"{c} did not get healthy on the new image ({why}); it runs its previous image again"

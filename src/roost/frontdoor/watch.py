@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from roost.frontdoor.guard import Door, load_door, set_site, sync
+from roost.frontdoor.guard import Door, follow_request, load_door, set_site, sync
 from roost.frontdoor.render import SITES_DIR
 from roost.host.runner import Host, Runner
 from roost.layout import Layout, list_apps
@@ -58,7 +58,8 @@ def watch(host: Host, rounds: int | None = None) -> None:
             door = doors[name][1]
             if door is None:
                 continue
-            changed = sync(host, door, Layout(name, "/").lock_file)
+            lock = Layout(name, "/").lock_file
+            changed = follow_request(host, door, lock) or sync(host, door, lock)
             if changed is not None:
                 report(host, door, changed[0], changed[1].why)
         time.sleep(POLL)
