@@ -115,7 +115,10 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     add(A.RunCommand(f"delete everything in {home} (as {name})",
                      ("podman", "unshare", "rm", "-rf", "--one-file-system", "--", home), as_user=True, timeout=600))
     add(A.RunCommand(f"disable linger for {name}", ("loginctl", "disable-linger", name)))
-    add(A.RunCommand(f"stop user@{uid}.service", ("systemctl", "stop", f"user@{uid}.service")))
+    # its runtime directory too, now, while the user exists: stopped by logind after userdel, the unit fails
+    # (the helper cannot resolve the UID any more) and leaves systemd "degraded"
+    add(A.RunCommand(f"stop user@{uid}.service and user-runtime-dir@{uid}.service",
+                     ("systemctl", "stop", f"user@{uid}.service", f"user-runtime-dir@{uid}.service")))
     add(A.RunCommand(f"end {name}'s sessions and processes", ("loginctl", "terminate-user", name)))
     add(KillEveryProcess(name, AppIds(uid, record["gid"], start, count)))
     if start:
@@ -124,6 +127,8 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
                          ("usermod", "--del-subuids", span, "--del-subgids", span, name)))
     add(A.RunCommand(f"delete user {name}", ("userdel", name)))
     add(A.RunCommand(f"delete group {name}", ("groupdel", name)))
+    add(A.RunCommand(f"forget user-runtime-dir@{uid}.service if it failed",
+                     ("systemctl", "reset-failed", f"user-runtime-dir@{uid}.service")))
     # what its user could not remove (its manager recreating files meanwhile): root removes it now
     # that no process of the app is left to swap a directory for a link mid-way, and rm never
     # follows links nor leaves the home's file system

@@ -140,3 +140,12 @@ def test_image_sources_ship_with_the_package():
     ast.parse((SOURCES / "notes" / "app.py").read_text())
     notes = (SOURCES / "notes" / "Containerfile").read_text()
     assert "ARG VERSION" in notes and "ARG BROKEN" in notes and "FROM ${BASE}" in notes
+
+
+def test_publish_urls_of_each_container_on_an_app_network_tcp_only():
+    spec = {"network": {}, "containers": {"web": {"publish": ["127.0.0.1:8080:8080"]}, "db": {},
+                                          "dns": {"publish": ["8053:53/udp", "9090:90/tcp"]}}}
+    assert config.publish_urls(spec) == ["http://127.0.0.1:8080/", "http://127.0.0.1:9090/"]
+    for name in ("miniflux", "node-red", "synapse"):  # the real apps' specs as imported: each answers somewhere
+        imported = tomllib.loads((Path(__file__).parents[2] / "examples" / "apps" / name / "roost-spec.toml").read_text())
+        assert config.publish_urls(imported), name

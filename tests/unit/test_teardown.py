@@ -55,7 +55,7 @@ def test_only_purge_deletes_data():
     kill = "kill every process of UID 2001, GID 2001, IDs 200100000-200165535 or cgroup user-2001.slice, inside its slice or not"
     order = steps(purged)
     # the IDs are reserved before anything is removed; nobody is left before the IDs, user and home go
-    assert order[order.index("stop user@2001.service") + 2] == kill
+    assert order[order.index("stop user@2001.service and user-runtime-dir@2001.service") + 2] == kill
     assert order.index(kill) < order.index("give back subordinate IDs 200100000-200165535") < order.index("delete user wiki")
     assert order.index(kill) < order.index("remove /srv/roost/wiki")
     assert order[order.index("stop wiki-pod.service (every container of the pod)") + 6].startswith(

@@ -257,6 +257,8 @@ def follow_request(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict
         return None
     wanted = parse_request(host.read_file(door.request_path))
     current = host.read_file(door.path)
+    if door.standby(current) is None and current not in (door.open_text, door.closed_text):
+        return None  # not a form of the applied spec (see sync)
     if wanted is None:
         if current == door.open_text:
             return None
@@ -274,7 +276,12 @@ def sync(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict] | None:
     is and no roost verb is at work on the app. ("opened" | "closed", why) when it changed.
     While the site dials the standby release, that port must be the app's; the app's own port may be
     free meanwhile (its release restarts), and the site goes back to it only once it is the app's."""
-    standby = door.standby(host.read_file(door.path))
+    current = host.read_file(door.path)
+    standby = door.standby(current)
+    if standby is None and current not in (door.open_text, door.closed_text):
+        # not a form of the applied spec: an apply whose site Caddy rejected put the previous site back (and
+        # said so); forms of the rejected spec would be rejected again. The next successful apply takes over.
+        return None
     if standby is not None:
         verdict = verify(host, *standby, door.ids)
         if not verdict.ok:

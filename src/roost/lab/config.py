@@ -148,22 +148,28 @@ def as_user_argv(user: str, uid: int, home: str, argv: Sequence[str]) -> list[st
 
 
 def publish_urls(spec: dict[str, object]) -> list[str]:
-    """URLs where the app answers from the machine: the lab shares its network, so a port
-    published as [IP:]HOST_PORT:CONTAINER_PORT inside is HOST_PORT here."""
-    pod = spec.get("pod")
-    publish = pod.get("publish", []) if isinstance(pod, dict) else []
+    """URLs where the app answers from the machine: the lab shares its network, so a TCP port
+    published as [IP:]HOST_PORT:CONTAINER_PORT inside (by the pod, or by each container on an app
+    network) is HOST_PORT here."""
+    containers = spec.get("containers")
+    tables = [spec.get("pod"), *(containers.values() if isinstance(containers, dict) else [])]
     urls = []
-    for entry in publish if isinstance(publish, list) else []:
-        parts = str(entry).split("/")[0].rsplit(":", 2)
-        if len(parts) == 3:
-            ip, port = parts[0].strip("[]") or "127.0.0.1", parts[1]
-        elif len(parts) == 2:
-            ip, port = "127.0.0.1", parts[0]
-        else:
-            continue
-        ip = "127.0.0.1" if ip in ("0.0.0.0", "") else ip
-        host = f"[{ip}]" if ":" in ip else ip
-        urls.append(f"http://{host}:{port}/")
+    for table in tables:
+        publish = table.get("publish", []) if isinstance(table, dict) else []
+        for entry in publish if isinstance(publish, list) else []:
+            port_part, _, proto = str(entry).partition("/")
+            parts = port_part.rsplit(":", 2)
+            if proto not in ("", "tcp"):
+                continue
+            if len(parts) == 3:
+                ip, port = parts[0].strip("[]") or "127.0.0.1", parts[1]
+            elif len(parts) == 2:
+                ip, port = "127.0.0.1", parts[0]
+            else:
+                continue
+            ip = "127.0.0.1" if ip in ("0.0.0.0", "") else ip
+            host = f"[{ip}]" if ":" in ip else ip
+            urls.append(f"http://{host}:{port}/")
     return urls
 
 
