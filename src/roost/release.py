@@ -50,15 +50,6 @@ def _states(app: App, units: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def _unhealthy(app: App, units: list[str]) -> list[str]:
-    """The units whose container podman already calls unhealthy (its health check's retries spent in a
-    row): broken now, however long the window still runs (a check that times out takes the window)."""
-    names = {app.container_name(u.removesuffix(".service")): u for u in units}
-    r = app.podman("inspect", "--format", "{{.Name}} {{.State.Health.Status}}", *names, check=False)
-    return [names[f[0]] for line in r.stdout.splitlines()
-            if len(f := line.split()) == 2 and f[0] in names and f[1] == "unhealthy"]
-
-
 def dependants(spec: Spec, containers: list[str]) -> list[str]:
     """What systemd restarts with `containers`: whatever requires them or shares their namespace, transitively."""
     found = list(containers)
@@ -124,10 +115,6 @@ def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
             if unit in starting and now - starting[unit] > limit:
                 return False, f"{unit} was not healthy {limit:.0f}s after it started (its health check's retries)"
             pending.append(unit)
-        checked = [u for u in pending if u in starting and now - starting[u] > GRACE_S
-                   and app.spec.containers[watch[u]].health is not None]
-        for unit in _unhealthy(app, checked) if checked else ():
-            return False, f"{unit} was called unhealthy by its health check ({now - starting[unit]:.0f}s after it started)"
         if not pending:
             return True, ""
         if now - began > app.spec.app.health_timeout_s:

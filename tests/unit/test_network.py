@@ -120,22 +120,11 @@ def test_down_removes_the_network_and_an_interrupted_new_release():
 class _Units:
     """Just enough of App for the gate: units whose states a test scripts, and a clock."""
 
-    def __init__(self, spec, states: dict[str, list[str]], unhealthy_at: float | None = None) -> None:
+    def __init__(self, spec, states: dict[str, list[str]]) -> None:
         self.spec, self.states, self.now, self.calls = spec, states, 0.0, []
-        self.unhealthy_at = unhealthy_at  # when podman calls every container unhealthy (None: never)
 
     def service(self, c: str) -> str:
         return f"{c}.service"
-
-    def container_name(self, c: str) -> str:
-        return f"two-{c}"
-
-    def podman(self, *argv: str, **_: object):
-        from roost.host.runner import Result
-
-        sick = self.unhealthy_at is not None and self.now >= self.unhealthy_at
-        out = "".join(f"{n} {'unhealthy' if sick else 'starting'}\n" for n in argv[3:]) if argv[0] == "inspect" else ""
-        return Result(["podman", *argv], 0, out, "")
 
     def systemctl(self, *argv: str, **_: object):
         from roost.host.runner import Result
@@ -162,16 +151,6 @@ def test_the_gate_gives_up_when_the_health_checks_retries_are_spent_not_after_th
     ok, why = release.start_and_gate(app, {"web.service": "web"}, clock=lambda: app.now, sleep=sleep)  # type: ignore[arg-type]
     assert not ok and "not healthy 40s after it started" in why and 40 < app.now < 45
     assert ("restart", "--no-block", "web.service") in app.calls
-
-
-def test_the_gate_fails_as_soon_as_podman_calls_the_container_unhealthy():
-    from roost import release
-
-    spec = parse_spec(BASE, "two.toml")
-    app = _Units(spec, {"web.service": ["inactive", "activating"]}, unhealthy_at=31)
-    ok, why = release.start_and_gate(app, {"web.service": "web"}, clock=lambda: app.now,  # type: ignore[arg-type]
-                                     sleep=lambda s: setattr(app, "now", app.now + s))
-    assert not ok and "web.service was called unhealthy" in why and 31 <= app.now < 33
 
 
 def test_the_gate_fails_at_once_when_the_container_exits_and_waits_for_dependants():
