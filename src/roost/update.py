@@ -230,17 +230,15 @@ def restart_changed(app: App) -> Report:
     # behind the front door, as `roost update` does: the new release beside the old one, the site switched
     # by root's watcher at the app's request; a release that never gets healthy never took a request
     first = [c for c in new if app.spec.web is not None and app.spec.start_first(c)]
+    ok, why = True, ""
     if first:
         from roost.frontdoor import switch
 
         ok, why = switch.update_start_first(app, first, lambda c: _point(app, c, running[c]["id"]), print,
                                             point=switch.ask_door)
-        rest = [c for c in report.changed if c not in first]
-        if ok and rest:
-            ok, why = _restart_and_check(app, [app.service(c) for c in rest],
-                                         parse_duration(app.spec.app.health_timeout), None)
-    else:
-        ok, why = _restart_and_check(app, [app.service(c) for c in report.changed],
+    rest = [c for c in report.changed if c not in first]
+    if ok and rest:
+        ok, why = _restart_and_check(app, [app.service(c) for c in rest],
                                      parse_duration(app.spec.app.health_timeout), None)
     report.after = app.running_images()
     report.result = "updated" if ok else "failed"

@@ -113,6 +113,11 @@ class Door:
     def path(self) -> str:
         return site_file(self.name)
 
+    def knows(self, current: str | None) -> bool:
+        """Whether the site file is one of this door's forms (open, closed, or dialling the standby). Any
+        other text (an apply whose site Caddy rejected put the previous one back) is left to the next apply."""
+        return current in (self.open_text, self.closed_text) or self.standby(current) is not None
+
     def standby(self, current: str | None) -> tuple[str, int] | None:
         """(ip, port) the site dials when it is roost's open form pointed at the standby release of a
         start-first update (render_site with a dial); None for any other text."""
@@ -255,10 +260,10 @@ def follow_request(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict
     The app's user can point its own site at nothing but its own listeners."""
     if not door.request_path or door.spec is None or not held_by_the_app(host, lock_file, door.ids):
         return None
-    wanted = parse_request(host.read_file(door.request_path))
     current = host.read_file(door.path)
-    if door.standby(current) is None and current not in (door.open_text, door.closed_text):
-        return None  # not a form of the applied spec (see sync)
+    if not door.knows(current):
+        return None
+    wanted = parse_request(host.read_file(door.request_path))
     if wanted is None:
         if current == door.open_text:
             return None
@@ -277,11 +282,9 @@ def sync(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict] | None:
     While the site dials the standby release, that port must be the app's; the app's own port may be
     free meanwhile (its release restarts), and the site goes back to it only once it is the app's."""
     current = host.read_file(door.path)
-    standby = door.standby(current)
-    if standby is None and current not in (door.open_text, door.closed_text):
-        # not a form of the applied spec: an apply whose site Caddy rejected put the previous site back (and
-        # said so); forms of the rejected spec would be rejected again. The next successful apply takes over.
+    if not door.knows(current):  # forms of a spec Caddy rejected would be rejected again
         return None
+    standby = door.standby(current)
     if standby is not None:
         verdict = verify(host, *standby, door.ids)
         if not verdict.ok:
