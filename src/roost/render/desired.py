@@ -135,6 +135,9 @@ def _namespace(spec: Spec, layout: Layout, name: str, c: Container, nxt: bool
     return ctr, unit
 
 
+Entries = list[tuple[str, str | tuple[str, ...]] | None]
+
+
 def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool,
                      nxt: bool = False) -> str:
     """nxt: the unit of the new release a start-first update runs beside the old one."""
@@ -146,10 +149,26 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         from roost.render.notify import failed_unit
 
         unit.append(("OnFailure", failed_unit(name)))
-    where, more_unit = _namespace(spec, layout, name, c, nxt)
+    ctr, more_unit = container_entries(spec, layout, name, c, has_plain_env, nxt)
     unit += more_unit
+    # limits in [Service], not [Container]: Podman 5.4's Quadlet has no Memory= (it skips a unit that uses one);
+    # the unit's cgroup holds the container (Quadlet sets Delegate=yes), so systemd's limits reach it
+    service: list[tuple[str, str | tuple[str, ...]]] = [*seed_commands(spec, c), ("Restart", "no" if nxt else c.restart),
+                                                         ("TimeoutStartSec", str(timeout)), *c.limits.service_entries]
+    # outside the pod nothing else starts it at boot
+    install = section("Install", ("WantedBy", "default.target")) if not spec.in_pod(name) and not nxt else None
+    return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service),
+                     *([install] if install else []))).render()
+
+
+def container_entries(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool,
+                      nxt: bool = False) -> tuple[Entries, list[tuple[str, str]]]:
+    """The [Container] section of a container's unit, and the [Unit] lines its namespace needs
+    (also what `roost run` turns into a one-off `podman run`: render/oneoff.py)."""
+    timeout = int(spec.app.health_timeout_s)
+    where, more_unit = _namespace(spec, layout, name, c, nxt)
     own = next_container(name) if nxt else name  # not NAME: status and update read the label as the container
-    ctr: list[tuple[str, str | tuple[str, ...]] | None] = [
+    ctr: Entries = [
         ("ContainerName", f"{spec.name}-{own}"),
         ("Image", c.image),
         *where,
@@ -195,14 +214,7 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr.append(("Entrypoint", json.dumps(list(c.entrypoint), ensure_ascii=False)))
     if c.command:
         ctr.append(("Exec", tuple(c.command)))
-    # limits in [Service], not [Container]: Podman 5.4's Quadlet has no Memory= (it skips a unit that uses one);
-    # the unit's cgroup holds the container (Quadlet sets Delegate=yes), so systemd's limits reach it
-    service: list[tuple[str, str | tuple[str, ...]]] = [*seed_commands(spec, c), ("Restart", "no" if nxt else c.restart),
-                                                         ("TimeoutStartSec", str(timeout)), *c.limits.service_entries]
-    # outside the pod nothing else starts it at boot
-    install = section("Install", ("WantedBy", "default.target")) if not spec.in_pod(name) and not nxt else None
-    return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service),
-                     *([install] if install else []))).render()
+    return ctr, more_unit
 
 
 def auto_update_services(spec: Spec, layout: Layout) -> list[str]:
