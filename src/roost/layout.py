@@ -18,7 +18,7 @@ from roost.record import AppRecord, parse_record
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")  # as spec.model's: no import of pydantic here
 
-STATE_ROOT = "/var/lib/roost"
+ROOST_STATE_DIR = "/var/lib/roost"  # root's own: apps/, spool/, recover/, recovered/, purged.json
 APPS_DIR = "/var/lib/roost/apps"  # one root-owned folder per applied app: how every verb finds them
 LEGACY_REGISTRY_DIR = "/etc/roost/apps"  # before 0.2: NAME.json records (moved on the next apply)
 LOCK_DIR = "/run/roost"  # root's own: no O_CREAT in a world-writable directory

@@ -23,7 +23,7 @@ SRC = ROOT / "src" / "roost"
 # place -> (what it is, the files whose text is checked)
 PLACES: dict[str, tuple[str, tuple[str, ...]]] = {
     "apply": ("apply: rendered units and files, the planner (src/roost/render/, plan/, frontdoor/, ...)",
-              ("render/*.py", "plan/*.py", "frontdoor/*.py", "apply.py", "layout.py", "backup.py", "notify.py",
+              ("render/*.py", "plan/*.py", "frontdoor/*.py", "apply.py", "layout.py", "backup.py", "notify/*.py",
                "pgmajor.py", "offsite/*.py")),
     "kube": ("roost export kube (src/roost/kube/)", ("kube/*.py",)),
     "compose_import": ("roost import, compose -> draft (src/roost/compose/convert/)", ("compose/convert/*.py",)),

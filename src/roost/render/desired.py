@@ -7,7 +7,7 @@ import json
 import posixpath
 from dataclasses import dataclass, field
 
-from roost.layout import APPS_DIR, STATE_ROOT, Layout, next_container
+from roost.layout import APPS_DIR, ROOST_STATE_DIR, Layout, next_container
 from roost.record import AppRecord, dump_record
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
@@ -346,7 +346,7 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
                 seen.add(d)
                 dirs.append(DirWant(d, 0o700, uid, gid))
         files.append(FileWant(path, content, 0o644, uid, gid))
-    state_dirs: tuple[DirWant, ...] = (DirWant(STATE_ROOT, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0),
+    state_dirs: tuple[DirWant, ...] = (DirWant(ROOST_STATE_DIR, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0),
                                        DirWant(layout.root_dir, 0o755, 0, 0))
     state_files = [FileWant(layout.record_file, registry_record(spec, identity, spec_path), 0o644, 0, 0)]
     if spec.app.limits.service_entries:
