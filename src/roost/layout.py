@@ -13,6 +13,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+import roost.units as units
 from roost.errors import UsageError
 from roost.record import AppRecord, parse_record
 
@@ -176,11 +177,11 @@ class Layout:
 
     @property
     def pod_service(self) -> str:
-        return f"{self.name}-pod.service"
+        return units.pod(self.name)
 
     @staticmethod
     def container_service(container: str) -> str:
-        return f"{container}.service"
+        return units.container(container)
 
     @staticmethod
     def podman_secret(container: str, var: str) -> str:

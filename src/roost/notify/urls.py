@@ -6,6 +6,7 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+import roost.units as units
 from roost.layout import APPS_DIR
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def read_notify_urls(spec: Spec, spec_path) -> tuple[str, ...]:
 
 
 def notify_watch_active(host, name: str) -> bool:
-    return host.run(["systemctl", "is-active", "--quiet", f"roost-notify@{name}.path"], check=False).ok
+    return host.run(["systemctl", "is-active", "--quiet", units.notify_path(name)], check=False).ok
 
 
 def parse_urls_file(text: str, source: str) -> list[str]:
