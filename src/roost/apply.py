@@ -1,4 +1,4 @@
-"""The pipeline: spec -> facts -> plan -> apply. `execute` is the only code that mutates the host."""
+"""The pipeline: spec -> facts -> plan -> apply (the plan runs through plan/execute.py, which `down` shares)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roost import faults, history
+from roost import history
 from roost.command import roost_command
 from roost.errors import RoostError, UsageError
 from roost.frontdoor.state import gather_front
@@ -27,6 +27,7 @@ from roost.pgmajor import guard as pg_guard
 from roost.pgmajor import pg_version_files
 from roost.plan.actions import Action, DaemonReload, Plan, StartUnits
 from roost.plan.context import Context
+from roost.plan.execute import execute_plan
 from roost.plan.identity import resolve
 from roost.plan.planner import Inputs, check_conflicts, check_home, plan
 from roost.render.desired import Desired, render, slice_dropin
@@ -125,21 +126,11 @@ def execute(prep: Prepared, host: Host, ui, on_action=None, seeds: dict[str, str
         health_timeout=prep.spec.app.health_timeout_s,
         secrets=dict(prep.app.secrets), secret_digests=dict(prep.app.secret_digests), seeds=dict(seeds or {}),
     )
-    done = []
-    fault = faults.fault_point()
-    for action in prep.plan.actions:
+    def before(action: Action) -> None:
         if isinstance(action, (DaemonReload, StartUnits)):
             check_host_paths(prep.spec, host)  # again: links may have appeared since the plan
-        if on_action:
-            on_action(action)
-        name = type(action).__name__
-        if fault == (name, "during"):
-            faults.die_soon()
-        action.execute(ctx)
-        if fault == (name, "after"):
-            faults.die_now()
-        done.append(action)
-    return done
+
+    return execute_plan(prep.plan.actions, ctx, on_action, before)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from roost.host.runner import AppUser, Host
 from roost.layout import SUBID_COUNT, TOMBSTONE_FILE, Layout, next_container
 from roost.plan import actions as A
 from roost.plan.context import Context
+from roost.plan.execute import execute_plan
 from roost.record import AppRecord
 from roost.render.desired import Identity, slice_dropin
 from roost.survivors import AppIds, kill_all
@@ -155,8 +156,5 @@ def down(record: AppRecord, host: Host, purge: bool, ui: Any, on_action=None) ->
     p = plan_down(record, manager, purge)
     ctx = Context(host, Layout(record["name"], record["home"]),
                   Identity(record["uid"], record["gid"], record.get("subid_start") or 0), user, ui, 60.0)
-    for action in p.actions:
-        if on_action:
-            on_action(action)
-        action.execute(ctx)
+    execute_plan(p.actions, ctx, on_action)
     return p
