@@ -14,8 +14,8 @@ from roost.errors import RoostError
 from roost.host.facts import running_images
 from roost.host.parse import SHOW_PROPS, parse_systemctl_show
 from roost.host.runner import AppUser, Host, Result
-from roost.layout import Layout, next_container, read_record
-from roost.record import AppRecord
+from roost.layout import Layout, next_container
+from roost.record import AppRecord, read_record
 from roost.spec.load import parse_spec
 from roost.spec.model import Spec, upstream
 
@@ -32,14 +32,14 @@ class App:
     @classmethod
     def load(cls, name: str, host: Host) -> App:
         record = read_record(name)
-        layout = Layout(name, record["home"])
+        layout = record.layout
         text = host.read_file(layout.applied_spec)
         if text is None:
             raise RoostError(f"{layout.applied_spec} is missing (roost < 0.2 kept the applied spec in the app's home, "
                              "where the app's user could change it)",
-                             hint=f"run `roost apply {record.get('spec_path') or 'SPEC'}` for this app again")
+                             hint=f"run `roost apply {record.spec_path or 'SPEC'}` for this app again")
         spec = parse_spec(text, layout.applied_spec)
-        return cls(record, spec, host, AppUser(name, record["uid"], record["home"]), layout, text)
+        return cls(record, spec, host, record.user, layout, text)
 
     # -- commands as the app user -------------------------------------------------------
     def podman(self, *args: str, mutates: bool = False, check: bool = True, stdin: str | None = None,
@@ -110,7 +110,7 @@ class App:
         return self.systemctl("restart", *services, mutates=True, check=False, timeout=timeout + 30)
 
     def record_history(self, entry: dict) -> None:
-        history.append(self.host, self.layout, self.record["uid"], self.record["gid"], entry)
+        history.append(self.host, self.layout, self.record.uid, self.record.gid, entry)
 
     def history(self) -> list[dict]:
         return history.read(self.host, self.layout)

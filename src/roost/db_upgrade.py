@@ -114,7 +114,7 @@ def _start(app: App, container: str, to: int, apply_spec: ApplySpec, say: Say) -
         raise UsageError(f"no PostgreSQL data in {data}", hint="nothing to upgrade: change the tag and apply")
     if int(on_disk) == to:
         raise UsageError(f"{data} already holds PostgreSQL {to}")
-    spec_path = app.record["spec_path"]
+    spec_path = app.record.spec_path
     old_image = app.spec.containers[container].image
     new_image = with_major(old_image, to)
     spec_file = read_spec(spec_path)

@@ -11,8 +11,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from roost.errors import RoostError
-from roost.host.runner import AppUser, Host, Runner
-from roost.layout import list_apps, read_record
+from roost.host.runner import Host, Runner
+from roost.layout import list_apps
+from roost.record import AppRecord, read_record
 
 TIMEOUT = 20.0  # seconds per command as an app's user: one stalled app costs its own line, not the host
 
@@ -65,8 +66,8 @@ def collect(name: str, host: Host | None = None) -> dict:
 
     record = read_record(name)
     host = host or Runner()
-    user = AppUser(record["name"], record["uid"], record["home"])
-    units = [record["pod_service"], *(f"{c}.service" for c in record["containers"])]
+    user = record.user
+    units = [record.pod_service, *(f"{c}.service" for c in record.containers)]
     manager = host.exists(f"{user.runtime_dir}/bus")
     states, containers, error = {}, {}, ""
     if manager:
@@ -75,7 +76,7 @@ def collect(name: str, host: Host | None = None) -> dict:
                 lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(SHOW_PROPS), "--", *units], user=user,
                                  check=False, timeout=TIMEOUT),
                 lambda: host.run(["podman", "container", "inspect", "--",
-                                  *(f"{name}-{c}" for c in record["containers"])],
+                                  *(f"{name}-{c}" for c in record.containers)],
                                  user=user, check=False, timeout=TIMEOUT),
             )
             states = parse_systemctl_show(show.stdout)
@@ -84,7 +85,7 @@ def collect(name: str, host: Host | None = None) -> dict:
             error = e.message
     rows = []
     now = time.time()
-    for cname in record["containers"]:
+    for cname in record.containers:
         unit = states.get(f"{cname}.service")
         c = containers.get(cname, {})
         running = c.get("state") == "running"
@@ -93,40 +94,39 @@ def collect(name: str, host: Host | None = None) -> dict:
             "unit": f"{cname}.service",
             "state": f"{unit.active}/{unit.sub}" if unit and unit.load == "loaded" else "not installed",
             "health": c.get("health", "-") if running else "-",
-            "image": c.get("image") or record["images"].get(cname, ""),
+            "image": c.get("image") or record.images.get(cname, ""),
             "digest": c.get("digest", ""),
             "uptime_s": int(now - c["started"]) if running and c.get("started") else None,
         })
-    pod = states.get(record["pod_service"])
+    pod = states.get(record.pod_service)
     web = {}
-    if record.get("url"):  # served through the front door (roost.frontdoor)
+    if record.url:  # served through the front door (roost.frontdoor)
         from roost.frontdoor.certs import state as cert_state
 
-        certs = {d: cert_state(host, d) for d in record["domains"]} if record.get("tls") != "off" else {}
-        web = {"url": record["url"], "certificates": certs}
+        certs = {d: cert_state(host, d) for d in record.domains or ()} if record.tls != "off" else {}
+        web = {"url": record.url, "certificates": certs}
     return {
         **offsite_state(host, record),
         "app": name,
-        "user": record["name"],
-        "uid": record["uid"],
-        "home": record["home"],
+        "user": record.name,
+        "uid": record.uid,
+        "home": record.home,
         "user_manager": "running" if manager else "not running",
         "pod": f"{pod.active}/{pod.sub}" if pod and pod.load == "loaded" else "not installed",
-        "publish": record["publish"],
+        "publish": record.publish,
         "containers": rows,
         **({"error": error} if error else {}),
         **web,
     }
 
 
-def offsite_state(host: Host, record) -> dict:
+def offsite_state(host: Host, record: AppRecord) -> dict:
     """The newest offsite upload (the app's nightly path notes it in its home) and the last drill
     (root's history): {} for an app without offsite backups."""
     from roost.history import read as read_history
-    from roost.layout import Layout
     from roost.offsite.upload import read_state
 
-    layout = Layout(record["name"], record["home"])
+    layout = record.layout
     upload = read_state(host, layout)
     drills = [e for e in read_history(host, layout) if e.get("action") == "drill"]
     if not upload and not drills:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from roost import status
 from roost.errors import RoostError
+from roost.record import AppRecord
 from tests.unit.fakehost import bare_host
 
-RECORD = {"name": "wiki", "uid": 2000, "gid": 2000, "home": "/srv/roost/wiki", "pod_service": "wiki-pod.service",
-          "containers": ["app"], "images": {"app": "example/app:1"}, "publish": ["127.0.0.1:8080:80"],
-          "domains": []}
+RECORD = AppRecord("wiki", 2000, 2000, "/srv/roost/wiki", "wiki-pod.service", ["app"], images={"app": "example/app:1"},
+                   publish=["127.0.0.1:8080:80"], domains=[])
 
 
 def test_a_stalled_user_gives_its_app_an_error_and_a_problem(monkeypatch):
-    monkeypatch.setattr(status, "read_record", lambda name: dict(RECORD))
+    monkeypatch.setattr(status, "read_record", lambda name: RECORD)
     host = bare_host()
     host.files["/run/user/2000/bus"] = ""
     seen: list[float | None] = []

@@ -136,18 +136,18 @@ def door_of(spec, record) -> Door | None:
         return None
     from roost.layout import SUBID_COUNT
 
-    start = record.get("subid_start") or 0
-    ids = AppIds(record["uid"], record["gid"], start, SUBID_COUNT if start else 0)
+    start = record.subid_start
+    ids = AppIds(record.uid, record.gid, start, SUBID_COUNT if start else 0)
     ip = dial_address(up).rsplit(":", 1)[0]
     from roost.layout import Layout
 
     return Door(spec.name, ip, up.host_port, ids, render_site(spec), render_closed(spec), spec,
-                Layout(spec.name, record.get("home") or spec.home).door_request)
+                Layout(spec.name, record.home or spec.home).door_request)
 
 
 def load_door(host: Host, name: str) -> Door | None:
     """The door of applied app NAME, or None (no web section, no applied spec)."""
-    from roost.layout import Layout, record_path
+    from roost.layout import record_path
     from roost.record import parse_record
     from roost.spec.load import parse_spec
 
@@ -155,7 +155,7 @@ def load_door(host: Host, name: str) -> Door | None:
     if record_text is None:  # gone meanwhile (a purge)
         return None
     record = parse_record(record_text, record_path(name))
-    text = host.read_file(Layout(name, record["home"]).applied_spec)
+    text = host.read_file(record.layout.applied_spec)
     if text is None:
         return None
     return door_of(parse_spec(text, name), record)

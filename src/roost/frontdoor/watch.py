@@ -23,12 +23,12 @@ def sites(host: Host) -> list[str]:
 
 def report(host: Host, door: Door, event: str, why: str) -> None:
     from roost import history
-    from roost.layout import read_record
+    from roost.record import read_record
 
     print(f"{door.name}: site {event}: {why}", flush=True)  # the journal of roost-door.service
     try:
         record = read_record(door.name)
-        history.append(host, Layout(door.name, record["home"]), record["uid"], record["gid"],
+        history.append(host, record.layout, record.uid, record.gid,
                        {"action": "front-door", "result": event, "why": why})
     except Exception as e:
         print(f"{door.name}: could not record it in the history: {e}", flush=True)

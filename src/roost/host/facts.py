@@ -138,7 +138,7 @@ def _records(host: Host) -> dict[str, AppRecord]:
         if text is None:
             continue  # a folder an interrupted apply made before writing the record
         record = parse_record(text, path)
-        apps.setdefault(record["name"], record)
+        apps.setdefault(record.name, record)
     return apps
 
 

@@ -23,9 +23,10 @@ from roost import backup as bk
 from roost.app import App
 from roost.errors import RoostError, UsageError
 from roost.host.runner import Host
-from roost.layout import read_record, record_path
+from roost.layout import record_path
 from roost.offsite import recover as rc
 from roost.offsite import trusted
+from roost.record import read_record
 from roost.spec.model import PUBLISH_RE, Spec
 
 SUFFIX = "-drill"

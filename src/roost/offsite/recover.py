@@ -131,7 +131,7 @@ def apply_spec(host: Host, spec_path: str, spec_text: str, seeds: dict[str, str]
 def hand_over(app: App, fetched: Fetched, work: str) -> str:
     """The checked archive into the app's backups folder, copied by the app's user from root's
     folder (opened to the app's group for the copy). Returns the backup's name."""
-    gid = app.record["gid"]
+    gid = app.record.gid
     host = app.host
     host.run(["chgrp", "--", str(gid), work], mutates=True)
     host.run(["chmod", "0750", "--", work], mutates=True)
