@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from roost import history
 from roost.errors import RoostError
-from roost.host.facts import running_images
+from roost.host.facts import RunningImage, running_images
 from roost.host.parse import SHOW_PROPS, parse_systemctl_show
 from roost.host.runner import AppUser, Host, Result
 from roost.layout import Layout, next_container
@@ -79,8 +79,8 @@ class App:
         return [self.service(c) for c in self.spec.start_order()]
 
     # -- state --------------------------------------------------------------------------
-    def running_images(self) -> dict[str, dict[str, str]]:
-        """container -> {image (reference), id, digest} it runs now."""
+    def running_images(self) -> dict[str, RunningImage]:
+        """container -> the image it runs now."""
         return running_images(self.host, self.user, self.spec.name, self.spec.images)
 
     def local_image_id(self, ref: str) -> str | None:

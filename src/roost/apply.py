@@ -18,6 +18,7 @@ from roost.host.facts import (
     SystemFacts,
     gather_app,
     gather_system,
+    images_json,
     running_images,
 )
 from roost.host.runner import AppUser, Host
@@ -171,7 +172,7 @@ def apply(prep: Prepared, host: Host, ui: Any, on_action: Callable[[Action], Non
                                  "error": host.mask(error) if error else None}
         if _user_exists(prep.spec.name):
             try:
-                entry["images"] = running_images(host, prep.user, prep.spec.name, prep.spec.images)
+                entry["images"] = images_json(running_images(host, prep.user, prep.spec.name, prep.spec.images))
             except RoostError:
                 pass
         if host.stat(prep.spec.home) is not None:

@@ -16,6 +16,7 @@ from roost import upgrade_marker as marker_
 from roost.app import App
 from roost.backup import pg_credentials
 from roost.errors import RoostError, UsageError
+from roost.host.facts import images_json
 from roost.pgmajor import DEFAULT_PGDATA, pgdata_host_path, pgdata_volume, with_major
 from roost.spec.beside import read_spec, write_spec
 from roost.spec.load import parse_spec
@@ -200,4 +201,4 @@ def upgrade_recorded(app: App, container: str, to: int | None, apply_spec: Apply
         return info
     finally:
         app.record_history({"action": "db-upgrade", "result": result, "container": container, "to": to,
-                            "images": app.running_images()})
+                            "images": images_json(app.running_images())})

@@ -42,9 +42,9 @@ def _print_report(action: str, report) -> None:
     colour = {"updated": "green", "current": "green", "rolled-back": "yellow", "failed": "red"}[report.result]
     console.print(f"[bold {colour}]{action}: {report.result}[/]")
     for c in report.changed:
-        old = report.before.get(c, {}).get("digest", "")
-        now = report.after.get(c, {}).get("digest", "")
-        tried = report.tried.get(c, {}).get("digest", "")
+        old = report.before[c].digest if c in report.before else ""
+        now = report.after[c].digest if c in report.after else ""
+        tried = report.tried[c].digest if c in report.tried else ""
         if tried and report.result in ("rolled-back", "failed"):
             console.print(f"  {c}: tried {_short(tried)}, " +
                           (f"restored {_short(now)}" if report.result == "rolled-back" else f"now runs {_short(now)}"))
