@@ -7,6 +7,7 @@ import json
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from roost import backup, release
 from roost.app import App
@@ -20,9 +21,12 @@ from roost.upgrade_marker import refuse_if_interrupted
 KEEP_REPO = "localhost/roost-keep"  # tags that stop earlier images from being pruned
 
 
+Outcome = Literal["updated", "current", "rolled-back", "failed"]
+
+
 @dataclass
 class Report:
-    result: str  # updated, current, rolled-back, failed
+    result: Outcome
     before: dict[str, RunningImage] = field(default_factory=dict)
     after: dict[str, RunningImage] = field(default_factory=dict)
     # container -> the image the update started (after a rollback, `after` is what was
