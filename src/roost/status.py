@@ -9,6 +9,7 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, TypedDict
 
 from roost.errors import RoostError
 from roost.host.runner import Host, Runner
@@ -16,6 +17,29 @@ from roost.layout import list_apps
 from roost.record import AppRecord, read_record
 
 TIMEOUT = 20.0  # seconds per command as an app's user: one stalled app costs its own line, not the host
+
+Health = Literal["healthy", "unhealthy", "starting", "-"]  # "-": no health check, or not running
+_HEALTH: dict[str, Health] = {"healthy": "healthy", "unhealthy": "unhealthy", "starting": "starting"}
+
+
+class Inspected(TypedDict):
+    """What one `podman container inspect` item tells status."""
+    state: str
+    health: Health
+    image: str
+    digest: str
+    started: float  # Unix time; 0 if unknown
+
+
+class Row(TypedDict):
+    """One container's line of `roost status` (and of its --json: these keys, in this order)."""
+    container: str
+    unit: str
+    state: str  # ActiveState/SubState, or "not installed"
+    health: Health
+    image: str
+    digest: str
+    uptime_s: int | None
 
 
 def _started(text: str) -> float:
@@ -33,7 +57,7 @@ def _started(text: str) -> float:
         return 0.0
 
 
-def parse_inspect(text: str, app: str) -> dict[str, dict]:
+def parse_inspect(text: str, app: str) -> dict[str, Inspected]:
     """`podman container inspect` JSON -> container (spec name) -> what status shows. One podman
     call carries state, health, image and digest (podman prints the containers it found even
     when another name is missing)."""
@@ -41,7 +65,7 @@ def parse_inspect(text: str, app: str) -> dict[str, dict]:
         items = json.loads(text or "[]")
     except ValueError:
         return {}
-    out = {}
+    out: dict[str, Inspected] = {}
     for item in items if isinstance(items, list) else []:
         labels = (item.get("Config") or {}).get("Labels") or {}
         if labels.get("io.roost.app") != app:
@@ -50,7 +74,7 @@ def parse_inspect(text: str, app: str) -> dict[str, dict]:
         health = (state.get("Health") or state.get("Healthcheck") or {}).get("Status") or ""
         out[labels.get("io.roost.container", "")] = {
             "state": state.get("Status", ""),
-            "health": health if health in ("healthy", "unhealthy", "starting") else "-",
+            "health": _HEALTH.get(health, "-"),
             "image": item.get("ImageName", ""),
             "digest": item.get("ImageDigest", ""),
             "started": _started(state.get("StartedAt", "")),
@@ -83,20 +107,20 @@ def collect(name: str, host: Host | None = None) -> dict:
             containers = parse_inspect(inspect.stdout, name)
         except RoostError as e:  # the user's manager or podman did not answer in time
             error = e.message
-    rows = []
+    rows: list[Row] = []
     now = time.time()
     for cname in record.containers:
         unit = states.get(f"{cname}.service")
-        c = containers.get(cname, {})
-        running = c.get("state") == "running"
+        c = containers.get(cname)
+        running = c is not None and c["state"] == "running"
         rows.append({
             "container": cname,
             "unit": f"{cname}.service",
             "state": f"{unit.active}/{unit.sub}" if unit and unit.load == "loaded" else "not installed",
-            "health": c.get("health", "-") if running else "-",
-            "image": c.get("image") or record.images.get(cname, ""),
-            "digest": c.get("digest", ""),
-            "uptime_s": int(now - c["started"]) if running and c.get("started") else None,
+            "health": c["health"] if c is not None and running else "-",
+            "image": (c["image"] if c is not None else "") or record.images.get(cname, ""),
+            "digest": c["digest"] if c is not None else "",
+            "uptime_s": int(now - c["started"]) if c is not None and running and c["started"] else None,
         })
     pod = states.get(record.pod_service)
     web = {}
