@@ -8,6 +8,7 @@ run roost too, but only root writes them: the copy in the app's home is never re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from roost import history
 from roost.errors import RoostError
@@ -109,8 +110,8 @@ class App:
         self.systemctl("reset-failed", *services, mutates=True, check=False)
         return self.systemctl("restart", *services, mutates=True, check=False, timeout=timeout + 30)
 
-    def record_history(self, entry: dict) -> None:
-        history.append(self.host, self.layout, self.record.uid, self.record.gid, entry)
+    def record_history(self, action: history.Action, result: history.Outcome, **fields: Any) -> None:
+        history.record(self.host, self.layout, self.record.uid, self.record.gid, action, result, **fields)
 
     def history(self) -> list[dict]:
         return history.read(self.host, self.layout)

@@ -16,6 +16,7 @@ from roost import upgrade_marker as marker_
 from roost.app import App
 from roost.backup import pg_credentials
 from roost.errors import RoostError, UsageError
+from roost.history import Outcome
 from roost.host.facts import images_json
 from roost.pgmajor import DEFAULT_PGDATA, pgdata_host_path, pgdata_volume, with_major
 from roost.spec.beside import read_spec, write_spec
@@ -194,11 +195,10 @@ def _undo(app: App, m: Marker, apply_spec: ApplySpec, say: Say) -> None:
 def upgrade_recorded(app: App, container: str, to: int | None, apply_spec: ApplySpec, say: Say = print,
                      undo: bool = False) -> dict | None:
     """`roost db upgrade`, recorded in the history whatever the outcome (None: undone)."""
-    result = "failed"
+    result: Outcome = "failed"
     try:
         info = upgrade(app, container, to, apply_spec, say=say, undo=undo)
         result = "undone" if info is None else "ok"
         return info
     finally:
-        app.record_history({"action": "db-upgrade", "result": result, "container": container, "to": to,
-                            "images": images_json(app.running_images())})
+        app.record_history("db-upgrade", result, container=container, to=to, images=images_json(app.running_images()))

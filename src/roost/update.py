@@ -13,6 +13,7 @@ from roost import backup, release
 from roost.app import App
 from roost.db_upgrade import pg_version_at
 from roost.errors import RoostError, UsageError
+from roost.history import Action
 from roost.host.facts import RunningImage, images_json
 from roost.pgmajor import pgdata_host_path
 from roost.spec.model import parse_duration
@@ -252,11 +253,12 @@ def restart_changed(app: App) -> Report:
     return report
 
 
-def record(app: App, action: str, report: Report) -> str | None:
+def record(app: App, action: Action, report: Report) -> str | None:
     """The history entry of an update, rollback or auto-update, and the notification a failed
     update sends. Returns what the notification said (None when none was sent)."""
-    app.record_history({"action": action, "result": report.result, **report.to_dict(),
-                        "images": images_json(report.after or report.before)})
+    fields = report.to_dict()
+    del fields["result"]
+    app.record_history(action, report.result, **{**fields, "images": images_json(report.after or report.before)})
     if action == "update" and report.result in ("rolled-back", "failed") and app.spec.notify is not None:
         from roost import notify
 

@@ -197,8 +197,8 @@ class _RecordingApp:
         self.entries: list[dict] = []
         self.spec = parse_spec(SPEC.replace('[notify]\nurls_file = "wiki.notify"\n', ""), "wiki.toml")
 
-    def record_history(self, entry: dict) -> None:
-        self.entries.append(entry)
+    def record_history(self, action: str, result: str, **fields) -> None:
+        self.entries.append({"action": action, "result": result, **fields})
 
 
 @pytest.mark.parametrize(("action", "result", "code"), [

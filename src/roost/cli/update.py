@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from roost.output import console
+
+if TYPE_CHECKING:  # the history's names only: the verb loads it when it runs
+    from roost.history import Action
 
 
 def _run_locked(app_name: str, fn):
@@ -16,7 +20,7 @@ def _run_locked(app_name: str, fn):
         return app, fn(app)
 
 
-def _show(app, action: str, report, as_json: bool) -> None:
+def _show(app, action: Action, report, as_json: bool) -> None:
     """Record, print, and exit the way scripts need: 0 only when the app runs what was asked for
     (`update`: the new images, or already the newest; `rollback`: the earlier images)."""
     from roost import update as upd

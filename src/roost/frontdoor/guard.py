@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from roost.frontdoor.render import dial_address, render_closed, render_site, site_file, upstream
 from roost.frontdoor.state import SERVICE
+from roost.history import Outcome
 from roost.host.runner import Host
 from roost.spec.model import Spec
 from roost.survivors import AppIds
@@ -254,7 +255,7 @@ def held_by_the_app(host: Host, lock_file: str, ids: AppIds) -> bool:
     return bool(uids) and uids == {ids.uid}
 
 
-def follow_request(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict] | None:
+def follow_request(host: Host, door: Door, lock_file: str) -> tuple[Outcome, Verdict] | None:
     """While the app's own nightly update holds its lock, dial what it asks for: its standby release
     (only while every listener on that port is the app's), or its own port again (the same check).
     The app's user can point its own site at nothing but its own listeners."""
@@ -276,7 +277,7 @@ def follow_request(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict
     return ("standby", verdict) if verdict.ok and set_site(host, door, text) else None
 
 
-def sync(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict] | None:
+def sync(host: Host, door: Door, lock_file: str) -> tuple[Outcome, Verdict] | None:
     """One look at the app's port: close the site if the listener is not the app's; open it if it
     is and no roost verb is at work on the app. ("opened" | "closed", why) when it changed.
     While the site dials the standby release, that port must be the app's; the app's own port may be

@@ -166,7 +166,7 @@ def drill(app: App, say: rc.Say, ui=None) -> dict:
             rc.cleanup(host, work)
             entry["seconds"] = round(time.monotonic() - started, 1)
             entry.setdefault("result", "failed")
-            app.record_history(entry)
+            app.record_history("drill", entry["result"], **{k: v for k, v in entry.items() if k not in ("action", "result")})
             if entry["result"] != "ok":
                 notify.emit(app, notify.Event("drill-failed", str(entry.get("error", "interrupted"))[-300:]))
     return entry
