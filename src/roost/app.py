@@ -26,9 +26,15 @@ class App:
     record: AppRecord
     spec: Spec
     host: Host  # the seam: a Runner on a real host, a FakeHost in unit tests
-    user: AppUser
-    layout: Layout
     spec_text: str = ""  # the applied spec as written (roost reapply applies it again)
+
+    @property
+    def user(self) -> AppUser:
+        return self.record.user
+
+    @property
+    def layout(self) -> Layout:
+        return self.record.layout
 
     @classmethod
     def load(cls, name: str, host: Host) -> App:
@@ -40,7 +46,7 @@ class App:
                              "where the app's user could change it)",
                              hint=f"run `roost apply {record.spec_path or 'SPEC'}` for this app again")
         spec = parse_spec(text, layout.applied_spec)
-        return cls(record, spec, host, record.user, layout, text)
+        return cls(record, spec, host, text)
 
     # -- commands as the app user -------------------------------------------------------
     def podman(self, *args: str, mutates: bool = False, check: bool = True, stdin: str | None = None,

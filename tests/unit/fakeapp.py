@@ -283,7 +283,7 @@ def world(tmp_path: Path, spec_text: str = EXAMPLE) -> World:
     spec_file = tmp_path / "notes.toml"
     spec_file.write_text(spec_text)
     record = app_record(spec.name, uid=2100, gid=2100, home=spec.home, spec_path=str(spec_file))
-    app = App(record, spec, host, record.user, layout)
+    app = App(record, spec, host)
     w = World(host, app, str(spec_file))
     w.dirs |= {spec.home, layout.backups_dir, f"{spec.home}/database", f"{spec.home}/uploads", layout.secrets_dir}
     w.files[layout.applied_spec] = spec_text.encode()
