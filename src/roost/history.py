@@ -84,7 +84,8 @@ def parse(text: str) -> list[dict]:
     return out
 
 
-REPORTED_ACTIONS: dict[str, Action] = {"backup": "backup", "auto-update": "auto-update"}  # the app's own units, at night
+# what the app's own units record at night; as maps, str -> the same Literal (an `in` test does not narrow a str)
+REPORTED_ACTIONS: dict[str, Action] = {"backup": "backup", "auto-update": "auto-update"}
 REPORTED_BY = "the app's user"
 _REPORTED_LINES = 500
 _TEXT: dict[Literal["reason", "backup", "error"], int] = {"reason": 40, "backup": 200, "error": 400}

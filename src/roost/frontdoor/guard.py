@@ -27,6 +27,7 @@ from roost.frontdoor.render import dial_address, render_closed, render_site, sit
 from roost.frontdoor.state import SERVICE
 from roost.history import Outcome
 from roost.host.runner import Host
+from roost.record import AppRecord
 from roost.spec.model import Spec
 from roost.survivors import AppIds
 
@@ -132,7 +133,7 @@ class Door:
 STANDBY_RE = re.compile(r"^\treverse_proxy (127\.0\.0\.1):([0-9]{1,5})(?: \{)?$", re.MULTILINE)
 
 
-def door_of(spec, record) -> Door | None:
+def door_of(spec: Spec, record: AppRecord) -> Door | None:
     if spec.web is None or (up := upstream(spec)) is None:
         return None
     from roost.layout import SUBID_COUNT
