@@ -14,6 +14,7 @@ import re
 import stat
 from collections.abc import Callable
 
+import roost.units as units
 from roost.checks import FAIL, OK, WARN, Check, command_repair
 from roost.errors import RoostError
 from roost.host.facts import TOOLS, gather_system, user_manager_running
@@ -273,7 +274,7 @@ def check_generator(host: Host, user: AppUser) -> Check:
     return Check(f"units {user.name}", OK, "Quadlet generates every unit without a warning")
 
 
-ROOST_UNITS = ("roost-restart.service", "roost-backup.service", "podman-auto-update.service")
+ROOST_UNITS = (units.RESTART_SERVICE, units.BACKUP_SERVICE, units.AUTO_UPDATE_SERVICE)
 _ARGV = re.compile(r"argv\[\]=([^;]*);")
 
 
@@ -305,7 +306,7 @@ def check_roost_command(host: Host, user: AppUser, containers: tuple[str, ...] |
     name = f"roost command {user.name}"
     expected = expected or roost_command()
     show = host.run(["systemctl", "--user", "show", "-p", "ExecStart,ExecStartPre,ExecStopPost", "--", *ROOST_UNITS,
-                     *(f"roost-failed-{c}.service" for c in containers)],
+                     *(units.failed(c) for c in containers)],
                     user=user, check=False, timeout=30)
     commands = roost_commands(show.stdout)
     if not commands:

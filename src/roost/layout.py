@@ -13,9 +13,11 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+import roost.units as units
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")  # as spec.model's: no import of pydantic here
 
-STATE_ROOT = "/var/lib/roost"
+ROOST_STATE_DIR = "/var/lib/roost"  # root's own: apps/, spool/, recover/, recovered/, purged.json
 APPS_DIR = "/var/lib/roost/apps"  # one root-owned folder per applied app: how every verb finds them
 LEGACY_REGISTRY_DIR = "/etc/roost/apps"  # before 0.2: NAME.json records (moved on the next apply)
 LOCK_DIR = "/run/roost"  # root's own: no O_CREAT in a world-writable directory
@@ -159,11 +161,11 @@ class Layout:
 
     @property
     def pod_service(self) -> str:
-        return f"{self.name}-pod.service"
+        return units.pod(self.name)
 
     @staticmethod
     def container_service(container: str) -> str:
-        return f"{container}.service"
+        return units.container(container)
 
     @staticmethod
     def podman_secret(container: str, var: str) -> str:

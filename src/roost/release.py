@@ -4,9 +4,10 @@ A unit with `Notify=healthy` becomes active only once podman calls the container
 systemd alone would wait the whole `TimeoutStartSec` (app.health_timeout, 300 s by default) for a
 release that never gets there. The gate watches the units instead and gives up on one as soon as
 its container exits (the unit fails or waits to restart) or it has been starting longer than its
-health check takes to call a container unhealthy (start_period + retries x interval, as Docker
-counts it): a broken release is rolled back in well under a minute, both by `roost update` and by
-the nightly path (podman auto-update -> roost-restart.service -> `roost restart-changed`).
+health check takes to call a container unhealthy, as Docker counts it: start_period + retries x
+interval, plus one timeout only while a check hangs (podman's log of the checks says which). A
+broken release is rolled back in well under a minute, both by `roost update` and by the nightly
+path (podman auto-update -> roost-restart.service -> `roost restart-changed`).
 
 Start-first (behind the front door): the new release runs beside the old one as NAME-next, on a
 loopback port the kernel picks; Caddy is pointed at it only once it is healthy.
@@ -14,8 +15,10 @@ loopback port the kernel picks; Caddy is pointed at it only once it is healthy.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from roost.spec.model import Spec, parse_duration
@@ -29,15 +32,36 @@ CLOCK: list = [time.monotonic, time.sleep]  # (clock, sleep): tests script time 
 PROPS = ("Id", "ActiveState", "SubState", "Result", "ActiveEnterTimestampMonotonic")
 
 
-def window(spec: Spec, container: str) -> float:
-    """How long a container may be starting before the gate calls the release broken."""
+def window(spec: Spec, container: str, *, hung: bool = True) -> float:
+    """How long a container may be starting before the gate calls the release broken. hung=False:
+    its checks fail at once (none ran into its timeout), so a timeout need not be waited for."""
     c = spec.containers[container]
     limit = spec.app.health_timeout_s
     if c.health is None:
         return limit
     h = c.health
-    counted = parse_duration(h.start_period) + h.retries * parse_duration(h.interval) + parse_duration(h.timeout)
-    return min(limit, counted + GRACE_S)
+    counted = parse_duration(h.start_period) + h.retries * parse_duration(h.interval)
+    return min(limit, counted + (parse_duration(h.timeout) if hung else 0) + GRACE_S)
+
+
+def failing_fast(app: App, unit: str, container: str) -> bool:
+    """Whether the container of `unit` has checks on record, and its last `retries` all failed
+    well inside their timeout (podman logs its startup checks, one a second, while the status
+    stays 'starting'). Anything unclear (no log, a check still running, a slow one) is False."""
+    h = app.spec.containers[container].health
+    if h is None:
+        return False
+    name = app.container_name(unit.removesuffix(".service"))
+    r = app.podman("inspect", "--format", "{{json .State.Health.Log}}", name, check=False)
+    try:
+        log = json.loads(r.stdout) if r.ok else None
+        last = (log or [])[-h.retries:]
+        took = [(datetime.fromisoformat(e["End"]) - datetime.fromisoformat(e["Start"])).total_seconds()
+                for e in last]
+    except (ValueError, TypeError, KeyError):
+        return False
+    slow = parse_duration(h.timeout) / 2
+    return len(last) == h.retries and all(e.get("ExitCode") not in (0, None) for e in last) and max(took) < slow
 
 
 def _states(app: App, units: list[str]) -> dict[str, dict[str, str]]:
@@ -111,9 +135,11 @@ def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
                 return False, f"{unit} {v}"
             if states.get(unit, {}).get("ActiveState") == "activating":
                 starting.setdefault(unit, now)
-            limit = window(app.spec, watch[unit])
-            if unit in starting and now - starting[unit] > limit:
-                return False, f"{unit} was not healthy {limit:.0f}s after it started (its health check's retries)"
+            took = now - starting[unit] if unit in starting else 0.0
+            limit, short = window(app.spec, watch[unit]), window(app.spec, watch[unit], hung=False)
+            if took > limit or (short < took <= limit and failing_fast(app, unit, watch[unit])):
+                return False, (f"{unit} was not healthy {took:.0f}s after it started "
+                               f"(its health check's retries{'' if took > limit else ', each failing at once'})")
             pending.append(unit)
         if not pending:
             return True, ""

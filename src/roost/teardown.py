@@ -10,6 +10,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import roost.units as units
 from roost.host.runner import Host
 from roost.layout import SUBID_COUNT, TOMBSTONE_FILE, next_container
 from roost.plan import actions as A
@@ -86,7 +87,7 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
         add(A.RemoveFile(network_file(layout), "the app's network"))
         if manager_running:
             # its oneshot unit stays "active" after the file goes: the next apply would not create the network again
-            add(A.RunCommand(f"stop {name}-network.service", ("systemctl", "--user", "stop", f"{name}-network.service"),
+            add(A.RunCommand(f"stop {units.network(name)}", ("systemctl", "--user", "stop", units.network(name)),
                              as_user=True))
             add(A.RunCommand(f"remove the network {record.network}",
                              ("podman", "network", "rm", "--force", "--", record.network), as_user=True, timeout=120))
@@ -95,7 +96,7 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
         add(A.RunCommand("forget failed units", ("systemctl", "--user", "reset-failed"), as_user=True))
     if record.notify:
         add(A.RunCommand(f"stop watching {name}'s notification spool",
-                         ("systemctl", "disable", "--now", f"roost-notify@{name}.path")))
+                         ("systemctl", "disable", "--now", units.notify_path(name))))
     if not purge:
         return p
     start = record.subid_start

@@ -274,6 +274,63 @@ def test_a_pod_stop_roost_did_not_make_is_closed_by_the_watcher(lab, door):
         assert NOTE in wait_https(lab, DOMAIN, timeout=60)
 
 
+def test_the_apps_user_can_point_its_site_at_its_own_listeners_only(lab, door):
+    """The nightly start-first path: the app's user asks root's watcher (~/.local/state/roost/door-request) to
+    dial its standby release. It controls that file, its own lock and its own processes: tried with each."""
+    uid, home = door["uid"], door["home"]
+    site = lab.rootfs / "etc/caddy/roost.d/door.caddy"
+    request = f"{home}/.local/state/roost/door-request"
+    own, theirs = PORT + 8, PORT + 7
+    app = lambda *argv: app_argv(APP, uid, list(argv))
+    serve = ("import http.server, sys\nclass H(http.server.BaseHTTPRequestHandler):\n def do_GET(self):\n"
+             "  b = sys.argv[2].encode(); self.send_response(200); self.send_header('Content-Length', str(len(b)))\n"
+             "  self.end_headers(); self.wfile.write(b)\nhttp.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H)"
+             ".serve_forever()\n")
+    put(lab, "/var/tmp/serve.py", serve)
+    run(lab, ["chmod", "0644", "/var/tmp/serve.py"])
+    run(lab, ["systemd-run", "--quiet", f"--uid={uid}", "--unit=own-listener", "python3", "/var/tmp/serve.py",
+              str(own), "OWN-STANDBY"], check=True)
+    put(lab, f"/home/{MALLORY}/squat.py", SQUATTER)
+    run(lab, ["rm", "-f", SQUAT, SQUAT + ".bound"])
+    run(lab, ["systemd-run", "--quiet", f"--uid={MALLORY}", "--unit=squatter", "python3", f"/home/{MALLORY}/squat.py",
+              str(theirs), SQUAT, "120"], check=True)
+    lab.wait(lambda: run(lab, ["cat", SQUAT + ".bound"]).returncode == 0, "mallory's listener")
+
+    def ask(port: int, hold_lock: bool, seconds: float = 4) -> set[str]:
+        """The app's user writes its request (holding its lock or not) for `seconds`: the ports the site named."""
+        write = f"printf 127.0.0.1:{port} > {request}; sleep {seconds}; rm -f {request}"
+        argv = app("flock", "--exclusive", f"/run/roost/{APP}.lock", "sh", "-c", write) \
+            if hold_lock else app("sh", "-c", write)
+        proc = subprocess.Popen(lab.machine.argv(argv, env={"HOME": "/root"}), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        dialled: set[str] = set()
+        while proc.poll() is None:
+            dialled |= set(re.findall(r"127\.0\.0\.1:(\d+)", site.read_text()))
+            time.sleep(0.1)
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        return dialled
+
+    with held(lab, "the app's user asks the front door for a port another user listens on, holding its lock",
+              digest=False):
+        attempt, seen = probe_attempt(lab)
+        with Probe(attempt, interval=0.1) as probe:
+            dialled = ask(theirs, hold_lock=True)
+        bound, count = squatted(lab)
+        print(f"door: request for mallory's port {theirs}: site dialled {sorted(dialled)}, mallory's listener "
+              f"received {count}; client loop: {probe}, answers {seen}")
+        assert bound != "no" and str(theirs) not in dialled and count == 0
+        assert probe.failed == 0, probe.failures[:5]
+    with held(lab, "a request without the app's lock held (stale, or written by hand)", digest=False):
+        dialled = ask(own, hold_lock=False)
+        assert str(own) not in dialled, dialled
+    with held(lab, "control: the same request for its own listener, its lock held, is followed", digest=False):
+        dialled = ask(own, hold_lock=True)
+        assert str(own) in dialled, dialled  # the check above could have failed
+        lab.wait(lambda: str(own) not in site.read_text() and NOTE in wait_https(lab, DOMAIN, timeout=10),
+                 "the site back on the app's own port", timeout=20)
+    run(lab, ["systemctl", "stop", "squatter", "own-listener"])
+
+
 # --- 2: purge -------------------------------------------------------------------------------------------------------
 
 def sleepers(lab) -> dict[int, int]:

@@ -298,7 +298,7 @@ def test_cluster_bundle_without_postgres_is_a_recreate_deployment_with_tmpfs_for
     notes = {(n.where, n.kind) for n in b.notes}
     assert ("containers.web.volumes", "dropped") in notes and ("pod.publish", "approximated") in notes
     line = text.split("\n").index('volumes = ["/var/www:/srv:ro"]') + 1
-    assert any("/var/www" in n.what and n.line == line for n in b.notes)  # located on the spec's line
+    assert any("/var/www" in n.did and n.line == line for n in b.notes)  # located on the spec's line
     assert "/var/www" in render(b)  # said in the YAML too, not only on stderr
     podman = bundle_of(text, "podman").find("Pod")
     assert podman["spec"]["volumes"] == [{"name": "var-www", "hostPath": {"path": "/var/www"}}]

@@ -74,3 +74,24 @@ def test_verbs_do_not_reach_into_host_facts_or_write_history():
 def test_type_only_imports_are_counted():
     # frontdoor.actions needs Context only for its annotations; the circle finder must still see the edge
     assert "roost.plan.context" in imports("roost.frontdoor.actions")
+
+
+def test_shared_names_are_leaves():
+    # the finding type (compose import and kube export) and the unit names (render, apply, doctor, logs)
+    # are read from everywhere: they import nothing of roost, so they can never close a circle
+    for leaf in ("roost.findings", "roost.units"):
+        assert not imports(leaf), f"{leaf} imports {sorted(imports(leaf))}"
+
+
+def test_compose_import_and_kube_export_share_only_the_finding_type():
+    for a, b in (("roost.compose", "roost.kube"), ("roost.kube", "roost.compose")):
+        reach = {d for m in MODULES if m == a or m.startswith(a + ".") for d in imports(m)}
+        assert not {d for d in reach if d == b or d.startswith(b + ".")}, f"{a} imports {b}"
+
+
+def test_split_packages_are_entered_through_their_parts():
+    # a part of compose.convert or notify importing its own package (the __init__ that re-exports the
+    # parts) would be a circle through the re-exports: the parts import each other by module
+    for pkg in ("roost.compose.convert", "roost.notify"):
+        for m in (m for m in MODULES if m.startswith(pkg + ".")):
+            assert pkg not in imports(m), f"{m} imports {pkg} itself: import the part it needs"

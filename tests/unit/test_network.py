@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from roost.errors import UsageError
@@ -121,11 +123,25 @@ def test_down_removes_the_network_and_an_interrupted_new_release():
 class _Units:
     """Just enough of App for the gate: units whose states a test scripts, and a clock."""
 
-    def __init__(self, spec, states: dict[str, list[str]]) -> None:
+    def __init__(self, spec, states: dict[str, list[str]], checks: list[tuple[int, float]] | None = None) -> None:
         self.spec, self.states, self.now, self.calls = spec, states, 0.0, []
+        self.checks = checks  # podman's log of health checks: (exit code, seconds each took); None: no log
 
     def service(self, c: str) -> str:
         return f"{c}.service"
+
+    def container_name(self, c: str) -> str:
+        return f"two-{c}"
+
+    def podman(self, *argv: str, **_: object):
+        from roost.host.runner import Result
+
+        self.calls.append(("podman", *argv))
+        if self.checks is None:
+            return Result(list(argv), 125, "", "no such container")
+        log = [{"Start": "2026-12-04T01:24:57.554750239Z", "End": f"2026-12-04T01:24:{57.55 + took:09.6f}Z",
+                "ExitCode": code, "Output": ""} for code, took in self.checks]
+        return Result(list(argv), 0, json.dumps(log), "")
 
     def systemctl(self, *argv: str, **_: object):
         from roost.host.runner import Result
@@ -150,8 +166,27 @@ def test_the_gate_gives_up_when_the_health_checks_retries_are_spent_not_after_th
         app.now += s
 
     ok, why = release.start_and_gate(app, {"web.service": "web"}, clock=lambda: app.now, sleep=sleep)  # type: ignore[arg-type]
-    assert not ok and "not healthy 40s after it started" in why and 40 < app.now < 45
+    assert not ok and "not healthy 41s after it started" in why and 40 < app.now < 45
     assert ("restart", "--no-block", "web.service") in app.calls
+
+
+@pytest.mark.parametrize("checks, gives_up_at", [
+    ([(1, 0.07)] * 5, 36),  # the last 3 failed at once: no timeout to wait for
+    ([(1, 0.07)] * 2, 41),  # fewer checks on record than retries: not sure yet
+    ([(1, 0.07), (1, 4.9), (1, 0.07)], 41),  # one ran into its timeout (5s): it may hang, wait it out
+    ([(1, 0.07), (0, 0.07), (1, 0.07)], 41),  # not every one failed
+])
+def test_the_gate_does_not_wait_for_a_timeout_when_the_checks_fail_at_once(checks, gives_up_at):
+    from roost import release
+
+    spec = parse_spec(BASE, "two.toml")
+    assert release.window(spec, "web", hung=False) == 35
+    app = _Units(spec, {"web.service": ["inactive", "activating"]}, checks)
+    ok, why = release.start_and_gate(app, {"web.service": "web"}, clock=lambda: app.now,  # type: ignore[arg-type]
+                                     sleep=lambda s: setattr(app, "now", app.now + s))
+    assert not ok and app.now == gives_up_at + 1, (why, app.now)
+    assert ("each failing at once" in why) == (gives_up_at < 40), why
+    assert ("podman", "inspect", "--format", "{{json .State.Health.Log}}", "two-web") in app.calls
 
 
 def test_the_gate_fails_at_once_when_the_container_exits_and_waits_for_dependants():

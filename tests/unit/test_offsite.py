@@ -238,7 +238,7 @@ def recovering(tmp_path, monkeypatch):
 
     applied: list[dict] = []
     monkeypatch.setattr(rc, "WORK_ROOT", str(tmp_path / "work"))
-    monkeypatch.setattr(rc, "STATE_ROOT", str(tmp_path))
+    monkeypatch.setattr(rc, "ROOST_STATE_DIR", str(tmp_path))
     (tmp_path / "work").mkdir()
     real_make_dir = FakeHost.make_dir
 

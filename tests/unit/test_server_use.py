@@ -9,7 +9,9 @@ import time
 
 import pytest
 
+import roost.notify.user_spool as user_spool
 from roost import doctor, notify
+from roost.errors import RoostError
 from roost.render.desired import Identity, render
 from roost.spec.load import parse_spec
 from roost.status import parse_inspect, problems
@@ -59,7 +61,7 @@ def test_stored_urls_are_masked_in_plans_and_read_back():
 
 
 def test_spool_reader_refuses_links_fifos_hardlinks_and_big_files(tmp_path, monkeypatch, spec):
-    monkeypatch.setattr(notify, "SPOOL_ROOT", str(tmp_path))
+    monkeypatch.setattr(user_spool, "SPOOL_ROOT", str(tmp_path))
     d = tmp_path / "wiki"
     d.mkdir()
     good = json.dumps({"kind": "backup-failed", "detail": "disk full"})
@@ -77,14 +79,14 @@ def test_spool_reader_refuses_links_fifos_hardlinks_and_big_files(tmp_path, monk
 
 
 def test_spool_of_another_owner_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(notify, "SPOOL_ROOT", str(tmp_path))
+    monkeypatch.setattr(user_spool, "SPOOL_ROOT", str(tmp_path))
     (tmp_path / "wiki").mkdir()
-    with pytest.raises(notify.RoostError, match="not owned"):
+    with pytest.raises(RoostError, match="not owned"):
         notify.read_spool("wiki", os.getuid() + 1)
 
 
 def test_spool_directory_that_is_a_link_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(notify, "SPOOL_ROOT", str(tmp_path))
+    monkeypatch.setattr(user_spool, "SPOOL_ROOT", str(tmp_path))
     (tmp_path / "elsewhere").mkdir()
     os.symlink(tmp_path / "elsewhere", tmp_path / "wiki")
     with pytest.raises(OSError):
@@ -293,7 +295,7 @@ def test_safe_read_of_a_proc_file_works_and_large_files_are_still_refused(tmp_pa
 def test_spool_leaves_nothing_that_restarts_the_flush_forever(tmp_path, monkeypatch, spec):
     """A stuck `.tmp-` file or a directory kept DirectoryNotEmpty= true: the path unit restarted the
     flush until systemd gave up, and every later alert was lost (issue 17)."""
-    monkeypatch.setattr(notify, "SPOOL_ROOT", str(tmp_path))
+    monkeypatch.setattr(user_spool, "SPOOL_ROOT", str(tmp_path))
     d = tmp_path / "wiki"
     d.mkdir()
     outside = tmp_path / "outside"

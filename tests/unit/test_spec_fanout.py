@@ -23,10 +23,10 @@ SRC = ROOT / "src" / "roost"
 # place -> (what it is, the files whose text is checked)
 PLACES: dict[str, tuple[str, tuple[str, ...]]] = {
     "apply": ("apply: rendered units and files, the planner (src/roost/render/, plan/, frontdoor/, ...)",
-              ("render/*.py", "plan/*.py", "frontdoor/*.py", "apply.py", "layout.py", "backup.py", "notify.py",
+              ("render/*.py", "plan/*.py", "frontdoor/*.py", "apply.py", "layout.py", "backup.py", "notify/*.py",
                "pgmajor.py", "offsite/*.py")),
     "kube": ("roost export kube (src/roost/kube/)", ("kube/*.py",)),
-    "compose_import": ("roost import, compose -> draft (src/roost/compose/convert.py)", ("compose/convert.py",)),
+    "compose_import": ("roost import, compose -> draft (src/roost/compose/convert/)", ("compose/convert/*.py",)),
     "compose_write": ("roost import, draft -> spec TOML (src/roost/compose/write.py)", ("compose/write.py",)),
     "docs_kube": ("docs/kubernetes.md, what each part of the spec becomes", ("../../docs/kubernetes.md",)),
     "docs_import": ("docs/import.md, what each compose key becomes", ("../../docs/import.md",)),

@@ -18,6 +18,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "status": ("roost.cli.status", "status", "Table of every app's containers: state, health, image, ports."),
     "logs": ("roost.cli.logs", "logs", "An app's journal, read as the app user."),
     "shell": ("roost.cli.shell", "shell", "A login shell as the app user, with systemctl --user and podman working."),
+    "run": ("roost.cli.run", "run", "Run one container of an app once with another command (generate a config...)."),
     "down": ("roost.cli.down", "down", "Stop and remove an app's units (data kept; --purge removes all)."),
     "update": ("roost.cli.update", "update", "Update images safely: backup, pull, restart, health-gate, roll back."),
     "rollback": ("roost.cli.update", "rollback", "Go back to the images of an earlier state in the history."),

@@ -36,7 +36,7 @@ def kube(spec: str, output: str, target: str, with_secrets: bool, non_root: tupl
     bundle = export_kube(spec, target, with_secrets=with_secrets, non_root=non_root)  # type: ignore[arg-type]
     text = render(bundle, spec)
     for note in bundle.notes:
-        click.echo(f"note: {note.render(spec)}", err=True)
+        click.echo(f"note: {note.render_note(spec)}", err=True)
     if output == "-":
         click.echo(text, nl=False)
     else:

@@ -58,13 +58,14 @@ def flush(app: str) -> None:
 def container_failed(app: str, container: str) -> None:
     """(OnFailure= of a container's unit, as the app's user) Report a failed container, unless an
     update or apply is at work on the app (it reports its own outcome)."""
+    import roost.units as units
     from roost import notify as nt
     from roost.lock import busy
 
     a = _app(app)
     if container not in a.spec.containers:
         raise click.BadParameter(f"no container {container} in app {app}")
-    nightly = a.systemctl("show", "-p", "ActiveState", "--value", "podman-auto-update.service", check=False)
+    nightly = a.systemctl("show", "-p", "ActiveState", "--value", units.AUTO_UPDATE_SERVICE, check=False)
     if busy(a.layout.lock_file) or nightly.stdout.strip() in ("activating", "active", "deactivating"):
         console.print(f"{container} failed while roost or podman auto-update works on {app}: they report it")
         return
@@ -82,13 +83,14 @@ def auto_update_done(app: str) -> None:
     that was rolled back, failed, or skipped because its pre-update backup failed."""
     import os
 
+    import roost.units as units
     from roost import notify as nt
 
     a = _app(app)
     # the user's own runs (pre-update backup, restart-changed) are recorded in its copy of the
     # history only; what it reports from there root validates as untrusted input anyway
     show = a.systemctl("show", "--timestamp=unix", "-p", "InactiveExitTimestamp", "--value",
-                       "podman-auto-update.service", check=False)
+                       units.AUTO_UPDATE_SERVICE, check=False)
     stamp = show.stdout.strip().lstrip("@")
     started = float(stamp) if stamp.replace(".", "", 1).isdigit() else None
     entries = nt.since(nt.history_lines(a.host.read_file(a.layout.history_copy) or ""), started)

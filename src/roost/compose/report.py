@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Literal
 
-# dropped: not carried over; approximated: carried over with a different meaning;
-# review: carried over as written, but worth a look (host paths, secrets written in clear); info: equivalent.
-Kind = Literal["dropped", "approximated", "review", "info"]
-KINDS: tuple[Kind, ...] = ("dropped", "approximated", "review", "info")
+from roost.findings import KINDS, Finding, Kind, plain
+
+__all__ = ["KINDS", "SHELL", "Finding", "Kind", "Report", "plain"]
+
 SHELL = "(environment)"  # where a finding about a value taken from the importing shell says it is
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def plain(text: str) -> str:
-    """Text from a compose file as one printable line: every control character written as an escape
-    (a raw newline or escape sequence from the file never reaches the terminal or the report)."""
-    return _CONTROL.sub(lambda m: {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(m.group(), f"\\x{ord(m.group()):02x}"),
-                        text)
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: Kind
-    line: int | None  # 1-based line in the compose file (or in `file`)
-    where: str  # "services.app.ports" or "(file)"
-    did: str  # what roost did
-    todo: str = ""  # what the user should do ("" when nothing)
-    file: str | None = None  # another file the line is in (an env file), None for the compose file
-
-    def render(self, source: str) -> str:
-        name = self.file or source
-        loc = f"{name}:{self.line}" if self.line else name
-        text = f"{loc}: {self.where}: {self.did}"
-        return plain(f"{text} -> {self.todo}" if self.todo else text)
 
 
 @dataclass
@@ -44,7 +17,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
 
     def add(self, kind: Kind, line: int | None, where: str, did: str, todo: str = "", file: str | None = None) -> None:
-        finding = Finding(kind, line, where, did, todo, file)
+        finding = Finding(kind, where, line, did, todo, file)
         if finding not in self.findings:
             self.findings.append(finding)
 

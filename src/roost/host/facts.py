@@ -15,6 +15,7 @@ from roost.host.runner import AppUser, FileStat, Host
 from roost.layout import APPS_DIR, LEGACY_REGISTRY_DIR, Layout, legacy_record_path, record_path
 from roost.record import AppRecord, parse_record
 from roost.tombstone import Purged, read_tombstones
+from roost.units import TIMERS
 
 # what rootless podman needs beyond podman itself: binary -> package (apt-get, dnf)
 TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -26,7 +27,6 @@ TOOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 
 
-TIMERS = ("podman-auto-update.timer", "roost-backup.timer")  # user timers roost may enable
 
 def concurrently(*reads: Callable[[], Any]) -> list[Any]:
     """Run independent read-only host calls at the same time; results in the given order.

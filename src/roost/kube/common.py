@@ -13,7 +13,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from roost.kube.model import Dropped, Manifest, Target
+from roost.findings import Finding, NoteKind
+from roost.kube.model import Manifest, Target
 from roost.kube.names import dns_label, labels, object_name, port_name, secret_env_var
 from roost.spec.load import locate
 from roost.spec.model import SECRET_REF_RE, Container, Health, Publish, Spec, Volume, parse_duration, parse_size
@@ -33,7 +34,7 @@ class Builder:
     env_files: dict[str, dict[str, str]] = field(default_factory=dict)  # container -> values of its env_file
     non_root: dict[str, int] = field(default_factory=dict)  # container -> the non-root UID its image runs as
     lines: dict[tuple[str, ...], int] = field(default_factory=dict)  # spec key path -> line
-    notes: list[Dropped] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
 
     # -- names ------------------------------------------------------------------------
     @property
@@ -54,8 +55,8 @@ class Builder:
         return out
 
     # -- notes ------------------------------------------------------------------------
-    def note(self, where: tuple[str, ...], what: str, kind: str = "dropped") -> None:
-        note = Dropped(".".join(where), what, kind, locate(self.lines, where))  # type: ignore[arg-type]
+    def note(self, where: tuple[str, ...], what: str, kind: NoteKind = "dropped") -> None:
+        note = Finding(kind, ".".join(where), locate(self.lines, where), what)
         if note not in self.notes:
             self.notes.append(note)
 

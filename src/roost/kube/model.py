@@ -6,23 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from roost.findings import Finding
+
 Target = Literal["podman", "kubernetes"]
 TARGETS: tuple[Target, ...] = ("podman", "kubernetes")
 Manifest = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Dropped:
-    """Something of the spec the target has no equivalent for (dropped) or does differently (approximated)."""
-
-    where: str  # key path in the spec, e.g. containers.database.volumes
-    what: str  # what happens instead, and what to do about it
-    kind: Literal["dropped", "approximated"] = "dropped"
-    line: int | None = None  # the spec line the key is written on, when known
-
-    def render(self, source: str = "") -> str:
-        loc = f"{source}:{self.line}: " if source and self.line else (f"{source}: " if source else "")
-        return f"{loc}{self.where}: {self.kind}: {self.what}"
 
 
 @dataclass
@@ -48,7 +36,7 @@ class Bundle:
     app: str
     target: Target
     documents: list[Document]
-    notes: list[Dropped]
+    notes: list[Finding]
     with_secrets: bool = False
 
     @property

@@ -58,7 +58,7 @@ def render(bundle: Bundle, source: str = "") -> str:
         header.append(f"From {source}. Written by roost; regenerate it rather than editing by hand.")
     if bundle.notes:
         header += ["", "Not carried over as roost runs it (see docs/kubernetes.md):"]
-        header += [f"- {n.render()}" for n in bundle.notes]
+        header += [f"- {n.render_note()}" for n in bundle.notes]
     out = [comment(header)]
     pending: list[str] = []
     for doc in bundle.documents:

@@ -144,6 +144,10 @@ def _copy_tree(src: Path, dest: Path, *, link: bool = False) -> None:
 def _cache_in(cached: Path, registry: Path) -> None:
     _copy_tree(cached / "blobs", registry / "blobs", link=True)
     _copy_tree(cached / "repositories", registry / "repositories")
+    # the copies (and the folders made for them) are root's: the registry must still write beside them
+    # when an image is built later (a push into upstream/ failed with "permission denied" otherwise)
+    run(["chown", "-R", f"--reference={registry}", str(registry / "repositories"), str(registry / "blobs")],
+        what="handing cached images to the registry")
 
 
 def _cache_dir(name: str) -> Path:

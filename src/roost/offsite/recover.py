@@ -29,13 +29,13 @@ from roost import backup as bk
 from roost.app import App
 from roost.errors import RoostError, UsageError
 from roost.host.runner import Host
-from roost.layout import STATE_ROOT, record_path
+from roost.layout import ROOST_STATE_DIR, record_path
 from roost.offsite import restic, trusted
 from roost.spec.load import parse_spec
 from roost.spec.model import OFFSITE_SECRET, Spec
 
-WORK_ROOT = posixpath.join(STATE_ROOT, "recover")  # root's own: snapshots being checked
-RECOVERED = posixpath.join(STATE_ROOT, "recovered")  # the specs recover applied, for the operator to edit
+WORK_ROOT = posixpath.join(ROOST_STATE_DIR, "recover")  # root's own: snapshots being checked
+RECOVERED = posixpath.join(ROOST_STATE_DIR, "recovered")  # the specs recover applied, for the operator to edit
 MAX_MEMBER_READ = 1 << 20
 Say = Callable[[str], object]
 
@@ -110,7 +110,7 @@ def fetch(host: Host, repository: str, password: str, name: str, work: str, say:
 
 
 def workdir(host: Host, label: str) -> str:
-    host.make_dir(STATE_ROOT, mode=0o755, uid=0, gid=0)
+    host.make_dir(ROOST_STATE_DIR, mode=0o755, uid=0, gid=0)
     host.make_dir(WORK_ROOT, mode=0o711, uid=0, gid=0)
     path = posixpath.join(WORK_ROOT, f"{label}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}")
     host.make_dir(path, mode=0o700, uid=0, gid=0)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import roost.units as units
 from roost.errors import RoostError
 from roost.host.facts import user_manager_running
 from roost.render.desired import DirWant, FileWant, SecretEnvWant, secret_digest
@@ -360,10 +361,10 @@ class ClearPending(Action):
 
 @dataclass(frozen=True)
 class EnableTimer(Action):
-    unit: str = "podman-auto-update.timer"
+    unit: str = units.AUTO_UPDATE_TIMER
 
     def describe(self) -> str:
-        what = "nightly image updates" if self.unit == "podman-auto-update.timer" else "scheduled backups"
+        what = "nightly image updates" if self.unit == units.AUTO_UPDATE_TIMER else "scheduled backups"
         return f"systemctl --user enable --now {self.unit} ({what})"
 
     def execute(self, ctx: Context) -> None:
@@ -378,12 +379,12 @@ class EnableNotify(Action):
     reload: bool = True
 
     def describe(self) -> str:
-        return f"systemctl enable --now roost-notify@{self.app}.path (notifications)"
+        return f"systemctl enable --now {units.notify_path(self.app)} (notifications)"
 
     def execute(self, ctx: Context) -> None:
         if self.reload:
             ctx.host.run(["systemctl", "daemon-reload"], mutates=True)
-        ctx.host.run(["systemctl", "enable", "--now", f"roost-notify@{self.app}.path"], mutates=True)
+        ctx.host.run(["systemctl", "enable", "--now", units.notify_path(self.app)], mutates=True)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
+import roost.units as units
 from roost.errors import UsageError
 from roost.frontdoor import plan as frontdoor
 from roost.frontdoor.state import FrontFacts
@@ -258,9 +259,9 @@ def plan(inp: Inputs) -> A.Plan:
 
     timers = []
     if any(c.auto_update for c in spec.containers.values()):
-        timers.append("podman-auto-update.timer")
+        timers.append(units.AUTO_UPDATE_TIMER)
     if spec.backup.schedule:
-        timers.append("roost-backup.timer")
+        timers.append(units.BACKUP_TIMER)
     for timer in timers:
         unit = app.units.get(timer)
         if timer not in app.enabled_timers or unit is None or unit.active != "active":

@@ -7,7 +7,8 @@ import json
 import posixpath
 from dataclasses import dataclass, field
 
-from roost.layout import APPS_DIR, STATE_ROOT, Layout, next_container
+import roost.units as units
+from roost.layout import APPS_DIR, ROOST_STATE_DIR, Layout, next_container
 from roost.record import AppRecord, dump_record
 from roost.render.envfile import render_env
 from roost.render.unitfile import UnitFile, section
@@ -72,7 +73,7 @@ cd ~
 
 
 def network_file(layout: Layout) -> str:
-    """The app's private network (with [network]): NAME.network, its unit NAME-network.service."""
+    """The app's private network (with [network]): NAME.network, its unit NAME-network.service (units.network)."""
     return posixpath.join(layout.unit_dir, f"{layout.name}.network")
 
 
@@ -135,6 +136,9 @@ def _namespace(spec: Spec, layout: Layout, name: str, c: Container, nxt: bool
     return ctr, unit
 
 
+Entries = list[tuple[str, str | tuple[str, ...]] | None]
+
+
 def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool,
                      nxt: bool = False) -> str:
     """nxt: the unit of the new release a start-first update runs beside the old one."""
@@ -143,13 +147,27 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
     for dep in c.requires:
         unit += [("Requires", layout.container_service(dep)), ("After", layout.container_service(dep))]
     if spec.notify is not None and not nxt:  # a failed start (never healthy) or each crash of a restart loop
-        from roost.render.notify import failed_unit
-
-        unit.append(("OnFailure", failed_unit(name)))
-    where, more_unit = _namespace(spec, layout, name, c, nxt)
+        unit.append(("OnFailure", units.failed(name)))
+    ctr, more_unit = container_entries(spec, layout, name, c, has_plain_env, nxt)
     unit += more_unit
+    # limits in [Service], not [Container]: Podman 5.4's Quadlet has no Memory= (it skips a unit that uses one);
+    # the unit's cgroup holds the container (Quadlet sets Delegate=yes), so systemd's limits reach it
+    service: list[tuple[str, str | tuple[str, ...]]] = [*seed_commands(spec, c), ("Restart", "no" if nxt else c.restart),
+                                                         ("TimeoutStartSec", str(timeout)), *c.limits.service_entries]
+    # outside the pod nothing else starts it at boot
+    install = section("Install", ("WantedBy", "default.target")) if not spec.in_pod(name) and not nxt else None
+    return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service),
+                     *([install] if install else []))).render()
+
+
+def container_entries(spec: Spec, layout: Layout, name: str, c: Container, has_plain_env: bool,
+                      nxt: bool = False) -> tuple[Entries, list[tuple[str, str]]]:
+    """The [Container] section of a container's unit, and the [Unit] lines its namespace needs
+    (also what `roost run` turns into a one-off `podman run`: render/oneoff.py)."""
+    timeout = int(spec.app.health_timeout_s)
+    where, more_unit = _namespace(spec, layout, name, c, nxt)
     own = next_container(name) if nxt else name  # not NAME: status and update read the label as the container
-    ctr: list[tuple[str, str | tuple[str, ...]] | None] = [
+    ctr: Entries = [
         ("ContainerName", f"{spec.name}-{own}"),
         ("Image", c.image),
         *where,
@@ -195,14 +213,7 @@ def render_container(spec: Spec, layout: Layout, name: str, c: Container, has_pl
         ctr.append(("Entrypoint", json.dumps(list(c.entrypoint), ensure_ascii=False)))
     if c.command:
         ctr.append(("Exec", tuple(c.command)))
-    # limits in [Service], not [Container]: Podman 5.4's Quadlet has no Memory= (it skips a unit that uses one);
-    # the unit's cgroup holds the container (Quadlet sets Delegate=yes), so systemd's limits reach it
-    service: list[tuple[str, str | tuple[str, ...]]] = [*seed_commands(spec, c), ("Restart", "no" if nxt else c.restart),
-                                                         ("TimeoutStartSec", str(timeout)), *c.limits.service_entries]
-    # outside the pod nothing else starts it at boot
-    install = section("Install", ("WantedBy", "default.target")) if not spec.in_pod(name) and not nxt else None
-    return UnitFile((section("Unit", *unit), section("Container", *ctr), section("Service", *service),
-                     *([install] if install else []))).render()
+    return ctr, more_unit
 
 
 def auto_update_services(spec: Spec, layout: Layout) -> list[str]:
@@ -212,7 +223,6 @@ def auto_update_services(spec: Spec, layout: Layout) -> list[str]:
 
 
 ROOST_CMD = ("/usr/local/bin/roost",)
-RESTART_UNIT = "roost-restart.service"  # how the app's own units call roost; apply passes the real one
 
 
 def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) -> dict[str, str]:
@@ -221,7 +231,7 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
     backup = (*roost_cmd, "backup", spec.name)
     if any(c.auto_update for c in spec.containers.values()):
         # before podman-auto-update pulls anything, take a backup; if that fails, nothing updates
-        out[layout.user_unit("podman-auto-update.service.d/roost-backup.conf")] = UnitFile((
+        out[layout.user_unit(f"{units.AUTO_UPDATE_SERVICE}.d/roost-backup.conf")] = UnitFile((
             section("Service", ("ExecStartPre", (*backup, "--reason", "pre-auto-update"))),
         )).render()
         # podman auto-update restarts the unit named by the pod's PODMAN_SYSTEMD_UNIT label for
@@ -229,21 +239,21 @@ def render_user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) ->
         # ready before any container is, so point the label at a unit that restarts the
         # containers whose image changed and succeeds only once they are healthy.
         timeout = int(spec.app.health_timeout_s)
-        out[layout.user_unit(RESTART_UNIT)] = UnitFile((
+        out[layout.user_unit(units.RESTART_SERVICE)] = UnitFile((
             section("Unit", ("Description", f"roost: restart the updated containers of {spec.name}, wait until healthy")),
             section("Service", ("Type", "oneshot"), ("ExecStart", (*roost_cmd, "restart-changed", spec.name)),
                     ("TimeoutStartSec", str(2 * timeout + 60))),
         )).render()
         # the same for each container with a namespace of its own (its unit would be restarted alone)
-        redirect = UnitFile((section("Service", ("Environment", (f"PODMAN_SYSTEMD_UNIT={RESTART_UNIT}",))),)).render()
+        redirect = UnitFile((section("Service", ("Environment", (f"PODMAN_SYSTEMD_UNIT={units.RESTART_SERVICE}",))),)).render()
         for service in auto_update_services(spec, layout):
             out[layout.user_unit(f"{service}.d/roost-auto-update.conf")] = redirect
     if spec.backup.schedule:
-        out[layout.user_unit("roost-backup.service")] = UnitFile((
+        out[layout.user_unit(units.BACKUP_SERVICE)] = UnitFile((
             section("Unit", ("Description", f"roost: back up app {spec.name}")),
             section("Service", ("Type", "oneshot"), ("ExecStart", (*backup, "--reason", "scheduled"))),
         )).render()
-        out[layout.user_unit("roost-backup.timer")] = UnitFile((
+        out[layout.user_unit(units.BACKUP_TIMER)] = UnitFile((
             section("Unit", ("Description", f"roost: back up app {spec.name} ({spec.backup.schedule})")),
             section("Timer", ("OnCalendar", spec.backup.schedule), ("Persistent", "true"),
                     ("RandomizedDelaySec", "10m")),
@@ -313,7 +323,7 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
         files.append(FileWant(network_file(layout), render_network(spec), 0o644, uid, gid))
     files.append(FileWant(layout.pod_file, render_pod(spec, layout), 0o644, uid, gid))
     secret_envs: list[SecretEnvWant] = []
-    units: dict[str, tuple[str, ...]] = {layout.pod_service: (layout.pod_file,)}
+    inputs_of: dict[str, tuple[str, ...]] = {layout.pod_service: (layout.pod_file,)}
     for name, c in sorted(spec.containers.items()):
         plain = dict(env_files.get(name, {}))
         for var, value in c.env.items():
@@ -332,12 +342,12 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
         if spec.start_first(name):  # started by `roost update` only
             files.append(FileWant(layout.container_file(next_container(name)),
                                   render_container(spec, layout, name, c, bool(plain), nxt=True), 0o644, uid, gid))
-        units[layout.container_service(name)] = tuple(inputs)
+        inputs_of[layout.container_service(name)] = tuple(inputs)
     user_units = render_user_units(spec, layout, roost_cmd)
     for service in auto_update_services(spec, layout):
         dropin = layout.user_unit(f"{service}.d/roost-auto-update.conf")
         if dropin in user_units:  # the pod (the container) must be recreated for its label to change
-            units[service] = (*units[service], dropin)
+            inputs_of[service] = (*inputs_of[service], dropin)
     for path, content in user_units.items():
         parent = posixpath.dirname(path)
         chain = [posixpath.join(spec.home, ".config", "systemd"), layout.user_unit_dir, parent]
@@ -346,7 +356,7 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
                 seen.add(d)
                 dirs.append(DirWant(d, 0o700, uid, gid))
         files.append(FileWant(path, content, 0o644, uid, gid))
-    state_dirs: tuple[DirWant, ...] = (DirWant(STATE_ROOT, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0),
+    state_dirs: tuple[DirWant, ...] = (DirWant(ROOST_STATE_DIR, 0o755, 0, 0), DirWant(APPS_DIR, 0o755, 0, 0),
                                        DirWant(layout.root_dir, 0o755, 0, 0))
     state_files = [FileWant(layout.record_file, registry_record(spec, identity, spec_path), 0o644, 0, 0)]
     if spec.app.limits.service_entries:
@@ -365,7 +375,7 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
         state_dirs = (*state_dirs, *more_dirs)
         state_files += more_files
         dirs.append(spool)
-    return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), units, tuple(user_units),
+    return Desired(layout, identity, tuple(dirs), tuple(files), tuple(secret_envs), inputs_of, tuple(user_units),
                    state_dirs, tuple(state_files))
 
 

@@ -3,6 +3,7 @@ events, and the app user's units that report them (see roost.notify)."""
 
 from __future__ import annotations
 
+import roost.units as units
 from roost import notify
 from roost.layout import Layout
 from roost.notify import SPOOL_ROOT
@@ -13,15 +14,6 @@ from roost.spec.model import Spec
 SYSTEM_DIR = "/etc/systemd/system"
 PATH_UNIT = "roost-notify@.path"
 SERVICE_UNIT = "roost-notify@.service"
-
-
-def path_unit(app: str) -> str:
-    return f"roost-notify@{app}.path"
-
-
-def failed_unit(container: str) -> str:
-    """The user unit a container's OnFailure= starts."""
-    return f"roost-failed-{container}.service"
 
 
 def system_units(roost_cmd: tuple[str, ...]) -> dict[str, str]:
@@ -46,14 +38,14 @@ def system_units(roost_cmd: tuple[str, ...]) -> dict[str, str]:
 def user_units(spec: Spec, layout: Layout, roost_cmd: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for name in sorted(spec.containers):
-        out[layout.user_unit(failed_unit(name))] = UnitFile((
+        out[layout.user_unit(units.failed(name))] = UnitFile((
             section("Unit", ("Description", f"roost: report that {name} of {spec.name} failed")),
             section("Service", ("Type", "oneshot"),
                     ("ExecStart", (*roost_cmd, "notify", "container-failed", spec.name, name))),
         )).render()
     if any(c.auto_update for c in spec.containers.values()):
         # after every nightly run, whatever its outcome (a failed ExecStartPre= included)
-        out[layout.user_unit("podman-auto-update.service.d/roost-notify.conf")] = UnitFile((
+        out[layout.user_unit(f"{units.AUTO_UPDATE_SERVICE}.d/roost-notify.conf")] = UnitFile((
             section("Service", ("ExecStopPost", (*roost_cmd, "notify", "auto-update-done", spec.name))),
         )).render()
     return out
