@@ -8,14 +8,15 @@ run roost too, but only root writes them: the copy in the app's home is never re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from roost import history
 from roost.errors import RoostError
-from roost.host.facts import running_images
+from roost.host.facts import RunningImage, running_images
 from roost.host.parse import SHOW_PROPS, parse_systemctl_show
 from roost.host.runner import AppUser, Host, Result
-from roost.layout import Layout, next_container, read_record
-from roost.record import AppRecord
+from roost.layout import Layout, next_container
+from roost.record import AppRecord, read_record
 from roost.spec.load import parse_spec
 from roost.spec.model import Spec, upstream
 
@@ -25,21 +26,27 @@ class App:
     record: AppRecord
     spec: Spec
     host: Host  # the seam: a Runner on a real host, a FakeHost in unit tests
-    user: AppUser
-    layout: Layout
     spec_text: str = ""  # the applied spec as written (roost reapply applies it again)
+
+    @property
+    def user(self) -> AppUser:
+        return self.record.user
+
+    @property
+    def layout(self) -> Layout:
+        return self.record.layout
 
     @classmethod
     def load(cls, name: str, host: Host) -> App:
         record = read_record(name)
-        layout = Layout(name, record["home"])
+        layout = record.layout
         text = host.read_file(layout.applied_spec)
         if text is None:
             raise RoostError(f"{layout.applied_spec} is missing (roost < 0.2 kept the applied spec in the app's home, "
                              "where the app's user could change it)",
-                             hint=f"run `roost apply {record.get('spec_path') or 'SPEC'}` for this app again")
+                             hint=f"run `roost apply {record.spec_path or 'SPEC'}` for this app again")
         spec = parse_spec(text, layout.applied_spec)
-        return cls(record, spec, host, AppUser(name, record["uid"], record["home"]), layout, text)
+        return cls(record, spec, host, text)
 
     # -- commands as the app user -------------------------------------------------------
     def podman(self, *args: str, mutates: bool = False, check: bool = True, stdin: str | None = None,
@@ -79,8 +86,8 @@ class App:
         return [self.service(c) for c in self.spec.start_order()]
 
     # -- state --------------------------------------------------------------------------
-    def running_images(self) -> dict[str, dict[str, str]]:
-        """container -> {image (reference), id, digest} it runs now."""
+    def running_images(self) -> dict[str, RunningImage]:
+        """container -> the image it runs now."""
         return running_images(self.host, self.user, self.spec.name, self.spec.images)
 
     def local_image_id(self, ref: str) -> str | None:
@@ -109,8 +116,8 @@ class App:
         self.systemctl("reset-failed", *services, mutates=True, check=False)
         return self.systemctl("restart", *services, mutates=True, check=False, timeout=timeout + 30)
 
-    def record_history(self, entry: dict) -> None:
-        history.append(self.host, self.layout, self.record["uid"], self.record["gid"], entry)
+    def record_history(self, action: history.Action, result: history.Outcome, **fields: Any) -> None:
+        history.record(self.host, self.layout, self.record.uid, self.record.gid, action, result, **fields)
 
     def history(self) -> list[dict]:
         return history.read(self.host, self.layout)

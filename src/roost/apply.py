@@ -18,6 +18,7 @@ from roost.host.facts import (
     SystemFacts,
     gather_app,
     gather_system,
+    images_json,
     running_images,
 )
 from roost.host.runner import AppUser, Host
@@ -150,7 +151,8 @@ def apply(prep: Prepared, host: Host, ui: Any, on_action: Callable[[Action], Non
     db upgrade of the app waits to be finished or undone (it applies its own specs)."""
     refuse_if_pending(host, prep.desired.layout)
     started = time.monotonic()
-    result, error = "ok", None
+    result: history.Outcome = "ok"
+    error = None
     try:
         execute(prep, host, ui, on_action=on_action, seeds=seeds)
     except RoostError as e:
@@ -162,12 +164,12 @@ def apply(prep: Prepared, host: Host, ui: Any, on_action: Callable[[Action], Non
                                  "error": host.mask(error) if error else None}
         if _user_exists(prep.spec.name):
             try:
-                entry["images"] = running_images(host, prep.user, prep.spec.name, prep.spec.images)
+                entry["images"] = images_json(running_images(host, prep.user, prep.spec.name, prep.spec.images))
             except RoostError:
                 pass
         if host.stat(prep.spec.home) is not None:
             ident = prep.desired.identity
-            entry = history.record(host, prep.desired.layout, ident.uid, ident.gid, "apply", result, **entry)
+            entry = dict(history.record(host, prep.desired.layout, ident.uid, ident.gid, "apply", result, **entry))
     urls = [f"http://{'127.0.0.1' if p.ip == '0.0.0.0' else p.ip}:{p.host_port}/" for p in prep.spec.pod.ports
             if p.proto == "tcp"]
     if prep.spec.web is not None:

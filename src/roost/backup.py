@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from roost import archive
 from roost.app import App
 from roost.errors import RoostError, UsageError
+from roost.history import Outcome
+from roost.host.facts import images_json
 from roost.host.runner import Result
 from roost.pgmajor import pgdata_volume
 from roost.spec.model import Spec, parse_duration
@@ -125,7 +127,7 @@ def take(app: App, reason: str = "manual", prune_after: bool = True,
 
         tars, pg = volume_plan(app)
         manifest: dict = {"format": archive.FORMAT, "app": app.spec.name, "created": stamp, "reason": reason,
-                          "volumes": {}, "databases": {}, "images": app.running_images()}
+                          "volumes": {}, "databases": {}, "images": images_json(app.running_images())}
         for container in pg:
             user, db = pg_credentials(app, container)
             put(f"db-{container}.sql", ["podman", "exec", app.container_name(container), "pg_dump", "-U", user,
@@ -344,12 +346,11 @@ def take_recorded(app: App, reason: str = "manual") -> str:
     try:
         path = take(app, reason, then=_offsite_step(app, offsite) if app.spec.backup.offsite else None)
     except RoostError as e:
-        app.record_history({"action": "backup", "result": "failed", "reason": reason, "error": e.message[-400:]})
+        app.record_history("backup", "failed", reason=reason, error=e.message[-400:])
         if reason != "pre-auto-update":
             notify.emit(app, notify.Event("backup-failed", f"{reason} backup: {e.message[-300:]}"))
         raise
-    app.record_history({"action": "backup", "result": "ok", "reason": reason, "backup": path,
-                        "images": app.running_images()})
+    app.record_history("backup", "ok", reason=reason, backup=path, images=images_json(app.running_images()))
     if app.spec.backup.offsite:
         from roost.offsite.upload import offsite_outcome
 
@@ -373,10 +374,10 @@ def _offsite_step(app: App, into: dict) -> Callable[[str], None]:
 
 def restore_recorded(app: App, name: str, say: Say = print) -> str | None:
     """`roost restore`, recorded in the history whatever the outcome. Returns the safety backup."""
-    result = "failed"
+    result: Outcome = "failed"
     try:
         safety = restore(app, name, say=say)
         result = "ok"
         return safety
     finally:
-        app.record_history({"action": "restore", "result": result, "backup": name, "images": app.running_images()})
+        app.record_history("restore", result, backup=name, images=images_json(app.running_images()))

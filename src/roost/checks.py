@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from roost.host.runner import Host
 
-OK, WARN, FAIL = "ok", "warn", "fail"
+Status = Literal["ok", "warn", "fail"]
+OK: Status = "ok"
+WARN: Status = "warn"
+FAIL: Status = "fail"
 
 
 @dataclass
 class Check:
     name: str
-    status: str
+    status: Status
     detail: str
     fix: str | None = None  # what a person should do
     repair: list[Callable[[Host], None]] = field(default_factory=list)  # what --fix does

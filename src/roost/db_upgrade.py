@@ -16,6 +16,8 @@ from roost import upgrade_marker as marker_
 from roost.app import App
 from roost.backup import pg_credentials
 from roost.errors import RoostError, UsageError
+from roost.history import Outcome
+from roost.host.facts import images_json
 from roost.pgmajor import DEFAULT_PGDATA, pgdata_host_path, pgdata_volume, with_major
 from roost.spec.beside import read_spec, write_spec
 from roost.spec.load import parse_spec
@@ -114,7 +116,7 @@ def _start(app: App, container: str, to: int, apply_spec: ApplySpec, say: Say) -
         raise UsageError(f"no PostgreSQL data in {data}", hint="nothing to upgrade: change the tag and apply")
     if int(on_disk) == to:
         raise UsageError(f"{data} already holds PostgreSQL {to}")
-    spec_path = app.record["spec_path"]
+    spec_path = app.record.spec_path
     old_image = app.spec.containers[container].image
     new_image = with_major(old_image, to)
     spec_file = read_spec(spec_path)
@@ -193,11 +195,10 @@ def _undo(app: App, m: Marker, apply_spec: ApplySpec, say: Say) -> None:
 def upgrade_recorded(app: App, container: str, to: int | None, apply_spec: ApplySpec, say: Say = print,
                      undo: bool = False) -> dict | None:
     """`roost db upgrade`, recorded in the history whatever the outcome (None: undone)."""
-    result = "failed"
+    result: Outcome = "failed"
     try:
         info = upgrade(app, container, to, apply_spec, say=say, undo=undo)
         result = "undone" if info is None else "ok"
         return info
     finally:
-        app.record_history({"action": "db-upgrade", "result": result, "container": container, "to": to,
-                            "images": app.running_images()})
+        app.record_history("db-upgrade", result, container=container, to=to, images=images_json(app.running_images()))

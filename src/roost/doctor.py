@@ -19,7 +19,7 @@ from roost.checks import FAIL, OK, WARN, Check, command_repair
 from roost.errors import RoostError
 from roost.host.facts import TOOLS, gather_system, user_manager_running
 from roost.host.runner import AppUser, Host
-from roost.layout import SUBID_COUNT, Layout
+from roost.layout import SUBID_COUNT
 from roost.output import plain
 from roost.record import AppRecord
 from roost.spec.model import parse_publish
@@ -63,7 +63,7 @@ NETWORK_TOOLS = (
 
 def check_app_networks(host: Host, apps: dict[str, AppRecord]) -> list[Check]:
     """Only apps with [network] need these: a FAIL then, a WARN when no app uses one yet."""
-    used = [a["name"] for a in apps.values() if a.get("network")]
+    used = [a.name for a in apps.values() if a.network]
     out = []
     for label, paths, pkg in NETWORK_TOOLS:
         if any(host.exists(p) for p in paths):
@@ -117,28 +117,28 @@ def check_limits(host: Host, apps: dict[str, AppRecord]) -> list[Check]:
 
     out = []
     for a in apps.values():
-        uid = a["uid"]
+        uid = a.uid
         have = set((host.read_file(f"/sys/fs/cgroup/user.slice/user-{uid}.slice/user@{uid}.service/"
                                    "cgroup.controllers") or "").split())
         missing = [c for c in CONTROLLERS if c not in have]
-        text = host.read_file(Layout(a["name"], a["home"]).applied_spec)  # root's copy: trusted
+        text = host.read_file(a.layout.applied_spec)  # root's copy: trusted
         try:
-            spec = parse_spec(text, a["name"]) if text else None
+            spec = parse_spec(text, a.name) if text else None
         except RoostError:
             spec = None
         limited = sorted(n for n, c in (spec.containers.items() if spec else ()) if c.limits.service_entries)
         fix = ("add /etc/systemd/system/user@.service.d/delegate.conf with [Service] Delegate=cpu memory pids, "
                "run systemctl daemon-reload, then restart the app's user manager (or reboot)")
         if not missing:
-            out.append(Check(f"limits {a['name']}", OK, f"enforced: user@{uid}.service has cpu, memory and pids"
+            out.append(Check(f"limits {a.name}", OK, f"enforced: user@{uid}.service has cpu, memory and pids"
                              + (f" ({', '.join(limited)} have limits)" if limited else "")))
         elif limited:
-            out.append(Check(f"limits {a['name']}", WARN,
+            out.append(Check(f"limits {a.name}", WARN,
                              f"NOT enforced on this host for {', '.join(limited)}: user@{uid}.service has no "
                              f"{', '.join(missing)} controller (systemctl shows the limits, the kernel does not "
                              "apply them)", fix))
         else:
-            out.append(Check(f"limits {a['name']}", OK, f"no limits in the spec; this host would not enforce them "
+            out.append(Check(f"limits {a.name}", OK, f"no limits in the spec; this host would not enforce them "
                              f"(user@{uid}.service has no {', '.join(missing)} controller)"))
     return out
 
@@ -201,7 +201,7 @@ def check_linger(host: Host, system, users: list[AppUser]) -> list[Check]:
 
 def check_ports(host: Host, apps: dict[str, AppRecord]) -> Check:
     start = int((host.read_file("/proc/sys/net/ipv4/ip_unprivileged_port_start") or "1024").strip() or 1024)
-    published = {(n, parse_publish(p).host_port) for n, a in apps.items() for p in a.get("publish", [])}
+    published = {(n, parse_publish(p).host_port) for n, a in apps.items() for p in a.publish}
     low = sorted((n, port) for n, port in published if port < start)
     if low:
         listed = ", ".join(f"{n}:{p}" for n, p in low)
@@ -233,8 +233,8 @@ def check_app_files(host: Host, record: AppRecord) -> list[Check]:
     """Env and secret files: 0600 and the app user's. The names come from directories the app
     user controls: they are listed with scandir (a newline is part of a name, not a separator)
     and only regular files are repaired, each through an fd opened without following links."""
-    layout = Layout(record["name"], record["home"])
-    uid, gid = record["uid"], record["gid"]
+    layout = record.layout
+    uid, gid = record.uid, record.gid
     bad, repairs, odd = [], [], []
     for directory in (layout.env_dir, layout.secrets_dir):
         try:
@@ -251,13 +251,13 @@ def check_app_files(host: Host, record: AppRecord) -> list[Check]:
             if st.mode != 0o600 or st.uid != uid:
                 bad.append(f"{path!r} ({st.mode:04o}, uid {st.uid})")
                 repairs.append(_fix_file(path, uid, gid))
-    label = f"secret files {record['name']}"
+    label = f"secret files {record.name}"
     out = []
     if odd:
-        out.append(Check(label, WARN, "; ".join(odd), f"look at them as {record['name']} (`roost shell {record['name']}`)"))
+        out.append(Check(label, WARN, "; ".join(odd), f"look at them as {record.name} (`roost shell {record.name}`)"))
     if bad:
         return [*out, Check(label, FAIL, "not 0600/owned by the app user: " + ", ".join(bad),
-                            f"chmod 0600 and chown {record['name']} those files", repairs)]
+                            f"chmod 0600 and chown {record.name} those files", repairs)]
     return out or [Check(label, OK, "env and secret files are 0600, owned by the app user")]
 
 
@@ -357,12 +357,12 @@ def run_checks(host: Host, apps: dict[str, AppRecord], only: str | None = None) 
     system = gather_system(host)
     if only:
         apps = {k: v for k, v in apps.items() if k == only}
-    users = [AppUser(a["name"], a["uid"], a["home"]) for a in apps.values() if a["name"] in system.users]
+    users = [a.user for a in apps.values() if a.name in system.users]
     checks = [*check_podman(host, system), *check_idmap_helpers(host), check_tun(host),
               *check_cgroups(host, users), *check_limits(host, apps), check_network_online(host),
               *check_subids(system, apps), *check_linger(host, system, users), check_ports(host, apps),
               *check_app_networks(host, apps),
-              check_selinux(host, all(":Z" in v or ":z" in v for a in apps.values() for v in a.get("volumes", [])))]
+              check_selinux(host, all(":Z" in v or ":z" in v for a in apps.values() for v in a.volumes))]
     from roost.frontdoor.doctor import check_frontdoor  # imports this module's Check
 
     checks += check_frontdoor(host, apps)
@@ -374,13 +374,13 @@ def run_checks(host: Host, apps: dict[str, AppRecord], only: str | None = None) 
 def check_app(host: Host, a: AppRecord, users: list[AppUser]) -> list[Check]:
     """One app's own checks. Every command in them runs as its user with a timeout: an app whose
     user stalls podman or its manager costs one failed line, not the whole doctor."""
-    user = AppUser(a["name"], a["uid"], a["home"])
+    user = a.user
     out = list(check_app_files(host, a))
     try:
         out += check_storage(host, user)
         if user in users and host.exists(f"{user.runtime_dir}/bus"):
             out.append(check_generator(host, user))
-            out.append(check_roost_command(host, user, a.get("containers", [])))
+            out.append(check_roost_command(host, user, a.containers))
     except RoostError as e:
         out.append(Check(f"app {user.name}", FAIL, plain(e.message)[:300],
                          f"look at the app as its user: `roost shell {user.name}`"))

@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 
 import roost.units as units
-from roost.errors import UsageError
-from roost.record import AppRecord, parse_record
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")  # as spec.model's: no import of pydantic here
 
@@ -40,20 +38,6 @@ def record_path(name: str) -> str:
 
 def legacy_record_path(name: str) -> str:
     return posixpath.join(LEGACY_REGISTRY_DIR, f"{name}.json")
-
-
-def read_record(name: str) -> AppRecord:
-    """The record roost keeps of an applied app (root-owned, see Layout.record_file)."""
-    from roost.host import safefs
-
-    if NAME_RE.match(name):
-        for path in (record_path(name), legacy_record_path(name)):
-            text = safefs.read_text(path)
-            if text is not None:
-                return parse_record(text, path)
-    known = ", ".join(list_apps()) or "none"
-    raise UsageError(f"no roost app named {name!r} on this host (applied apps: {known})",
-                     hint="run `roost status` to list apps, or `roost apply SPEC` first")
 
 
 def list_apps() -> list[str]:

@@ -5,35 +5,51 @@ hand edit or a half-written file must fail clearly, not deep inside a verb."""
 from __future__ import annotations
 
 import json
-from typing import NotRequired, TypedDict
+from dataclasses import asdict, dataclass, field
 
 from roost.errors import UsageError
+from roost.host.runner import AppUser
+from roost.layout import NAME_RE, Layout, legacy_record_path, list_apps, record_path
 
 
-class AppRecord(TypedDict):
+@dataclass(frozen=True)
+class AppRecord:
     name: str
     uid: int
     gid: int
-    subid_start: int
     home: str
-    spec_path: str  # where the spec was applied from
-    spec_digest: str
-    publish: list[str]  # every host port: the spec's pod.publish and each container's publish
-    volumes: list[str]  # every container's volumes (doctor: SELinux labels)
-    containers: list[str]  # in start order
-    images: dict[str, str]  # container -> image reference
     pod_service: str
+    containers: list[str]  # in start order
+    subid_start: int = 0
+    spec_path: str = ""  # where the spec was applied from
+    spec_digest: str = ""
+    publish: list[str] = field(default_factory=list)  # every host port: pod.publish and each container's publish
+    volumes: list[str] = field(default_factory=list)  # every container's volumes (doctor: SELinux labels)
+    images: dict[str, str] = field(default_factory=dict)  # container -> image reference
+    # optional in the file (None: the key is absent, and stays absent when written)
     # the front door ([web]): other apps' plans refuse these domains, `status` shows the URL
-    domains: NotRequired[list[str]]
-    url: NotRequired[str]
-    tls: NotRequired[str]
-    network: NotRequired[str]  # [network]: the app's podman network, removed by down
-    notify: NotRequired[bool]  # [notify]: down stops the system unit that watches its spool
+    domains: list[str] | None = None
+    url: str | None = None
+    tls: str | None = None
+    network: str | None = None  # [network]: the app's podman network, removed by down
+    notify: bool | None = None  # [notify]: down stops the system unit that watches its spool
+
+    @property
+    def user(self) -> AppUser:
+        return AppUser(self.name, self.uid, self.home)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.name, self.home)
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "uid": int, "gid": int, "home": str, "pod_service": str, "containers": list,
 }
+_KEYS = frozenset(AppRecord.__dataclass_fields__)
 
 
 def parse_record(text: str, where: str) -> AppRecord:
@@ -47,14 +63,23 @@ def parse_record(text: str, where: str) -> AppRecord:
         if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
             raise UsageError(f"{where}: `{key}` is missing or not a {getattr(kind, '__name__', kind)}",
                              hint="run `roost apply SPEC` for the app again")
-    data.setdefault("subid_start", 0)
-    data.setdefault("spec_path", "")
-    data.setdefault("spec_digest", "")
-    data.setdefault("publish", [])
-    data.setdefault("volumes", [])
-    data.setdefault("images", {})
-    return data  # type: ignore[return-value]  # checked above
+    # a key this roost does not know (a newer or older one wrote it) is left out, as it was never used
+    return AppRecord(**{k: v for k, v in data.items() if k in _KEYS and v is not None})
 
 
 def dump_record(record: AppRecord) -> str:
-    return json.dumps(record, indent=2, sort_keys=True) + "\n"
+    return json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
+
+
+def read_record(name: str) -> AppRecord:
+    """The record roost keeps of an applied app (root-owned, see Layout.record_file)."""
+    from roost.host import safefs
+
+    if NAME_RE.match(name):
+        for path in (record_path(name), legacy_record_path(name)):
+            text = safefs.read_text(path)
+            if text is not None:
+                return parse_record(text, path)
+    known = ", ".join(list_apps()) or "none"
+    raise UsageError(f"no roost app named {name!r} on this host (applied apps: {known})",
+                     hint="run `roost status` to list apps, or `roost apply SPEC` first")

@@ -9,12 +9,37 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, TypedDict
 
 from roost.errors import RoostError
-from roost.host.runner import AppUser, Host, Runner
-from roost.layout import list_apps, read_record
+from roost.host.runner import Host, Runner
+from roost.layout import list_apps
+from roost.record import AppRecord, read_record
 
 TIMEOUT = 20.0  # seconds per command as an app's user: one stalled app costs its own line, not the host
+
+Health = Literal["healthy", "unhealthy", "starting", "-"]  # "-": no health check, or not running
+_HEALTH: dict[str, Health] = {"healthy": "healthy", "unhealthy": "unhealthy", "starting": "starting"}
+
+
+class Inspected(TypedDict):
+    """What one `podman container inspect` item tells status."""
+    state: str
+    health: Health
+    image: str
+    digest: str
+    started: float  # Unix time; 0 if unknown
+
+
+class Row(TypedDict):
+    """One container's line of `roost status` (and of its --json: these keys, in this order)."""
+    container: str
+    unit: str
+    state: str  # ActiveState/SubState, or "not installed"
+    health: Health
+    image: str
+    digest: str
+    uptime_s: int | None
 
 
 def _started(text: str) -> float:
@@ -32,7 +57,7 @@ def _started(text: str) -> float:
         return 0.0
 
 
-def parse_inspect(text: str, app: str) -> dict[str, dict]:
+def parse_inspect(text: str, app: str) -> dict[str, Inspected]:
     """`podman container inspect` JSON -> container (spec name) -> what status shows. One podman
     call carries state, health, image and digest (podman prints the containers it found even
     when another name is missing)."""
@@ -40,7 +65,7 @@ def parse_inspect(text: str, app: str) -> dict[str, dict]:
         items = json.loads(text or "[]")
     except ValueError:
         return {}
-    out = {}
+    out: dict[str, Inspected] = {}
     for item in items if isinstance(items, list) else []:
         labels = (item.get("Config") or {}).get("Labels") or {}
         if labels.get("io.roost.app") != app:
@@ -49,7 +74,7 @@ def parse_inspect(text: str, app: str) -> dict[str, dict]:
         health = (state.get("Health") or state.get("Healthcheck") or {}).get("Status") or ""
         out[labels.get("io.roost.container", "")] = {
             "state": state.get("Status", ""),
-            "health": health if health in ("healthy", "unhealthy", "starting") else "-",
+            "health": _HEALTH.get(health, "-"),
             "image": item.get("ImageName", ""),
             "digest": item.get("ImageDigest", ""),
             "started": _started(state.get("StartedAt", "")),
@@ -65,8 +90,8 @@ def collect(name: str, host: Host | None = None) -> dict:
 
     record = read_record(name)
     host = host or Runner()
-    user = AppUser(record["name"], record["uid"], record["home"])
-    units = [record["pod_service"], *(f"{c}.service" for c in record["containers"])]
+    user = record.user
+    units = [record.pod_service, *(f"{c}.service" for c in record.containers)]
     manager = host.exists(f"{user.runtime_dir}/bus")
     states, containers, error = {}, {}, ""
     if manager:
@@ -75,58 +100,57 @@ def collect(name: str, host: Host | None = None) -> dict:
                 lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(SHOW_PROPS), "--", *units], user=user,
                                  check=False, timeout=TIMEOUT),
                 lambda: host.run(["podman", "container", "inspect", "--",
-                                  *(f"{name}-{c}" for c in record["containers"])],
+                                  *(f"{name}-{c}" for c in record.containers)],
                                  user=user, check=False, timeout=TIMEOUT),
             )
             states = parse_systemctl_show(show.stdout)
             containers = parse_inspect(inspect.stdout, name)
         except RoostError as e:  # the user's manager or podman did not answer in time
             error = e.message
-    rows = []
+    rows: list[Row] = []
     now = time.time()
-    for cname in record["containers"]:
+    for cname in record.containers:
         unit = states.get(f"{cname}.service")
-        c = containers.get(cname, {})
-        running = c.get("state") == "running"
+        c = containers.get(cname)
+        running = c is not None and c["state"] == "running"
         rows.append({
             "container": cname,
             "unit": f"{cname}.service",
             "state": f"{unit.active}/{unit.sub}" if unit and unit.load == "loaded" else "not installed",
-            "health": c.get("health", "-") if running else "-",
-            "image": c.get("image") or record["images"].get(cname, ""),
-            "digest": c.get("digest", ""),
-            "uptime_s": int(now - c["started"]) if running and c.get("started") else None,
+            "health": c["health"] if c is not None and running else "-",
+            "image": (c["image"] if c is not None else "") or record.images.get(cname, ""),
+            "digest": c["digest"] if c is not None else "",
+            "uptime_s": int(now - c["started"]) if c is not None and running and c["started"] else None,
         })
-    pod = states.get(record["pod_service"])
+    pod = states.get(record.pod_service)
     web = {}
-    if record.get("url"):  # served through the front door (roost.frontdoor)
+    if record.url:  # served through the front door (roost.frontdoor)
         from roost.frontdoor.certs import state as cert_state
 
-        certs = {d: cert_state(host, d) for d in record["domains"]} if record.get("tls") != "off" else {}
-        web = {"url": record["url"], "certificates": certs}
+        certs = {d: cert_state(host, d) for d in record.domains or ()} if record.tls != "off" else {}
+        web = {"url": record.url, "certificates": certs}
     return {
         **offsite_state(host, record),
         "app": name,
-        "user": record["name"],
-        "uid": record["uid"],
-        "home": record["home"],
+        "user": record.name,
+        "uid": record.uid,
+        "home": record.home,
         "user_manager": "running" if manager else "not running",
         "pod": f"{pod.active}/{pod.sub}" if pod and pod.load == "loaded" else "not installed",
-        "publish": record["publish"],
+        "publish": record.publish,
         "containers": rows,
         **({"error": error} if error else {}),
         **web,
     }
 
 
-def offsite_state(host: Host, record) -> dict:
+def offsite_state(host: Host, record: AppRecord) -> dict:
     """The newest offsite upload (the app's nightly path notes it in its home) and the last drill
     (root's history): {} for an app without offsite backups."""
     from roost.history import read as read_history
-    from roost.layout import Layout
     from roost.offsite.upload import read_state
 
-    layout = Layout(record["name"], record["home"])
+    layout = record.layout
     upload = read_state(host, layout)
     drills = [e for e in read_history(host, layout) if e.get("action") == "drill"]
     if not upload and not drills:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import roost.units as units
-from roost.host.runner import AppUser, Host
-from roost.layout import SUBID_COUNT, TOMBSTONE_FILE, Layout, next_container
+from roost.host.runner import Host
+from roost.layout import SUBID_COUNT, TOMBSTONE_FILE, next_container
 from roost.plan import actions as A
 from roost.plan.context import Context
 from roost.plan.execute import execute_plan
@@ -67,43 +67,43 @@ def notify_state_files(name: str) -> tuple[str, ...]:
 
 def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     """Pure: the record of the app and whether its user manager runs -> the steps."""
-    name, uid, home = record["name"], record["uid"], record["home"]
-    layout = Layout(name, home)
+    name, uid, home = record.name, record.uid, record.home
+    layout = record.layout
     p = A.Plan(name)
     add = p.actions.append
-    if record.get("domains"):  # first: the front door stops sending requests to an app going away
+    if record.domains:  # first: the front door stops sending requests to an app going away
         from roost.frontdoor.actions import RemoveSite
 
         add(RemoveSite(name, "the app goes down"))
     if manager_running:
-        add(A.RunCommand(f"stop {record['pod_service']} (every container of the pod)",
-                         ("systemctl", "--user", "stop", record["pod_service"]), as_user=True))
-    for path in [layout.pod_file, *(layout.container_file(c) for c in record["containers"])]:
+        add(A.RunCommand(f"stop {record.pod_service} (every container of the pod)",
+                         ("systemctl", "--user", "stop", record.pod_service), as_user=True))
+    for path in [layout.pod_file, *(layout.container_file(c) for c in record.containers)]:
         add(A.RemoveFile(path, "the app's units"))
-    if record.get("network"):
+    if record.network:
         from roost.render.desired import network_file
 
-        for c in record["containers"]:  # the new release of an update that was interrupted
+        for c in record.containers:  # the new release of an update that was interrupted
             add(A.RemoveFile(layout.container_file(next_container(c)), "the app's units"))
         add(A.RemoveFile(network_file(layout), "the app's network"))
         if manager_running:
             # its oneshot unit stays "active" after the file goes: the next apply would not create the network again
             add(A.RunCommand(f"stop {units.network(name)}", ("systemctl", "--user", "stop", units.network(name)),
                              as_user=True))
-            add(A.RunCommand(f"remove the network {record['network']}",
-                             ("podman", "network", "rm", "--force", "--", record["network"]), as_user=True, timeout=120))
+            add(A.RunCommand(f"remove the network {record.network}",
+                             ("podman", "network", "rm", "--force", "--", record.network), as_user=True, timeout=120))
     if manager_running:
         add(A.DaemonReload())
         add(A.RunCommand("forget failed units", ("systemctl", "--user", "reset-failed"), as_user=True))
-    if record.get("notify"):
+    if record.notify:
         add(A.RunCommand(f"stop watching {name}'s notification spool",
                          ("systemctl", "disable", "--now", units.notify_path(name))))
     if not purge:
         return p
-    start = record.get("subid_start") or 0
+    start = record.subid_start
     count = SUBID_COUNT if start else 0
-    add(RememberPurged(Purged(name, uid, record["gid"], start, count)))
-    if record.get("notify"):  # emptied by its own user (its files); root removes the folder
+    add(RememberPurged(Purged(name, uid, record.gid, start, count)))
+    if record.notify:  # emptied by its own user (its files); root removes the folder
         from roost import notify
 
         spool = notify.spool_dir(name)
@@ -122,7 +122,7 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     add(A.RunCommand(f"stop user@{uid}.service and user-runtime-dir@{uid}.service",
                      ("systemctl", "stop", f"user@{uid}.service", f"user-runtime-dir@{uid}.service")))
     add(A.RunCommand(f"end {name}'s sessions and processes", ("loginctl", "terminate-user", name)))
-    add(KillEveryProcess(name, AppIds(uid, record["gid"], start, count)))
+    add(KillEveryProcess(name, AppIds(uid, record.gid, start, count)))
     if start:
         span = f"{start}-{start + SUBID_COUNT - 1}"
         add(A.RunCommand(f"give back subordinate IDs {span}",
@@ -135,7 +135,7 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
     # that no process of the app is left to swap a directory for a link mid-way, and rm never
     # follows links nor leaves the home's file system
     add(A.RunCommand(f"remove {home}", ("rm", "-rf", "--one-file-system", "--", home)))
-    extra = (notify_state_files(name) if record.get("notify") else ())
+    extra = (notify_state_files(name) if record.notify else ())
     for path in (layout.pending_file, layout.secret_digests_file, layout.history_file, layout.applied_spec,
                  layout.legacy_record, layout.record_file, *extra):
         add(A.RemoveFile(path, "roost's record of the app"))
@@ -151,10 +151,10 @@ def plan_down(record: AppRecord, manager_running: bool, purge: bool) -> A.Plan:
 
 def down(record: AppRecord, host: Host, purge: bool, ui: Any, on_action=None) -> A.Plan:
     """Stop (and with `purge`, remove) the app. Runs under the app's lock (the verb holds it)."""
-    user = AppUser(record["name"], record["uid"], record["home"])
+    user = record.user
     manager = host.exists(f"{user.runtime_dir}/bus")
     p = plan_down(record, manager, purge)
-    ctx = Context(host, Layout(record["name"], record["home"]),
-                  Identity(record["uid"], record["gid"], record.get("subid_start") or 0), user, ui, 60.0)
+    ctx = Context(host, record.layout,
+                  Identity(record.uid, record.gid, record.subid_start), user, ui, 60.0)
     execute_plan(p.actions, ctx, on_action)
     return p

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from roost import backup, release
 from roost.app import App
 from roost.db_upgrade import pg_version_at
 from roost.errors import RoostError, UsageError
+from roost.history import Action
+from roost.host.facts import RunningImage, images_json
 from roost.pgmajor import pgdata_host_path
 from roost.spec.model import parse_duration
 from roost.upgrade_marker import refuse_if_interrupted
@@ -19,14 +22,17 @@ from roost.upgrade_marker import refuse_if_interrupted
 KEEP_REPO = "localhost/roost-keep"  # tags that stop earlier images from being pruned
 
 
+Outcome = Literal["updated", "current", "rolled-back", "failed"]
+
+
 @dataclass
 class Report:
-    result: str  # updated, current, rolled-back, failed
-    before: dict[str, dict[str, str]] = field(default_factory=dict)
-    after: dict[str, dict[str, str]] = field(default_factory=dict)
-    # container -> {image, id, digest} of the image the update started (after a rollback,
-    # `after` is what was restored, so the image that failed is only known from here)
-    tried: dict[str, dict[str, str]] = field(default_factory=dict)
+    result: Outcome
+    before: dict[str, RunningImage] = field(default_factory=dict)
+    after: dict[str, RunningImage] = field(default_factory=dict)
+    # container -> the image the update started (after a rollback, `after` is what was
+    # restored, so the image that failed is only known from here)
+    tried: dict[str, RunningImage] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)
     backup: str | None = None
     seconds_to_healthy: float | None = None
@@ -34,7 +40,7 @@ class Report:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, [], {})}
+        return {k: v for k, v in asdict(self).items() if v not in (None, [], {})}
 
 
 def check(app: App) -> list[dict]:
@@ -65,13 +71,13 @@ def image_digest(app: App, image_id: str) -> str:
     return r.stdout.strip() if r.ok else ""
 
 
-def _tried(app: App, containers: list[str], ids: dict[str, str | None]) -> dict[str, dict[str, str]]:
+def _tried(app: App, containers: list[str], ids: dict[str, str | None]) -> dict[str, RunningImage]:
     """container -> the new image it was restarted on (ids: image reference -> local image id)."""
     out = {}
     for c in containers:
         ref = app.spec.containers[c].image
         image_id = ids.get(ref) or ""
-        out[c] = {"image": ref, "id": image_id, "digest": image_digest(app, image_id) if image_id else ""}
+        out[c] = RunningImage(ref, image_id, image_digest(app, image_id) if image_id else "")
     return out
 
 
@@ -100,7 +106,7 @@ def update(app: App, say=print, status=None) -> Report:
             raise RoostError(f"pull of {image} failed: {r.stderr.strip()[-300:]}", hint="nothing was restarted")
         new_ids[image] = app.local_image_id(image) or ""
     changed = [c for c in app.spec.start_order()
-               if c in before and new_ids[app.spec.containers[c].image] != before[c]["id"]]
+               if c in before and new_ids[app.spec.containers[c].image] != before[c].id]
     report.changed = changed
     if not changed:
         say("every container already runs the newest image")
@@ -112,22 +118,22 @@ def update(app: App, say=print, status=None) -> Report:
         on_disk = pg_version_at(app, data) if data else ""
         new_major = _pg_major_of_image(app, new_ids[app.spec.containers[c].image])
         if on_disk.isdigit() and new_major and new_major != int(on_disk):
-            _point(app, c, before[c]["id"])
+            _point(app, c, before[c].id)
             raise UsageError(
                 f"the new image of {c} is PostgreSQL {new_major}, its data directory is PostgreSQL {on_disk}: refused",
                 hint=f"pin the tag to {on_disk}, or migrate with `roost db upgrade {app.spec.name} {c} --to {new_major}`")
     for c in changed:
-        _keep(app, c, before[c]["id"])
+        _keep(app, c, before[c].id)
     first = [c for c in changed if app.spec.web is not None and app.spec.start_first(c)]
     started = time.monotonic()
     if first:  # the new release beside the old one; only what is left stops first
         from roost.frontdoor import switch
 
-        ok, why = switch.update_start_first(app, first, lambda c: _point(app, c, before[c]["id"]), say, status)
+        ok, why = switch.update_start_first(app, first, lambda c: _point(app, c, before[c].id), say, status)
         if not ok:
             report.error = why
             for c in changed:
-                _point(app, c, before[c]["id"])
+                _point(app, c, before[c].id)
             report.result, report.after = "rolled-back", app.running_images()
             say(f"[red]update failed[/]: {why}; the previous release kept serving")
             return report
@@ -147,7 +153,7 @@ def update(app: App, say=print, status=None) -> Report:
     say(f"[red]update failed[/]: {why}; rolling back to the previous images")
     rb_started = time.monotonic()
     for c in changed:
-        _point(app, c, before[c]["id"])
+        _point(app, c, before[c].id)
     ok, why2 = _restart_and_check(app, services, timeout, status)
     report.rollback_seconds = round(time.monotonic() - rb_started, 2)
     report.after = app.running_images()
@@ -181,14 +187,14 @@ def rollback(app: App, to: int | None, say=print, status=None) -> Report:
                              hint=f"`roost history {app.spec.name}` shows the entries")
     else:
         older = [(i, e) for i, e in candidates
-                 if any(v.get("id") != now.get(c, {}).get("id") for c, v in e["images"].items())]
+                 if any(v.get("id") != (now[c].id if c in now else None) for c, v in e["images"].items())]
         if not older:
             raise UsageError("no earlier state with other images in the history", hint="nothing to roll back to")
         chosen = older[-1]
     index, entry = chosen
     report = Report("current", before=now)
     targets = {c: v["id"] for c, v in entry["images"].items() if c in app.spec.containers and v.get("id")}
-    changed = [c for c in app.spec.start_order() if c in targets and targets[c] != now.get(c, {}).get("id")]
+    changed = [c for c in app.spec.start_order() if c in targets and targets[c] != (now[c].id if c in now else None)]
     report.changed = changed
     if not changed:
         return report
@@ -197,7 +203,7 @@ def rollback(app: App, to: int | None, say=print, status=None) -> Report:
         raise RoostError(f"the images of entry {index} for {', '.join(missing)} are no longer on this host")
     for c in changed:
         if c in now:
-            _keep(app, c, now[c]["id"])
+            _keep(app, c, now[c].id)
         _point(app, c, targets[c])
     services = [app.service(c) for c in changed]
     say(f"rolling back {', '.join(changed)} to history entry {index} and waiting until healthy")
@@ -220,11 +226,11 @@ def restart_changed(app: App) -> Report:
     states = app.unit_states()
     # changed image, or not running at all (a failed restart before a rollback leaves it so)
     report.changed = [c for c in app.spec.start_order()
-                      if (c in running and ids[app.spec.containers[c].image] not in (None, running[c]["id"]))
+                      if (c in running and ids[app.spec.containers[c].image] not in (None, running[c].id))
                       or (st := states.get(app.service(c))) is None or st.active != "active"]
     if not report.changed:
         return report
-    new = [c for c in report.changed if c in running and ids[app.spec.containers[c].image] not in (None, running[c]["id"])]
+    new = [c for c in report.changed if c in running and ids[app.spec.containers[c].image] not in (None, running[c].id)]
     report.tried = _tried(app, new, dict(ids))
     started = time.monotonic()
     # behind the front door, as `roost update` does: the new release beside the old one, the site switched
@@ -234,7 +240,7 @@ def restart_changed(app: App) -> Report:
     if first:
         from roost.frontdoor import switch
 
-        ok, why = switch.update_start_first(app, first, lambda c: _point(app, c, running[c]["id"]), print,
+        ok, why = switch.update_start_first(app, first, lambda c: _point(app, c, running[c].id), print,
                                             point=switch.ask_door)
     rest = [c for c in report.changed if c not in first]
     if ok and rest:
@@ -247,11 +253,12 @@ def restart_changed(app: App) -> Report:
     return report
 
 
-def record(app: App, action: str, report: Report) -> str | None:
+def record(app: App, action: Action, report: Report) -> str | None:
     """The history entry of an update, rollback or auto-update, and the notification a failed
     update sends. Returns what the notification said (None when none was sent)."""
-    app.record_history({"action": action, "result": report.result, **report.to_dict(),
-                        "images": report.after or report.before})
+    fields = report.to_dict()
+    del fields["result"]
+    app.record_history(action, report.result, **{**fields, "images": images_json(report.after or report.before)})
     if action == "update" and report.result in ("rolled-back", "failed") and app.spec.notify is not None:
         from roost import notify
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from roost.app import App
-from roost.host.runner import AppUser, Result
+from roost.host.runner import Result
 from roost.layout import Layout
 from roost.spec.load import parse_spec
-from tests.unit.fakehost import FakeHost
+from tests.unit.fakehost import FakeHost, app_record
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "lab-notes.toml").read_text()
 HOME = "/srv/roost/notes"
@@ -282,8 +282,8 @@ def world(tmp_path: Path, spec_text: str = EXAMPLE) -> World:
     layout = Layout(spec.name, spec.home)
     spec_file = tmp_path / "notes.toml"
     spec_file.write_text(spec_text)
-    record = {"name": spec.name, "uid": 2100, "gid": 2100, "home": spec.home, "spec_path": str(spec_file)}
-    app = App(record, spec, host, AppUser(spec.name, 2100, spec.home), layout)
+    record = app_record(spec.name, uid=2100, gid=2100, home=spec.home, spec_path=str(spec_file))
+    app = App(record, spec, host)
     w = World(host, app, str(spec_file))
     w.dirs |= {spec.home, layout.backups_dir, f"{spec.home}/database", f"{spec.home}/uploads", layout.secrets_dir}
     w.files[layout.applied_spec] = spec_text.encode()

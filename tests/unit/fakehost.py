@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from roost.host.runner import AppUser, FileStat, Result
+from roost.record import AppRecord
 
 
 @dataclass
@@ -186,3 +187,9 @@ def converge(host: FakeHost, prep) -> None:
     images = [{"Names": [normalize_image(c.image)], "Digest": "sha256:" + "a" * 64, "Id": "b" * 64}
               for c in prep.spec.containers.values()]
     host.on("podman", "images", answer=json.dumps(images))
+
+
+def app_record(app: str, **fields) -> AppRecord:
+    """A record with only the fields a test cares about (the required ones filled in)."""
+    return AppRecord(**{"name": app, "uid": 0, "gid": 0, "home": f"/srv/roost/{app}",
+                        "pod_service": f"{app}-pod.service", "containers": [], **fields})

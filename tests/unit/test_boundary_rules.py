@@ -20,6 +20,7 @@ from roost.host.runner import FileStat
 from roost.plan.identity import resolve
 from roost.plan.planner import check_home
 from roost.spec.load import parse_spec
+from tests.unit.fakehost import app_record
 
 BASE = """\
 [app]
@@ -104,7 +105,7 @@ def system(groups: dict[str, int], apps: dict[str, dict] | None = None,
         package_manager="apt-get", missing_packages=(), podman_version=(5, 4, 2),
         users={n: PasswdEntry(n, u, g, "/", "/bin/sh") for n, (u, g) in users.items()},
         groups={"root": 0, "nogroup": 65534, **groups},
-        subuids=(), subgids=(), listeners=(), apps=apps or {}, linger=frozenset(),
+        subuids=(), subgids=(), listeners=(), apps={n: app_record(n, **a) for n, a in (apps or {}).items()}, linger=frozenset(),
     )
 
 
@@ -148,8 +149,7 @@ def run_history(monkeypatch, history: list[dict], *args: str):
     from roost.cli.history import history as verb
 
     monkeypatch.setattr(common, "require_root", lambda: None)
-    monkeypatch.setattr(common, "load_app", lambda name: {"name": name, "home": "/srv/roost/demo", "uid": 2000,
-                                                          "gid": 2000})
+    monkeypatch.setattr(common, "load_app", lambda name: app_record(name, uid=2000, gid=2000))
     monkeypatch.setattr(hist, "read", lambda host, layout: list(history))
     result = CliRunner().invoke(verb, ["demo", *args])
     assert result.exit_code == 0, result.output + repr(result.exception)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from roost import doctor
 from roost.host.facts import gather_system
 from roost.host.runner import AppUser, FileStat
-from tests.unit.fakehost import bare_host
+from tests.unit.fakehost import app_record, bare_host
 
-APP = {"name": "wiki", "uid": 2000, "gid": 2000, "home": "/srv/roost/wiki", "subid_start": 200000000,
-       "publish": ["127.0.0.1:8080:80"]}
+APP = app_record("wiki", uid=2000, gid=2000, subid_start=200000000, publish=["127.0.0.1:8080:80"])
 
 
 def test_tun_unusable_by_users_is_a_fixable_failure():
@@ -63,7 +64,7 @@ def test_network_online_not_reached_fails_with_add_wants():
 def test_privileged_port_in_a_spec_fails():
     host = bare_host()
     host.files["/proc/sys/net/ipv4/ip_unprivileged_port_start"] = "1024\n"
-    low = {**APP, "publish": ["127.0.0.1:80:80"]}
+    low = replace(APP, publish=["127.0.0.1:80:80"])
     c = doctor.check_ports(host, {"wiki": low})
     assert c.status == doctor.FAIL and "ip_unprivileged_port_start=80" in c.fix
     assert doctor.check_ports(host, {"wiki": APP}).status == doctor.OK
@@ -108,20 +109,20 @@ def test_cgroup_v2_missing_fails():
 
 def test_limits_say_whether_this_host_enforces_them():
     host = bare_host()
-    record = {"name": "wiki", "uid": 2000, "home": "/srv/roost/wiki"}
+    record = app_record("wiki", uid=2000)
     delegated = "/sys/fs/cgroup/user.slice/user-2000.slice/user@2000.service/cgroup.controllers"
     spec = '[app]\nname = "wiki"\n[containers.web]\nimage = "nginx"\nlimits = { memory = "512m" }\n'
     host.files["/var/lib/roost/apps/wiki/spec.toml"] = spec
     host.files[delegated] = "memory pids\n"  # like the lab: cpu not delegated
-    [c] = doctor.check_limits(host, {"wiki": record})  # type: ignore[dict-item]
+    [c] = doctor.check_limits(host, {"wiki": record})
     assert c.status == doctor.WARN and "NOT enforced on this host for web" in c.detail and "no cpu" in c.detail
     assert "Delegate=cpu memory pids" in c.fix
     host.files[delegated] = "cpu memory pids\n"
-    [c] = doctor.check_limits(host, {"wiki": record})  # type: ignore[dict-item]
+    [c] = doctor.check_limits(host, {"wiki": record})
     assert c.status == doctor.OK and c.detail.startswith("enforced") and "web have limits" in c.detail
     host.files[delegated] = ""
     host.files["/var/lib/roost/apps/wiki/spec.toml"] = spec.replace('limits = { memory = "512m" }\n', "")
-    [c] = doctor.check_limits(host, {"wiki": record})  # type: ignore[dict-item]
+    [c] = doctor.check_limits(host, {"wiki": record})
     assert c.status == doctor.OK and "would not enforce them" in c.detail
 
 
@@ -136,14 +137,14 @@ def test_selinux_enforcing_without_volume_labels_warns():
 
 def test_app_networks_need_netavark_aardvark_and_a_firewall_tool():
     host = bare_host()
-    networked = {"n": {"name": "n", "network": "n"}}
-    checks = {c.name: c for c in doctor.check_app_networks(host, networked)}  # type: ignore[arg-type]
+    networked = {"n": app_record("n", network="n")}
+    checks = {c.name: c for c in doctor.check_app_networks(host, networked)}
     assert {c.status for c in checks.values()} == {doctor.FAIL} and "apt-get install nftables" in checks[
         "nft or iptables"].fix
     assert {c.status for c in doctor.check_app_networks(host, {})} == {doctor.WARN}  # no app uses one yet
     for path in ("/usr/lib/podman/netavark", "/usr/lib/podman/aardvark-dns", "/usr/sbin/nft"):
         host.stats[path] = FileStat(0o755, 0, 0, False)
-    assert {c.status for c in doctor.check_app_networks(host, networked)} == {doctor.OK}  # type: ignore[arg-type]
+    assert {c.status for c in doctor.check_app_networks(host, networked)} == {doctor.OK}
 ROOST = ("/opt/roost/venv/bin/python3", "-m", "roost")
 
 
@@ -195,6 +196,6 @@ def test_a_user_that_stalls_costs_its_own_line():
 
     host.on("podman", "info", answer=stall)
     host.files["/run/user/2000/bus"] = ""
-    record = {**APP, "containers": ["app"], "volumes": []}
-    checks = doctor.check_app(host, record, [AppUser("wiki", 2000, "/srv/roost/wiki")])  # type: ignore[arg-type]
+    record = replace(APP, containers=["app"], volumes=[])
+    checks = doctor.check_app(host, record, [AppUser("wiki", 2000, "/srv/roost/wiki")])
     assert any(c.name == "app wiki" and c.status == doctor.FAIL and "timed out" in c.detail for c in checks)

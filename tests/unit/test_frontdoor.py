@@ -8,6 +8,7 @@ Regenerate the golden files after an intended change with:
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from roost.lab.config import web_hints
 from roost.plan import actions as A
 from roost.render.desired import Identity
 from roost.spec.load import parse_spec
-from tests.unit.fakehost import bare_host, converge
+from tests.unit.fakehost import app_record, bare_host, converge
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden_frontdoor"
@@ -404,8 +405,8 @@ def web_host():
     return host
 
 
-RECORD = {"notes": {"name": "notes", "domains": ["notes.lab.test"], "url": "https://notes.lab.test/",
-                    "tls": "internal", "spec_path": "/x/notes.toml"}}
+RECORD = {"notes": app_record("notes", domains=["notes.lab.test"], url="https://notes.lab.test/", tls="internal",
+                              spec_path="/x/notes.toml")}
 
 
 def checks(host, now) -> dict[str, tuple[str, str]]:
@@ -425,10 +426,10 @@ def test_doctor_checks_caddy_ports_sites_and_expiry():
     assert bad["ports 80/443"] == ("fail", "held by another program: 80 (nginx)") and bad["caddy"][0] == "fail"
     host.files.pop(SITE)
     assert checks(host, datetime(2026, 12, 1, tzinfo=UTC))["site notes"][0] == "fail"
-    acme = {"notes": dict(RECORD["notes"], tls="acme")}
+    acme = {"notes": replace(RECORD["notes"], tls="acme")}
     host.files[SITE] = "notes.lab.test {\n\ttls internal\n}\n"
     assert {c.name: c.status for c in check_frontdoor(host, acme)}["site notes"] == "fail"
-    assert check_frontdoor(host, {"plain": {"name": "plain"}}) == []
+    assert check_frontdoor(host, {"plain": app_record("plain")}) == []
 
 
 def test_listeners_on_80_and_443_are_named():

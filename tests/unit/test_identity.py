@@ -13,6 +13,7 @@ from roost.plan.identity import resolve
 from roost.render.desired import Identity
 from roost.spec.load import parse_spec
 from roost.tombstone import Purged, parse_tombstones, with_entry
+from tests.unit.fakehost import app_record
 
 BASE_USERS = {"root": (0, 0), "nobody": (65534, 65534), "alice": (1000, 1000)}
 
@@ -30,7 +31,7 @@ def system(users=None, groups=None, subuids=(), subgids=None, apps=None, purged=
         groups={"root": 0, "nogroup": 65534, "alice": 1000, **(groups or {})},
         subuids=tuple(SubRange(*r) for r in subuids),
         subgids=tuple(SubRange(*r) for r in (subuids if subgids is None else subgids)),
-        listeners=(), apps=apps or {}, linger=frozenset(), purged=tuple(purged),
+        listeners=(), apps={n: app_record(n, **a) for n, a in (apps or {}).items()}, linger=frozenset(), purged=tuple(purged),
     )
 
 

@@ -33,6 +33,7 @@ from roost.kube.kubernetes import WebFront, build_kubernetes
 from roost.kube.model import TARGETS, Bundle
 from roost.kube.names import dns_label, object_name
 from roost.kube.write import render
+from roost.record import AppRecord
 from roost.spec.load import key_lines, parse_spec
 from tests.unit import kuberules
 from tests.unit.fakehost import FakeHost
@@ -366,7 +367,7 @@ def test_with_secrets_reads_the_files_as_the_app_user(monkeypatch):
 
     host.on("head", answer=answer)
     monkeypatch.setattr(kube_secrets.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(kube_secrets, "read_record", lambda name: {"name": name, "uid": 2100, "home": "/srv/roost/notes"})
+    monkeypatch.setattr(kube_secrets, "read_record", lambda name: AppRecord(name, 2100, 2100, "/srv/roost/notes", "notes-pod.service", []))
     spec = parse_spec(notes_spec())
     assert kube_secrets.read_app_secrets(spec, host) == {"db_password": "v4lue"}
     (argv, user), = seen

@@ -8,10 +8,12 @@ import pytest
 
 from roost.errors import UsageError
 from roost.layout import Layout
+from roost.record import AppRecord
 from roost.render.desired import network_file, render
 from roost.render.wants import Identity
 from roost.spec.load import parse_spec
 from roost.teardown import plan_down
+from tests.unit.fakehost import app_record
 from tests.unit.test_frontdoor import listening
 
 BASE = """\
@@ -110,9 +112,8 @@ def test_network_rules_name_the_key(edit, where):
 
 def test_down_removes_the_network_and_an_interrupted_new_release():
     spec = parse_spec(BASE, "two.toml")
-    record = {"name": "two", "uid": 2500, "gid": 2500, "home": spec.home, "pod_service": "two-pod.service",
-              "containers": spec.start_order(), "network": "two"}
-    described = [a.describe() for a in plan_down(record, True, purge=False).actions]  # type: ignore[arg-type]
+    record = AppRecord("two", 2500, 2500, spec.home, "two-pod.service", spec.start_order(), network="two")
+    described = [a.describe() for a in plan_down(record, True, purge=False).actions]
     assert any(network_file(Layout("two", spec.home)) in d for d in described)
     assert any("web-next.container" in d for d in described)
     # the network's unit is stopped before the network goes (a unit still "active" would not create it again)
@@ -211,7 +212,7 @@ class _Door(_Units):
         self.host = FakeHost()
         self.sites: list[str] = []
         self.host.write_file = lambda path, text, **_: self.sites.append(text)  # type: ignore[method-assign]
-        self.record = {"uid": 2000, "gid": 2000, "subid_start": 200_000_000}
+        self.record = app_record("two", uid=2000, gid=2000, subid_start=200_000_000, home=spec.home)
         for port in (8441, 40123):  # both releases' ports are the app's (rootlessport under the app's IDs)
             listening(self.host, port, 2000)
 
@@ -283,7 +284,7 @@ def _standby_door(tmp_path):
     from tests.unit.test_frontdoor import caddy_host
 
     spec = parse_spec(BASE + WEB, "two.toml")
-    door = door_of(spec, {"uid": 2000, "gid": 2000, "subid_start": 200_000_000})
+    door = door_of(spec, app_record("two", uid=2000, gid=2000, subid_start=200_000_000, home=spec.home))
     assert door is not None and door.port == 8441
     host = caddy_host()
     host.on("systemctl", "is-active", answer="")

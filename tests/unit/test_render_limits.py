@@ -110,9 +110,9 @@ def test_app_limits_are_a_root_owned_slice_dropin_reloaded_when_changed_and_remo
 
 def test_purge_removes_the_ceiling_so_the_next_app_with_this_uid_does_not_inherit_it():
     from roost.plan import actions as A
+    from roost.record import AppRecord
     from roost.teardown import plan_down
 
-    record = {"name": "wiki", "uid": 2345, "gid": 2345, "home": "/srv/roost/wiki", "subid_start": 0,
-              "pod_service": "wiki-pod.service", "containers": ["web"]}
-    plan = plan_down(record, True, True)  # type: ignore[arg-type]
+    record = AppRecord("wiki", 2345, 2345, "/srv/roost/wiki", "wiki-pod.service", ["web"])
+    plan = plan_down(record, True, True)
     assert A.RemoveFile("/etc/systemd/system/user-2345.slice.d/50-roost-limits.conf", "the app's ceiling") in plan.actions

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from roost import output
 from roost.output import cell, plain
+from tests.unit.fakehost import app_record
 
 HOSTILE = "x\x1b]0;owned\x07\x1b[2J\x1b[31m[bold red]red[/]\u202eevil\x9b\r\n"
 
@@ -87,7 +88,7 @@ def test_history_table(monkeypatch, shown, tmp_path):
 
     monkeypatch.setattr(output, "console", output.console)
     monkeypatch.setattr("roost.cli.common.require_root", lambda: None)
-    monkeypatch.setattr("roost.cli.common.load_app", lambda name: {"home": str(tmp_path), "name": name})
+    monkeypatch.setattr("roost.cli.common.load_app", lambda name: app_record(name, home=str(tmp_path)))
     entry = {"time": HOSTILE, "who": HOSTILE, "action": HOSTILE, "result": HOSTILE, "images": {HOSTILE: {"image": HOSTILE}}}
     monkeypatch.setattr("roost.history.read", lambda host, layout: [entry])
     result = CliRunner().invoke(cli_history.history, ["a"])
@@ -106,7 +107,7 @@ def test_logs(monkeypatch):
             return Result(tuple(argv), 0, f"line {HOSTILE}", "")
 
     monkeypatch.setattr("roost.cli.common.require_root", lambda: None)
-    monkeypatch.setattr("roost.cli.common.load_app", lambda name: {"uid": 1, "pod_service": "p", "containers": []})
+    monkeypatch.setattr("roost.cli.common.load_app", lambda name: app_record("a", uid=1, pod_service="p"))
     monkeypatch.setattr("roost.cli.common.runner", lambda: Host())
     result = CliRunner().invoke(cli_logs.logs, ["a"])
     _clean(result.output)

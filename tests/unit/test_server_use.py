@@ -199,8 +199,8 @@ class _RecordingApp:
         self.entries: list[dict] = []
         self.spec = parse_spec(SPEC.replace('[notify]\nurls_file = "wiki.notify"\n', ""), "wiki.toml")
 
-    def record_history(self, entry: dict) -> None:
-        self.entries.append(entry)
+    def record_history(self, action: str, result: str, **fields) -> None:
+        self.entries.append({"action": action, "result": result, **fields})
 
 
 @pytest.mark.parametrize(("action", "result", "code"), [
@@ -208,9 +208,11 @@ class _RecordingApp:
     ("update", "failed", 1), ("rollback", "rolled-back", None), ("rollback", "failed", 1)])
 def test_update_exits_0_only_when_the_app_runs_what_was_asked(action, result, code, capsys):
     from roost.cli.update import _show
+    from roost.host.facts import RunningImage, images_json
     from roost.update import Report
 
-    old, new = {"app": {"digest": "sha256:" + "a" * 64}}, {"app": {"digest": "sha256:" + "b" * 64}}
+    old = {"app": RunningImage("example.org/wiki:1", "a" * 64, "sha256:" + "a" * 64)}
+    new = {"app": RunningImage("example.org/wiki:1", "b" * 64, "sha256:" + "b" * 64)}
     report = Report(result, before=old, after=old if result == "rolled-back" else new, tried=new, changed=["app"],
                     error=None if result in ("updated", "current") else "app is unhealthy")
     app = _RecordingApp()
@@ -221,10 +223,14 @@ def test_update_exits_0_only_when_the_app_runs_what_was_asked(action, result, co
             _show(app, action, report, as_json=False)
         assert e.value.code == code
     assert app.entries[-1]["result"] == result
+    # `roost update --json` and the history keep the JSON they had when the images were dicts
+    shown = json.dumps(report.to_dict())
+    assert f'"before": {{"app": {{"image": "example.org/wiki:1", "id": "{"a" * 64}", "digest": "sha256:{"a" * 64}"}}}}' in shown
     out = capsys.readouterr().out
     if action == "update" and result == "rolled-back":
         assert "tried sha256:bbbbbbbbbbbb, restored sha256:aaaaaaaaaaaa" in out
-        assert app.entries[-1]["tried"] == new
+        assert app.entries[-1]["tried"] == images_json(new)
+        assert app.entries[-1]["tried"]["app"] == {"image": "example.org/wiki:1", "id": "b" * 64, "digest": "sha256:" + "b" * 64}
 
 
 def test_reapply_applies_the_applied_text_not_the_edited_file(tmp_path):

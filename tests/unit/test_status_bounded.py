@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from roost import status
 from roost.errors import RoostError
+from roost.record import AppRecord
 from tests.unit.fakehost import bare_host
 
-RECORD = {"name": "wiki", "uid": 2000, "gid": 2000, "home": "/srv/roost/wiki", "pod_service": "wiki-pod.service",
-          "containers": ["app"], "images": {"app": "example/app:1"}, "publish": ["127.0.0.1:8080:80"],
-          "domains": []}
+RECORD = AppRecord("wiki", 2000, 2000, "/srv/roost/wiki", "wiki-pod.service", ["app"], images={"app": "example/app:1"},
+                   publish=["127.0.0.1:8080:80"], domains=[])
 
 
 def test_a_stalled_user_gives_its_app_an_error_and_a_problem(monkeypatch):
-    monkeypatch.setattr(status, "read_record", lambda name: dict(RECORD))
+    monkeypatch.setattr(status, "read_record", lambda name: RECORD)
     host = bare_host()
     host.files["/run/user/2000/bus"] = ""
     seen: list[float | None] = []
@@ -32,3 +32,23 @@ def test_a_stalled_user_gives_its_app_an_error_and_a_problem(monkeypatch):
     assert "timed out" in data["error"] and data["containers"][0]["state"] == "not installed"
     assert any("timed out" in p for p in status.problems([data]))
     assert seen and all(t == status.TIMEOUT for t in seen)  # every command as the user is bounded
+
+
+def test_status_json_keeps_its_keys_and_their_order(monkeypatch):
+    import json
+
+    monkeypatch.setattr(status, "read_record", lambda name: RECORD)
+    monkeypatch.setattr(status.time, "time", lambda: 1796011978.0)
+    host = bare_host()
+    host.files["/run/user/2000/bus"] = ""
+    host.on("systemctl", "--user", "show", answer="Id=wiki-pod.service\nLoadState=loaded\nActiveState=active\n"
+            "SubState=running\n\nId=app.service\nLoadState=loaded\nActiveState=active\nSubState=running\n")
+    host.on("podman", "container", "inspect", answer=json.dumps([{
+        "Config": {"Labels": {"io.roost.app": "wiki", "io.roost.container": "app"}}, "ImageName": "example/app:1",
+        "ImageDigest": "sha256:abc", "State": {"Status": "running", "Health": {"Status": "healthy"},
+                                                "StartedAt": "2026-11-30T04:11:18Z"}}]))
+    data = status.collect("wiki", host)
+    assert json.dumps(data["containers"]) == (
+        '[{"container": "app", "unit": "app.service", "state": "active/running", "health": "healthy", '
+        '"image": "example/app:1", "digest": "sha256:abc", "uptime_s": 100}]')
+    assert list(data) == ["app", "user", "uid", "home", "user_manager", "pod", "publish", "containers"]

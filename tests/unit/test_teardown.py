@@ -12,6 +12,7 @@ from roost.layout import APPS_DIR as APPS
 from roost.layout import Layout
 from roost.plan import actions as A
 from roost.plan.context import Context
+from roost.record import AppRecord
 from roost.render.desired import Identity
 from roost.survivors import AppIds, kill_all, scan
 from roost.teardown import KillEveryProcess, down, plan_down
@@ -22,8 +23,7 @@ def ctx_for(host):
     return Context(host, Layout("wiki", "/srv/roost/wiki"), Identity(2001, 2001, 200_100_000),
                    AppUser("wiki", 2001, "/srv/roost/wiki"), None, 1.0)
 
-RECORD = {"name": "wiki", "uid": 2001, "gid": 2001, "subid_start": 200_100_000, "home": "/srv/roost/wiki",
-          "pod_service": "wiki-pod.service", "containers": ["db", "web"]}
+RECORD = AppRecord("wiki", 2001, 2001, "/srv/roost/wiki", "wiki-pod.service", ["db", "web"], subid_start=200_100_000)
 UNITS = ["/srv/roost/wiki/.config/containers/systemd/wiki.pod",
          "/srv/roost/wiki/.config/containers/systemd/db.container",
          "/srv/roost/wiki/.config/containers/systemd/web.container"]

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING
 import click
 
 from roost.errors import RoostError
-from roost.host.runner import AppUser, Runner
+from roost.host.runner import Runner
 from roost.layout import list_apps as list_apps  # re-exported for the verbs
-from roost.layout import read_record
 from roost.output import console, plain
-from roost.record import AppRecord
+from roost.record import read_record
 
 load_app = read_record  # the verbs' name for it
 
@@ -59,6 +58,3 @@ def locked(layout, wait: float = 600):
     return app_lock(layout.lock_file, layout.name, wait,
                     say=lambda m: console.print(m, style="yellow", markup=False))
 
-
-def app_user(record: AppRecord) -> AppUser:
-    return AppUser(record["name"], record["uid"], record["home"])

@@ -20,15 +20,14 @@ def down(app: str, purge: bool, yes: bool) -> None:
       roost down hedgedoc --purge --yes
     """
     from roost.cli.common import load_app, locked, require_root, runner
-    from roost.layout import Layout
     from roost.teardown import down as teardown
 
     require_root()
     record = load_app(app)
-    home = record["home"]
+    home = record.home
     if purge and not yes:
         click.confirm(f"Delete app {app} for good, with everything in {home} (data and secrets)?", abort=True)
-    with locked(Layout(app, home)):
+    with locked(record.layout):
         teardown(record, runner(), purge, console,
                  on_action=lambda a: console.print(f"→ {a.describe()}", highlight=False, markup=False))
     if purge:

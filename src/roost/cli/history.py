@@ -22,12 +22,11 @@ def history(app: str, as_json: bool, lines: int) -> None:
 
     from roost.cli.common import load_app, require_root, runner
     from roost.history import merged, read, read_reported
-    from roost.layout import Layout
     from roost.output import cell, console
 
     require_root()
     record = load_app(app)
-    layout = Layout(app, record["home"])
+    layout = record.layout
     path = layout.history_file
     host = runner()
     rows = merged(read(host, layout), read_reported(host, layout))

@@ -21,13 +21,13 @@ def logs(app: str, container: str | None, follow: bool, lines: int) -> None:
 
     require_root()
     record = load_app(app)
-    if container and container not in record["containers"]:
-        raise UsageError(f"app {app} has no container {container!r} (it has: {', '.join(record['containers'])})")
+    if container and container not in record.containers:
+        raise UsageError(f"app {app} has no container {container!r} (it has: {', '.join(record.containers)})")
     import roost.units as units
 
     names = ([units.container(container)] if container
-             else [record["pod_service"], *(units.container(c) for c in record["containers"])])
-    argv = ["journalctl", "--no-pager", "-o", "short-iso", "-n", str(lines), *journal_matches(record["uid"], names)]
+             else [record.pod_service, *(units.container(c) for c in record.containers)])
+    argv = ["journalctl", "--no-pager", "-o", "short-iso", "-n", str(lines), *journal_matches(record.uid, names)]
     host = runner()
     if follow:
         host.exec_interactive([*argv, "-f"])

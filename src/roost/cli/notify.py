@@ -49,7 +49,7 @@ def flush(app: str) -> None:
 
     require_root()
     a = _app(app)
-    nt.flush(app, a.record["uid"], a.spec, say=lambda m: console.print(m, markup=False))
+    nt.flush(app, a.record.uid, a.spec, say=lambda m: console.print(m, markup=False))
 
 
 @notify.command("container-failed", hidden=True)

@@ -45,7 +45,7 @@ def reapply(apps: tuple[str, ...], quiet: bool) -> None:
             # on purpose); then the host's, never held while waiting for an app's
             with locked(app.layout, wait=APP_WAIT), global_lock(say=lambda m: console.print(m, style="yellow",
                                                                                              markup=False)):
-                prep = prepare(app.record["spec_path"], host, spec_text=app.spec_text)
+                prep = prepare(app.record.spec_path, host, spec_text=app.spec_text)
                 print_plan(prep.plan, show_diffs=not quiet)
                 if not prep.plan.empty:
                     _apply_one(host, prep)

@@ -13,9 +13,9 @@ def shell(app: str) -> None:
     Example:
       roost shell hedgedoc
     """
-    from roost.cli.common import app_user, load_app, require_root, runner
+    from roost.cli.common import load_app, require_root, runner
 
     require_root()
-    user = app_user(load_app(app))
+    user = load_app(app).user
     # the app user's shell is nologin: ask for bash explicitly, as the source document does
     runner().exec_interactive(["bash", "--login"], user=user)

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from roost.output import console
+
+if TYPE_CHECKING:  # the history's names only: the verb loads it when it runs
+    from roost.history import Action
 
 
 def _run_locked(app_name: str, fn):
@@ -16,7 +20,7 @@ def _run_locked(app_name: str, fn):
         return app, fn(app)
 
 
-def _show(app, action: str, report, as_json: bool) -> None:
+def _show(app, action: Action, report, as_json: bool) -> None:
     """Record, print, and exit the way scripts need: 0 only when the app runs what was asked for
     (`update`: the new images, or already the newest; `rollback`: the earlier images)."""
     from roost import update as upd
@@ -42,9 +46,9 @@ def _print_report(action: str, report) -> None:
     colour = {"updated": "green", "current": "green", "rolled-back": "yellow", "failed": "red"}[report.result]
     console.print(f"[bold {colour}]{action}: {report.result}[/]")
     for c in report.changed:
-        old = report.before.get(c, {}).get("digest", "")
-        now = report.after.get(c, {}).get("digest", "")
-        tried = report.tried.get(c, {}).get("digest", "")
+        old = report.before[c].digest if c in report.before else ""
+        now = report.after[c].digest if c in report.after else ""
+        tried = report.tried[c].digest if c in report.tried else ""
         if tried and report.result in ("rolled-back", "failed"):
             console.print(f"  {c}: tried {_short(tried)}, " +
                           (f"restored {_short(now)}" if report.result == "rolled-back" else f"now runs {_short(now)}"))

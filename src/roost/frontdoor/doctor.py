@@ -29,7 +29,7 @@ def listeners_80_443(ss_text: str) -> dict[int, set[str]]:
 
 
 def check_frontdoor(host: Host, apps: Mapping[str, AppRecord], now: datetime | None = None) -> list[Check]:
-    web = {n: a for n, a in apps.items() if a.get("domains")}
+    web = {n: a for n, a in apps.items() if a.domains}
     if not web:
         return []
     now = now or datetime.now(UTC)
@@ -56,16 +56,16 @@ def check_frontdoor(host: Host, apps: Mapping[str, AppRecord], now: datetime | N
         text = host.read_file(site_file(name))
         if text is None:
             out.append(Check(f"site {name}", FAIL, f"{site_file(name)} is missing",
-                             f"roost apply {record['spec_path']}"))
+                             f"roost apply {record.spec_path}"))
             continue
-        if record.get("tls") == "acme" and not re.search(r"^\s*tls \S+@\S+", text, re.M):
+        if record.tls == "acme" and not re.search(r"^\s*tls \S+@\S+", text, re.M):
             out.append(Check(f"site {name}", FAIL, "uses ACME without a contact email",
-                             f"set web.email in {record['spec_path']} and apply it"))
+                             f"set web.email in {record.spec_path} and apply it"))
             continue
-        out.append(Check(f"site {name}", OK, f"{record['url']} ({site_file(name)})"))
-        if record.get("tls") == "off":
+        out.append(Check(f"site {name}", OK, f"{record.url} ({site_file(name)})"))
+        if record.tls == "off":
             continue
-        for domain in record["domains"]:
+        for domain in record.domains or ():
             cert = certs.find(host, domain)
             if cert is None:
                 out.append(Check(f"certificate {domain}", WARN, "Caddy holds none yet",

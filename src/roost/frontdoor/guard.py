@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 from roost.frontdoor.render import dial_address, render_closed, render_site, site_file, upstream
 from roost.frontdoor.state import SERVICE
+from roost.history import Outcome
 from roost.host.runner import Host
+from roost.record import AppRecord
 from roost.spec.model import Spec
 from roost.survivors import AppIds
 
@@ -131,23 +133,23 @@ class Door:
 STANDBY_RE = re.compile(r"^\treverse_proxy (127\.0\.0\.1):([0-9]{1,5})(?: \{)?$", re.MULTILINE)
 
 
-def door_of(spec, record) -> Door | None:
+def door_of(spec: Spec, record: AppRecord) -> Door | None:
     if spec.web is None or (up := upstream(spec)) is None:
         return None
     from roost.layout import SUBID_COUNT
 
-    start = record.get("subid_start") or 0
-    ids = AppIds(record["uid"], record["gid"], start, SUBID_COUNT if start else 0)
+    start = record.subid_start
+    ids = AppIds(record.uid, record.gid, start, SUBID_COUNT if start else 0)
     ip = dial_address(up).rsplit(":", 1)[0]
     from roost.layout import Layout
 
     return Door(spec.name, ip, up.host_port, ids, render_site(spec), render_closed(spec), spec,
-                Layout(spec.name, record.get("home") or spec.home).door_request)
+                Layout(spec.name, record.home or spec.home).door_request)
 
 
 def load_door(host: Host, name: str) -> Door | None:
     """The door of applied app NAME, or None (no web section, no applied spec)."""
-    from roost.layout import Layout, record_path
+    from roost.layout import record_path
     from roost.record import parse_record
     from roost.spec.load import parse_spec
 
@@ -155,7 +157,7 @@ def load_door(host: Host, name: str) -> Door | None:
     if record_text is None:  # gone meanwhile (a purge)
         return None
     record = parse_record(record_text, record_path(name))
-    text = host.read_file(Layout(name, record["home"]).applied_spec)
+    text = host.read_file(record.layout.applied_spec)
     if text is None:
         return None
     return door_of(parse_spec(text, name), record)
@@ -254,7 +256,7 @@ def held_by_the_app(host: Host, lock_file: str, ids: AppIds) -> bool:
     return bool(uids) and uids == {ids.uid}
 
 
-def follow_request(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict] | None:
+def follow_request(host: Host, door: Door, lock_file: str) -> tuple[Outcome, Verdict] | None:
     """While the app's own nightly update holds its lock, dial what it asks for: its standby release
     (only while every listener on that port is the app's), or its own port again (the same check).
     The app's user can point its own site at nothing but its own listeners."""
@@ -276,7 +278,7 @@ def follow_request(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict
     return ("standby", verdict) if verdict.ok and set_site(host, door, text) else None
 
 
-def sync(host: Host, door: Door, lock_file: str) -> tuple[str, Verdict] | None:
+def sync(host: Host, door: Door, lock_file: str) -> tuple[Outcome, Verdict] | None:
     """One look at the app's port: close the site if the listener is not the app's; open it if it
     is and no roost verb is at work on the app. ("opened" | "closed", why) when it changed.
     While the site dials the standby release, that port must be the app's; the app's own port may be

@@ -56,7 +56,7 @@ def ask_door(app: App, dial: str | None) -> bool:
     own port). The watcher checks the listener there is the app's, as point_at does."""
     want = render_site(app.spec, dial)
     app.host.write_file(app.layout.door_request, f"{dial or 'own'}\n", mode=0o600, uid=app.user.uid,
-                        gid=app.record["gid"])
+                        gid=app.record.gid)
     deadline = time.monotonic() + ASK_WAIT_S
     while time.monotonic() < deadline:
         if app.host.read_file(site_file(app.spec.name)) == want:

@@ -11,6 +11,7 @@ import time
 
 from roost.frontdoor.guard import Door, follow_request, load_door, set_site, sync
 from roost.frontdoor.render import SITES_DIR
+from roost.history import Outcome
 from roost.host.runner import Host, Runner
 from roost.layout import Layout, list_apps
 
@@ -21,15 +22,14 @@ def sites(host: Host) -> list[str]:
     return [n for n in list_apps() if n in names]
 
 
-def report(host: Host, door: Door, event: str, why: str) -> None:
+def report(host: Host, door: Door, event: Outcome, why: str) -> None:
     from roost import history
-    from roost.layout import read_record
+    from roost.record import read_record
 
     print(f"{door.name}: site {event}: {why}", flush=True)  # the journal of roost-door.service
     try:
         record = read_record(door.name)
-        history.append(host, Layout(door.name, record["home"]), record["uid"], record["gid"],
-                       {"action": "front-door", "result": event, "why": why})
+        history.record(host, record.layout, record.uid, record.gid, "front-door", event, why=why)
     except Exception as e:
         print(f"{door.name}: could not record it in the history: {e}", flush=True)
 

@@ -6,7 +6,7 @@ import json
 import posixpath
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from roost.host import parse
@@ -138,7 +138,7 @@ def _records(host: Host) -> dict[str, AppRecord]:
         if text is None:
             continue  # a folder an interrupted apply made before writing the record
         record = parse_record(text, path)
-        apps.setdefault(record["name"], record)
+        apps.setdefault(record.name, record)
     return apps
 
 
@@ -199,9 +199,20 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
     )
 
 
-def running_images(host: Host, user: AppUser, app: str, images: dict[str, str]) -> dict[str, dict[str, str]]:
-    """container -> {image (its reference in the spec), id, digest} the app's containers run now.
-    `images`: container -> image reference, from the spec."""
+@dataclass(frozen=True)
+class RunningImage:
+    image: str  # the container's image reference in the spec
+    id: str
+    digest: str  # "" when podman does not know it
+
+
+def images_json(images: dict[str, RunningImage]) -> dict[str, dict[str, str]]:
+    """As history entries and backup manifests keep them: container -> {image, id, digest}."""
+    return {c: asdict(i) for c, i in images.items()}
+
+
+def running_images(host: Host, user: AppUser, app: str, images: dict[str, str]) -> dict[str, RunningImage]:
+    """container -> the image the app's container runs now. `images`: container -> image reference, from the spec."""
     ps, listing = concurrently(
         lambda: host.run(["podman", "ps", "-a", "--format", "json"], user=user, check=False),
         lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
@@ -211,5 +222,5 @@ def running_images(host: Host, user: AppUser, app: str, images: dict[str, str]) 
     for c in parse.parse_containers(ps.stdout) if ps.ok else []:
         name = c["labels"].get("io.roost.container")
         if c["labels"].get("io.roost.app") == app and name in images:
-            out[name] = {"image": images[name], "id": c["image_id"], "digest": digests.get(c["image_id"], "")}
+            out[name] = RunningImage(images[name], c["image_id"], digests.get(c["image_id"], ""))
     return out

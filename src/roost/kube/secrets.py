@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 
 from roost.errors import RoostError, UsageError
-from roost.host.runner import AppUser, Host
-from roost.layout import Layout, read_record
+from roost.host.runner import Host
+from roost.record import read_record
 from roost.spec.model import Spec
 
 MAX_SECRET = 4096  # generated secrets are at most 1024 characters
@@ -22,11 +22,10 @@ def read_app_secrets(spec: Spec, host: Host) -> dict[str, str]:
         raise UsageError("--with-secrets reads the app's secrets on this host: run it as root (e.g. with sudo)",
                          hint="without --with-secrets the export says how to create the Secret instead")
     record = read_record(spec.name)
-    if record.get("home") != spec.home:
-        raise UsageError(f"app {spec.name} on this host lives in {record.get('home')}, the spec says {spec.home}",
+    if record.home != spec.home:
+        raise UsageError(f"app {spec.name} on this host lives in {record.home}, the spec says {spec.home}",
                          hint="export the spec that was applied here")
-    user = AppUser(spec.name, int(record["uid"]), spec.home)
-    layout = Layout(spec.name, spec.home)
+    user, layout = record.user, record.layout
     out: dict[str, str] = {}
     for name in sorted(spec.secrets):
         r = host.run(["head", "-c", str(MAX_SECRET), "--", layout.secret_file(name)], user=user, check=False,

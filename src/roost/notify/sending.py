@@ -80,6 +80,6 @@ def emit(app: App, event: Event) -> str:
 
 
 def emit_for_update(app: App, report) -> str:
-    changed = ", ".join(f"{c} (tried {report.tried.get(c, {}).get('digest', '?')[:19]})" for c in report.changed)
+    changed = ", ".join(f"{c} (tried {(report.tried[c].digest if c in report.tried else '?')[:19]})" for c in report.changed)
     kind = "update-rolled-back" if report.result == "rolled-back" else "update-failed"
     return emit(app, Event(kind, f"{changed}: {report.error or 'not healthy'}"))

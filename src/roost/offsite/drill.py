@@ -23,9 +23,10 @@ from roost import backup as bk
 from roost.app import App
 from roost.errors import RoostError, UsageError
 from roost.host.runner import Host
-from roost.layout import read_record, record_path
+from roost.layout import record_path
 from roost.offsite import recover as rc
 from roost.offsite import trusted
+from roost.record import read_record
 from roost.spec.model import PUBLISH_RE, Spec
 
 SUFFIX = "-drill"
@@ -165,7 +166,7 @@ def drill(app: App, say: rc.Say, ui=None) -> dict:
             rc.cleanup(host, work)
             entry["seconds"] = round(time.monotonic() - started, 1)
             entry.setdefault("result", "failed")
-            app.record_history(entry)
+            app.record_history("drill", entry["result"], **{k: v for k, v in entry.items() if k not in ("action", "result")})
             if entry["result"] != "ok":
                 notify.emit(app, notify.Event("drill-failed", str(entry.get("error", "interrupted"))[-300:]))
     return entry

@@ -131,7 +131,7 @@ def apply_spec(host: Host, spec_path: str, spec_text: str, seeds: dict[str, str]
 def hand_over(app: App, fetched: Fetched, work: str) -> str:
     """The checked archive into the app's backups folder, copied by the app's user from root's
     folder (opened to the app's group for the copy). Returns the backup's name."""
-    gid = app.record["gid"]
+    gid = app.record.gid
     host = app.host
     host.run(["chgrp", "--", str(gid), work], mutates=True)
     host.run(["chmod", "0750", "--", work], mutates=True)
@@ -206,9 +206,9 @@ def recover(host: Host, repository: str, password: str, name: str, say: Say, ui=
     finally:
         cleanup(host, work)
     phases["total"] = time.monotonic() - started
-    app.record_history({"action": "recover", "result": "ok", "repository": repository,
-                        "snapshot": fetched.snapshot.id, "snapshot_time": fetched.snapshot.time,
-                        "bytes": fetched.bytes, "phases": {k: round(v, 1) for k, v in phases.items()}})
+    app.record_history("recover", "ok", repository=repository, snapshot=fetched.snapshot.id,
+                       snapshot_time=fetched.snapshot.time, bytes=fetched.bytes,
+                       phases={k: round(v, 1) for k, v in phases.items()})
     urls = [f"http://127.0.0.1:{p.host_port}/" for p in fetched.spec.pod.ports if p.proto == "tcp"]
     return Recovered(name, fetched.snapshot.id, fetched.snapshot.time, phases, fetched.bytes, spec_path, urls)
 

@@ -9,6 +9,7 @@ import time
 
 from roost.app import App
 from roost.errors import RoostError, UsageError
+from roost.history import Outcome
 from roost.host.runner import Host
 from roost.offsite import restic
 from roost.spec.model import OFFSITE_SECRET, Keep
@@ -96,16 +97,18 @@ def prune(host: Host, app: str, repository: str, password: str, keep: Keep) -> t
 
 def prune_recorded(app: App, repository: str, password: str) -> tuple[int, int]:
     """`roost offsite prune`: prune to the spec's retention, recorded in the history whatever the outcome."""
-    entry: dict = {"action": "offsite-prune", "result": "failed", "repository": repository}
+    result: Outcome = "failed"
+    fields: dict = {"repository": repository}
     try:
         before, after = prune(app.host, app.spec.name, repository, password, offsite_of(app).keep)
-        entry.update(result="ok", before=before, after=after)
+        result = "ok"
+        fields.update(before=before, after=after)
         return before, after
     except RoostError as e:
-        entry["error"] = e.message[-300:]
+        fields["error"] = e.message[-300:]
         raise
     finally:
-        app.record_history(entry)
+        app.record_history("offsite-prune", result, **fields)
 
 
 def kit(app: App, again: bool = False) -> dict[str, str]:
@@ -117,5 +120,5 @@ def kit(app: App, again: bool = False) -> dict[str, str]:
                          hint=f"`roost offsite kit {app.spec.name} --again` prints it once more")
     password = app_password(app)
     app.host.write_file(mark, time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n", mode=0o600, uid=0, gid=0)
-    app.record_history({"action": "offsite-kit", "result": "ok", "repository": offsite.repository})
+    app.record_history("offsite-kit", "ok", repository=offsite.repository)
     return {"app": app.spec.name, "repository": offsite.repository, "password": password}

@@ -95,10 +95,10 @@ def offsite_outcome(app: App, local: str, outcome: dict) -> None:
 
     error = outcome.pop("error", None)
     if error is None:
-        app.record_history({"action": "offsite", "result": "ok", **outcome})
+        app.record_history("offsite", "ok", **outcome)
         return
     message = app.host.mask(error.message)[-400:]
-    app.record_history({"action": "offsite", "result": "failed", "error": message})
+    app.record_history("offsite", "failed", error=message)
     notify.emit(app, notify.Event("offsite-failed", f"offsite copy failed: {message[-300:]}"))
     last = read_state(app.host, app.layout).get("time", 0.0)
     if time.time() - last > DAY:

@@ -39,8 +39,8 @@ def resolve(spec: Spec, system: SystemFacts) -> Identity:
             raise UsageError(f"{name} is a system account (UID {user.uid})", hint="pick another app name")
         uid, gid = user.uid, user.gid
     else:
-        taken_uids = {u.uid for u in system.users.values()} | {a.get("uid") for a in other_apps.values()}
-        taken_gids = set(system.groups.values()) | {a.get("gid") for a in other_apps.values()}
+        taken_uids = {u.uid for u in system.users.values()} | {a.uid for a in other_apps.values()}
+        taken_gids = set(system.groups.values()) | {a.gid for a in other_apps.values()}
         # a purged app's IDs: a process that outlived it may still hold them. Only a spec that
         # names the UID (or GID) gets it back, with that UID's own range: the operator's explicit choice
         # (the source document fixes both). Any other purged range is never handed out again.
@@ -49,7 +49,7 @@ def resolve(spec: Spec, system: SystemFacts) -> Identity:
             uid = spec.app.uid
             if uid in taken_uids:
                 owner = next((u.name for u in system.users.values() if u.uid == uid), None) or next(
-                    (n for n, a in other_apps.items() if a.get("uid") == uid), "?")
+                    (n for n, a in other_apps.items() if a.uid == uid), "?")
                 raise UsageError(f"app.uid {uid} is already used by {owner}", hint="choose a free UID or leave app.uid out")
         else:
             blocked = taken_uids | taken_gids | purged_ids
@@ -77,7 +77,7 @@ def _subid_start(name: str, uid: int, system: SystemFacts, *, named: bool = Fals
         return own[0].start
     ranges = [r for r in (*system.subuids, *system.subgids) if r.owner != name]
     real_ids = {u.uid for u in system.users.values()} | set(system.groups.values())
-    recorded = [s for n, a in system.apps.items() if n != name and isinstance(s := a.get("subid_start"), int)]
+    recorded = [a.subid_start for n, a in system.apps.items() if n != name]
     purged = [p for p in system.purged if p.subid_start and not (named and p.uid == uid)]
 
     def free(start: int) -> bool:

@@ -35,18 +35,18 @@ def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
     for other, record in system.apps.items():
         if other == spec.name:
             continue
-        if record.get("uid") == identity_uid:
+        if record.uid == identity_uid:
             raise UsageError(f"UID {identity_uid} is already used by roost app {other}", hint="pick another app.uid")
-        theirs = {(q.host_port, q.proto) for q in map(parse_publish, record.get("publish", []))}
+        theirs = {(q.host_port, q.proto) for q in map(parse_publish, record.publish)}
         for p in spec.ports:
             if (p.host_port, p.proto) in theirs:
                 raise UsageError(f"{_where(spec, p)}: host port {p.host_port} is already published by roost app {other}",
                                  hint="choose another host port")
-        claimed = set(record.get("domains", [])) & set(spec.web.domains if spec.web else ())
+        claimed = set(record.domains or ()) & set(spec.web.domains if spec.web else ())
         if claimed:
             raise UsageError(f"web.domains: {', '.join(sorted(claimed))} is already served by roost app {other}",
                              hint=f"a domain has one app: pick another, or take it out of {other}'s spec first")
-    my_ports = set(mine.get("publish", [])) if mine else set()
+    my_ports = set(mine.publish) if mine else set()
     for p in spec.ports:
         if str(p) in my_ports:
             continue  # ours, from the previous apply
@@ -95,8 +95,8 @@ def check_home(spec: Spec, system: SystemFacts, uid: int, home: FileStat | None,
                           else "others can write") + ": whoever controls it could move the app's home",
                          hint=f"choose a home whose parent only root can change, e.g. /srv/roost/{spec.name}")
     for other, record in system.apps.items():
-        theirs = record.get("home")
-        if other != spec.name and isinstance(theirs, str) and (_within(spec.home, theirs) or _within(theirs, spec.home)):
+        theirs = record.home
+        if other != spec.name and (_within(spec.home, theirs) or _within(theirs, spec.home)):
             raise UsageError(f"app.home: {spec.home} overlaps the home of roost app {other} ({theirs})",
                              hint="give each app a folder of its own, e.g. /srv/roost/NAME")
     if home is None:

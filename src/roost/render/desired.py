@@ -381,24 +381,23 @@ def render(spec: Spec, identity: Identity, env_files: dict[str, dict[str, str]] 
 
 def registry_record(spec: Spec, identity: Identity, spec_path: str) -> str:
     layout = Layout(spec.name, spec.home)
-    record: AppRecord = {
-        "name": spec.name,
-        "uid": identity.uid,
-        "gid": identity.gid,
-        "subid_start": identity.subid_start,
-        "home": spec.home,
-        "spec_path": spec_path,
-        "spec_digest": spec.digest(),
-        "publish": [str(p) for p in spec.ports],
-        "volumes": [v for c in spec.containers.values() for v in c.volumes],  # doctor: SELinux labels
-        "containers": spec.start_order(),
-        "images": spec.images,
-        "pod_service": layout.pod_service,
-    }
-    if spec.network is not None:  # down removes the network
-        record["network"] = spec.name
-    if spec.web is not None:  # the front door: `status` shows the URL, other apps' plans refuse these domains
-        record["domains"], record["url"], record["tls"] = list(spec.web.domains), spec.web.url, spec.web.tls
-    if spec.notify is not None:
-        record["notify"] = True  # down stops the system unit that watches its spool
+    web = spec.web
+    record = AppRecord(
+        name=spec.name,
+        uid=identity.uid,
+        gid=identity.gid,
+        subid_start=identity.subid_start,
+        home=spec.home,
+        spec_path=spec_path,
+        spec_digest=spec.digest(),
+        publish=[str(p) for p in spec.ports],
+        volumes=[v for c in spec.containers.values() for v in c.volumes],  # doctor: SELinux labels
+        containers=spec.start_order(),
+        images=spec.images,
+        pod_service=layout.pod_service,
+        network=spec.name if spec.network is not None else None,  # down removes the network
+        # the front door: `status` shows the URL, other apps' plans refuse these domains
+        domains=list(web.domains) if web else None, url=web.url if web else None, tls=web.tls if web else None,
+        notify=True if spec.notify is not None else None,  # down stops the system unit that watches its spool
+    )
     return dump_record(record)
