@@ -321,6 +321,7 @@ def _put_back(app: App, staging: str, manifest: archive.Manifest, aside: _Aside,
             raise RoostError(f"the database did not start for the restore: {r.stderr.strip()}")
         for container, member in manifest.databases.items():
             user, db = pg_credentials(app, container)
+            _wait_for_database(app, container, user, db, timeout, say)
             say(f"restoring database {db} of {container}")
             _stream(app, ["cat", "--", posixpath.join(staging, member)],
                     ["podman", "exec", "-i", app.container_name(container), "psql", "-q", "-v", "ON_ERROR_STOP=1",
@@ -331,6 +332,23 @@ def _put_back(app: App, staging: str, manifest: archive.Manifest, aside: _Aside,
     if not r.ok:
         raise RoostError(f"the app did not become healthy after the restore: {r.stderr.strip()}",
                          hint=f"see `roost logs {app.spec.name}`")
+
+
+def _wait_for_database(app: App, container: str, user: str, db: str, timeout: float, say: Say) -> None:
+    """Until the server takes connections: its unit is active as soon as the container runs when the
+    spec has no health check (Synapse's compose file declares none for its PostgreSQL). Over TCP:
+    the image's first start runs a temporary server on the socket only, stopped again after initdb."""
+    deadline = time.monotonic() + timeout
+    ready = ("exec", app.container_name(container), "pg_isready", "-q", "-h", "127.0.0.1", "-U", user, "-d", db)
+    if app.podman(*ready, check=False).ok:
+        return
+    say(f"waiting until {container} takes connections")
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        if app.podman(*ready, check=False).ok:
+            return
+    raise RoostError(f"{container} did not take connections within {timeout:.0f}s for the restore",
+                     hint=f"see `roost logs {app.spec.name} {container}`")
 
 
 def _health_timeout(app: App) -> float:

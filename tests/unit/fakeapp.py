@@ -117,6 +117,8 @@ class World:
             return fail(argv, f"Error: can only create exec sessions on running containers: {cname}", 125)
         if cmd[0] == "pg_dump":
             return fail(argv, "pg_dump: error: connection lost") if "dump" in self.failing else self.dumps[c]
+        if cmd[0] == "pg_isready":  # a running database container takes connections at once here
+            return ""
         if cmd[0] == "psql" and interactive:
             if "psql" in self.failing:
                 return fail(argv, "ERROR:  relation exists", 3)
