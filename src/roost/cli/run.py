@@ -40,6 +40,8 @@ def run(app: str, container: str, command: tuple[str, ...], env: tuple[str, ...]
         key, eq, _ = kv.partition("=")
         if not eq or not ENV_KEY_RE.fullmatch(key):
             raise UsageError(f"--env {kv.partition('=')[0]!r}: expected KEY=VALUE with KEY a variable name")
-    argv = run_argv(a.spec, a.layout, container, host.exists(a.layout.env_file(container)), command, env,
+    # lstat through safefs: a path in the app's home is never followed by root
+    has_env_file = host.stat(a.layout.env_file(container)) is not None
+    argv = run_argv(a.spec, a.layout, container, has_env_file, command, env,
                     tty=os.isatty(0) and os.isatty(1))
     host.exec_interactive(argv, user=a.user)
