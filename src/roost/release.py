@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 POLL_S = 1.0
 GRACE_S = 5.0  # the container's own start before its first check counts
 CLOCK: list = [time.monotonic, time.sleep]  # (clock, sleep): tests script time here
-PROPS = ("Id", "ActiveState", "SubState", "Result", "ActiveEnterTimestampMonotonic")
+PROPS = ("Id", "ActiveState", "SubState", "Result", "ActiveEnterTimestampMonotonic", "InvocationID")
 
 
 def window(spec: Spec, container: str, *, hung: bool = True) -> float:
@@ -44,18 +44,21 @@ def window(spec: Spec, container: str, *, hung: bool = True) -> float:
     return min(limit, counted + (parse_duration(h.timeout) if hung else 0) + GRACE_S)
 
 
-def failing_fast(app: App, unit: str, container: str) -> bool:
-    """Whether the container of `unit` has checks on record, and its last `retries` all failed
-    well inside their timeout (podman logs its startup checks, one a second, while the status
-    stays 'starting'). Anything unclear (no log, a check still running, a slow one) is False."""
+def failing_fast(app: App, unit: str, container: str, since: float = 0.0) -> bool:
+    """Whether the container of `unit` has checks on record since `since` (Unix time: the start
+    the gate watches; an older container of the same name, still stopping, is not this release),
+    and its last `retries` all failed well inside their timeout (podman logs its startup checks,
+    one a second, while the status stays 'starting'). Anything unclear (no log, a check still
+    running, a slow one) is False."""
     h = app.spec.containers[container].health
     if h is None:
         return False
     name = app.container_name(unit.removesuffix(".service"))
     r = app.podman("inspect", "--format", "{{json .State.Health.Log}}", name, check=False)
     try:
-        log = json.loads(r.stdout) if r.ok else None
-        last = (log or [])[-h.retries:]
+        log = [e for e in (json.loads(r.stdout) if r.ok else None) or []
+               if datetime.fromisoformat(e["Start"]).timestamp() >= since]
+        last = log[-h.retries:]
         took = [(datetime.fromisoformat(e["End"]) - datetime.fromisoformat(e["Start"])).total_seconds()
                 for e in last]
     except (ValueError, TypeError, KeyError):
@@ -116,13 +119,17 @@ def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
         watch.setdefault(app.service(n), n)
     units = list(watch)
     clock, sleep = clock or CLOCK[0], sleep or CLOCK[1]
-    before = {u: p.get("ActiveEnterTimestampMonotonic", "") for u, p in _states(app, units).items()}
+    was = _states(app, units)
+    before = {u: p.get("ActiveEnterTimestampMonotonic", "") for u, p in was.items()}
+    # a restart of a unit still activating (the broken release a rollback replaces) only counts from
+    # its new run: until systemd starts that, the old run's state and container are what shows
+    old_run = {u: p.get("InvocationID", "") for u, p in was.items() if restart and p.get("ActiveState") == "activating"}
     app.systemctl("reset-failed", *services, mutates=True, check=False)
     r = app.systemctl("restart" if restart else "start", "--no-block", *services, mutates=True, check=False)
     if not r.ok:
         return False, (r.stderr.strip().splitlines() or ["the start failed"])[0]
     began = clock()
-    starting: dict[str, float] = {}  # unit -> when it was first seen starting
+    starting: dict[str, tuple[float, float]] = {}  # unit -> (clock, Unix time) when its new run was first seen
     while True:
         now = clock()
         states = _states(app, units)
@@ -133,11 +140,12 @@ def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
                 continue
             if v is not None:
                 return False, f"{unit} {v}"
-            if states.get(unit, {}).get("ActiveState") == "activating":
-                starting.setdefault(unit, now)
-            took = now - starting[unit] if unit in starting else 0.0
+            props = states.get(unit, {})
+            if props.get("ActiveState") == "activating" and props.get("InvocationID", "") != old_run.get(unit, "-"):
+                starting.setdefault(unit, (now, time.time()))
+            took = now - starting[unit][0] if unit in starting else 0.0
             limit, short = window(app.spec, watch[unit]), window(app.spec, watch[unit], hung=False)
-            if took > limit or (short < took <= limit and failing_fast(app, unit, watch[unit])):
+            if took > limit or (short < took <= limit and failing_fast(app, unit, watch[unit], starting[unit][1] - 1)):
                 return False, (f"{unit} was not healthy {took:.0f}s after it started "
                                f"(its health check's retries{'' if took > limit else ', each failing at once'})")
             pending.append(unit)

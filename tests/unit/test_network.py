@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -139,9 +140,17 @@ class _Units:
         self.calls.append(("podman", *argv))
         if self.checks is None:
             return Result(list(argv), 125, "", "no such container")
-        log = [{"Start": "2026-12-04T01:24:57.554750239Z", "End": f"2026-12-04T01:24:{57.55 + took:09.6f}Z",
+        now = datetime.now(UTC)  # the checks of the run the gate watches, made since it started
+        if any(self._state(u).endswith("=r0") for u in self.states):  # the old run's container: checks of before
+            now -= timedelta(seconds=120)
+        log = [{"Start": now.isoformat(), "End": (now + timedelta(seconds=took)).isoformat(),
                 "ExitCode": code, "Output": ""} for code, took in self.checks]
         return Result(list(argv), 0, json.dumps(log), "")
+
+    def _state(self, unit: str) -> str:
+        """A scripted state is 'activating' or 'activating@RUN' (RUN: systemd's InvocationID of that run)."""
+        state, _, run = self.states[unit][min(int(self.now), len(self.states[unit]) - 1)].partition("@")
+        return f"ActiveState={state}\nInvocationID={run or 'r1'}"
 
     def systemctl(self, *argv: str, **_: object):
         from roost.host.runner import Result
@@ -150,8 +159,7 @@ class _Units:
         out = ""
         if argv[0] == "show":
             units = argv[argv.index("--") + 1:]
-            out = "\n\n".join(f"Id={u}\nActiveState={self.states[u][min(int(self.now), len(self.states[u]) - 1)]}"
-                              for u in units)
+            out = "\n\n".join(f"Id={u}\n{self._state(u)}" for u in units)
         return Result(list(argv), 0, out, "")
 
 
@@ -187,6 +195,25 @@ def test_the_gate_does_not_wait_for_a_timeout_when_the_checks_fail_at_once(check
     assert not ok and app.now == gives_up_at + 1, (why, app.now)
     assert ("each failing at once" in why) == (gives_up_at < 40), why
     assert ("podman", "inspect", "--format", "{{json .State.Health.Log}}", "two-web") in app.calls
+
+
+def test_a_rollback_restart_counts_from_the_new_run_not_the_broken_one_still_stopping():
+    """The nightly rollback restarts a unit still activating with the broken release, whose container's checks
+    all failed at once. Until systemd starts the new run (another InvocationID), neither that run's time nor its
+    container's checks are the release the gate judges (the lab's nightly rollback was called failed by them)."""
+    from roost import release
+
+    spec = parse_spec(BASE, "two.toml")
+    stopping = ["activating@r0"] * 20  # the broken run, stopping for 20 s (its app ignores SIGTERM)
+    app = _Units(spec, {"web.service": [*stopping, *["activating@r2"] * 25, "active@r2"]}, [(1, 0.07)] * 5)
+    ok, why = release.start_and_gate(app, {"web.service": "web"}, clock=lambda: app.now,  # type: ignore[arg-type]
+                                     sleep=lambda s: setattr(app, "now", app.now + s))
+    assert ok, why  # 25 s of the new run: inside its 35 s; without InvocationID it gave up at 36 s, failing at once
+    # the same, but the new run keeps failing at once: judged from its own start (20 s) + 35 s
+    app = _Units(spec, {"web.service": [*stopping, "activating@r2"]}, [(1, 0.07)] * 5)
+    ok, why = release.start_and_gate(app, {"web.service": "web"}, clock=lambda: app.now,  # type: ignore[arg-type]
+                                     sleep=lambda s: setattr(app, "now", app.now + s))
+    assert not ok and "each failing at once" in why and app.now == 20 + 36, (why, app.now)
 
 
 def test_the_gate_fails_at_once_when_the_container_exits_and_waits_for_dependants():
