@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 POLL_S = 1.0
 GRACE_S = 5.0  # the container's own start before its first check counts
 CLOCK: list = [time.monotonic, time.sleep]  # (clock, sleep): tests script time here
-PROPS = ("Id", "ActiveState", "SubState", "Result", "ActiveEnterTimestampMonotonic", "InvocationID")
+PROPS = ("Id", "ActiveState", "SubState", "Result", "InvocationID")
 
 
 def window(spec: Spec, container: str, *, hung: bool = True) -> float:
@@ -90,15 +90,13 @@ def dependants(spec: Spec, containers: list[str]) -> list[str]:
     return [n for n in spec.start_order() if n in found]
 
 
-def verdict(props: dict[str, str] | None, entered_before: str = "") -> str | None:
-    """'ok', 'failed: why', or None while the unit is still on its way. entered_before: its
-    ActiveEnterTimestampMonotonic before the restart (still active with it = not restarted yet)."""
+def verdict(props: dict[str, str] | None) -> str | None:
+    """'ok', 'failed: why', or None while the unit (its new run) is still on its way."""
     if props is None:
         return "failed: the unit is missing"
     active, sub, result = props.get("ActiveState", ""), props.get("SubState", ""), props.get("Result", "success")
     if active == "active":
-        again = entered_before in ("", "0") or props.get("ActiveEnterTimestampMonotonic") != entered_before
-        return "ok" if again else None
+        return "ok"
     if active == "failed" or sub == "auto-restart":
         return f"failed: its container exited ({result})"
     if active == "inactive" and result not in ("", "success"):
@@ -119,11 +117,10 @@ def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
         watch.setdefault(app.service(n), n)
     units = list(watch)
     clock, sleep = clock or CLOCK[0], sleep or CLOCK[1]
-    was = _states(app, units)
-    before = {u: p.get("ActiveEnterTimestampMonotonic", "") for u, p in was.items()}
-    # a restart of a unit still activating (the broken release a rollback replaces) only counts from
-    # its new run: until systemd starts that, the old run's state and container are what shows
-    old_run = {u: p.get("InvocationID", "") for u, p in was.items() if restart and p.get("ActiveState") == "activating"}
+    # systemd gives each run of a unit its own InvocationID. Until the new run starts (the job is
+    # queued; a broken release a rollback replaces may take a while to stop), what shows is the old
+    # run's: active, failed, or still starting, with its container's failed checks. None of it counts.
+    old_run = {u: p.get("InvocationID", "") for u, p in _states(app, units).items()}
     app.systemctl("reset-failed", *services, mutates=True, check=False)
     r = app.systemctl("restart" if restart else "start", "--no-block", *services, mutates=True, check=False)
     if not r.ok:
@@ -135,13 +132,16 @@ def start_and_gate(app: App, services: dict[str, str], *, restart: bool = True,
         states = _states(app, units)
         pending = []
         for unit in units:
-            v = verdict(states.get(unit), before.get(unit, ""))
+            props = states.get(unit)
+            if props is not None and old_run.get(unit) and props.get("InvocationID", "") == old_run[unit]:
+                pending.append(unit)
+                continue
+            v = verdict(props)
             if v == "ok":
                 continue
             if v is not None:
                 return False, f"{unit} {v}"
-            props = states.get(unit, {})
-            if props.get("ActiveState") == "activating" and props.get("InvocationID", "") != old_run.get(unit, "-"):
+            if (props or {}).get("ActiveState") == "activating":
                 starting.setdefault(unit, (now, time.time()))
             took = now - starting[unit][0] if unit in starting else 0.0
             limit, short = window(app.spec, watch[unit]), window(app.spec, watch[unit], hung=False)

@@ -148,9 +148,11 @@ class _Units:
         return Result(list(argv), 0, json.dumps(log), "")
 
     def _state(self, unit: str) -> str:
-        """A scripted state is 'activating' or 'activating@RUN' (RUN: systemd's InvocationID of that run)."""
-        state, _, run = self.states[unit][min(int(self.now), len(self.states[unit]) - 1)].partition("@")
-        return f"ActiveState={state}\nInvocationID={run or 'r1'}"
+        """A scripted state is 'activating' or 'activating@RUN' (RUN: systemd's InvocationID of that run; by
+        default r0, the run before the restart, for the first second, then r1)."""
+        at = min(int(self.now), len(self.states[unit]) - 1)
+        state, _, run = self.states[unit][at].partition("@")
+        return f"ActiveState={state}\nInvocationID={run or ('r0' if at == 0 else 'r1')}"
 
     def systemctl(self, *argv: str, **_: object):
         from roost.host.runner import Result
@@ -214,6 +216,11 @@ def test_a_rollback_restart_counts_from_the_new_run_not_the_broken_one_still_sto
     ok, why = release.start_and_gate(app, {"web.service": "web"}, clock=lambda: app.now,  # type: ignore[arg-type]
                                      sleep=lambda s: setattr(app, "now", app.now + s))
     assert not ok and "each failing at once" in why and app.now == 20 + 36, (why, app.now)
+    # the old run shown failed (killed on stop) before the queued start job runs: not the new release's verdict
+    app = _Units(spec, {"web.service": ["failed@r0", "failed@r0", "activating@r2", "active@r2"]}, [(1, 0.07)] * 5)
+    ok, why = release.start_and_gate(app, {"web.service": "web"}, clock=lambda: app.now,  # type: ignore[arg-type]
+                                     sleep=lambda s: setattr(app, "now", app.now + s))
+    assert ok and app.now == 3, (why, app.now)
 
 
 def test_the_gate_fails_at_once_when_the_container_exits_and_waits_for_dependants():
@@ -235,7 +242,7 @@ class _Door(_Units):
         from tests.unit.fakehost import FakeHost
 
         super().__init__(spec, {})
-        self.next_healthy, self.active = next_healthy, {"web.service"}
+        self.next_healthy, self.active, self.runs = next_healthy, {"web.service"}, {}
         self.host = FakeHost()
         self.sites: list[str] = []
         self.host.write_file = lambda path, text, **_: self.sites.append(text)  # type: ignore[method-assign]
@@ -256,11 +263,13 @@ class _Door(_Units):
         if argv[0] in ("start", "restart"):
             for u in units:
                 self.active.discard(u)
+                self.runs[u] = self.runs.get(u, 0) + 1
                 if u != "web-next.service" or self.next_healthy:
                     self.active.add(u)
         if argv[0] == "stop":
             self.active -= set(units)
-        self.states = {u: ["active" if u in self.active else "activating"] for u in ("web.service", "web-next.service")}
+        self.states = {u: [f"{'active' if u in self.active else 'activating'}@r{self.runs.get(u, 0)}"]
+                       for u in ("web.service", "web-next.service")}
         return super().systemctl(*argv, **kw)
 
 
