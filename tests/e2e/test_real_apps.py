@@ -216,22 +216,9 @@ SERVER_NAME = "chat.lab.test"
 MESSAGE = "hello from a rootless pod"
 
 
-def configure_synapse(lab, config: Path) -> str:
-    """The edit upstream's README asks for after `generate` ("You must edit homeserver.yaml to use postgres"):
-    the compose file's database, and the listener on the port the compose file publishes (8448; generate
-    writes 8008). Written in place, as the user's editor would (owner and mode stay the container's).
-    Returns the generated registration secret (for the admin API)."""
-    text = config.read_text()
-    db = ("database:\n  name: psycopg2\n  args:\n    user: synapse\n    password: changeme\n    database: synapse\n"
-          "    host: db\n    cp_min: 2\n    cp_max: 5\n")
-    start = text.index("database:\n")
-    end = text.index("\n", text.index("database: /data/", start)) + 1  # sqlite3's two lines
-    text = text[:start] + db + text[end:]
-    assert "  - port: 8008\n" in text, text
-    with config.open("r+") as f:
-        f.write(text.replace("  - port: 8008\n", "  - port: 8448\n"))
-        f.truncate()
-    return next(line.split(":", 1)[1].strip().strip('"') for line in text.splitlines()
+def registration_secret(config: Path) -> str:
+    """The shared secret generate wrote into homeserver.yaml (for the admin API's registration)."""
+    return next(line.split(":", 1)[1].strip().strip('"') for line in config.read_text().splitlines()
                 if line.startswith("registration_shared_secret:"))
 
 
@@ -242,12 +229,17 @@ def synapse(lab):
     first = roost(lab, "apply", app.spec, check=False)  # as upstream's README says: no config yet, so no server
     print(f"\nFIGURES synapse: first apply exit {first.returncode}: {first.stdout.strip().splitlines()[-1:]}")
     app.uid = int(lab.exec(["id", "-u", app.name]).stdout)
+    # the README's once-only steps, as `roost lab try` runs them: `roost run ... generate`, then homeserver.yaml
+    # edited for the compose file's PostgreSQL and published port
+    put(lab, "/var/tmp/apps/synapse/first-run", (EXAMPLES / "synapse" / "first-run").read_text())
     started = time.monotonic()
-    gen = roost(lab, "run", "-e", f"SYNAPSE_SERVER_NAME={SERVER_NAME}", "-e", "SYNAPSE_REPORT_STATS=no",
-                "synapse", "synapse", "generate")
-    print(f"FIGURES synapse: roost run ... generate {time.monotonic() - started:.1f}s: {gen.stdout.strip()[-200:]}")
+    gen = lab.exec(["sh", "-c", "cd /var/tmp/apps/synapse && SYNAPSE_SERVER_NAME=$0 sh ./first-run", SERVER_NAME],
+                   env={"HOME": "/root"})
+    print(f"FIGURES synapse: first-run (roost run ... generate, config edit) {time.monotonic() - started:.1f}s: "
+          f"{gen.stdout.strip()[-200:]}")
     config = lab.rootfs / "srv/roost/synapse/files/homeserver.yaml"
-    secret = configure_synapse(lab, config)
+    assert "host: db" in config.read_text() and "port: 8448" in config.read_text()
+    secret = registration_secret(config)
     app.apply()
     assert wait_http(f"{SYNAPSE}/health", timeout=180) == "OK"
     yield app, secret

@@ -72,12 +72,14 @@ def try_(spec: Path, name: str) -> None:
     SPEC may be a compose file (.yml/.yaml): it is imported inside the lab (`roost import`,
     report shown), the images it names are built for the lab if it knows them (examples/apps),
     then applied. Host ports below 1024 are published 8000 higher: the lab shares this
-    machine's network, whose sysctls it leaves alone.
+    machine's network, whose sysctls it leaves alone. A `first-run` script beside SPEC (the
+    steps the app's README asks for once, e.g. Synapse's `generate`) runs after a first apply.
 
     \b
     Examples:
       sudo roost lab try examples/lab-notes.toml
       sudo roost lab try examples/apps/miniflux/docker-compose.yml
+      sudo roost lab try examples/apps/synapse/docker-compose.yml
     """
     from roost.lab import config, trying
     from roost.lab.up import copy_into
@@ -97,6 +99,8 @@ def try_(spec: Path, name: str) -> None:
     if compose:
         target = _import_in_lab(machine, inside, spec.name, env)
     data = tomllib.loads((machine.rootfs / target.lstrip("/")).read_text())
+    if (spec.parent / trying.FIRST_RUN).is_file():
+        _first_run(machine, inside, target, env)
     console.print(f"[bold]roost apply {target}[/] (in lab {name})")
     cp = machine.exec(["roost", "apply", target], check=False, capture=False, env=env)
     if cp.returncode != 0:
@@ -109,6 +113,21 @@ def try_(spec: Path, name: str) -> None:
         console.print(f"[green]→[/] {url}  [dim](answers {status})[/]")
     for line in config.web_hints(data, str(machine.rootfs)):
         console.print(line if line.startswith(" ") else f"[green]→[/] {line}", markup=False, highlight=False)
+
+
+def _first_run(machine, inside: str, target: str, env: dict[str, str]) -> None:
+    """The steps an app's README asks for once before its first start (examples/apps/NAME/first-run):
+    they need the app applied (its user, volumes, network) but may be what lets it start at all."""
+    from roost.lab import trying
+    from roost.output import console
+
+    console.print(f"[bold]roost apply {target}[/] (before {trying.FIRST_RUN}: the app may not start yet)")
+    machine.exec(["roost", "apply", "--quiet", target], check=False, capture=False, env=env)
+    console.print(f"[bold]sh {trying.FIRST_RUN}[/] (in {inside})")
+    cp = machine.exec(["sh", "-c", 'cd "$1" && sh ./"$2"', "sh", inside, trying.FIRST_RUN],
+                      check=False, capture=False, env=env)  # fmt: skip
+    if cp.returncode != 0:
+        raise RoostError(f"{inside}/{trying.FIRST_RUN} failed (exit {cp.returncode})", "see its output above")
 
 
 def _import_in_lab(machine, inside: str, compose: str, env: dict[str, str]) -> str:

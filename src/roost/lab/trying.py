@@ -13,6 +13,7 @@ import tomlkit
 # (net.ipv4.ip_unprivileged_port_start); the lab must not change this machine's sysctls.
 UNPRIVILEGED_FROM = 1024
 LOW_PORT_OFFSET = 8000  # 80 -> 8080, 443 -> 8443
+FIRST_RUN = "first-run"  # beside a compose file: the app README's once-only steps (run after a first apply)
 
 
 def is_compose(name: str) -> bool:
