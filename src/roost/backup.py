@@ -321,20 +321,16 @@ def _put_back(app: App, staging: str, manifest: archive.Manifest, aside: _Aside,
             raise RoostError(f"the database did not start for the restore: {r.stderr.strip()}")
         for container, member in manifest.databases.items():
             user, db = pg_credentials(app, container)
-            _wait_for_database(app, container, user, db, timeout, say)
+            wait_for_database(app, container, user, db, timeout, say)
             say(f"restoring database {db} of {container}")
             _stream(app, ["cat", "--", posixpath.join(staging, member)],
                     ["podman", "exec", "-i", app.container_name(container), "psql", "-q", "-v", "ON_ERROR_STOP=1",
                      "-U", user, "-d", db], f"restore of database {db}")
     say("starting every container and waiting until healthy")
-    r = app.systemctl("start", app.layout.pod_service, *app.services, mutates=True, check=False,
-                      timeout=timeout + 30)
-    if not r.ok:
-        raise RoostError(f"the app did not become healthy after the restore: {r.stderr.strip()}",
-                         hint=f"see `roost logs {app.spec.name}`")
+    start_all(app, timeout, "after the restore")
 
 
-def _wait_for_database(app: App, container: str, user: str, db: str, timeout: float, say: Say) -> None:
+def wait_for_database(app: App, container: str, user: str, db: str, timeout: float, say: Say) -> None:
     """Until the server takes connections: its unit is active as soon as the container runs when the
     spec has no health check (Synapse's compose file declares none for its PostgreSQL). Over TCP:
     the image's first start runs a temporary server on the socket only, stopped again after initdb."""
@@ -349,6 +345,15 @@ def _wait_for_database(app: App, container: str, user: str, db: str, timeout: fl
             return
     raise RoostError(f"{container} did not take connections within {timeout:.0f}s for the restore",
                      hint=f"see `roost logs {app.spec.name} {container}`")
+
+
+def start_all(app: App, timeout: float, what: str) -> None:
+    """Start the pod and every container (those running stay as they are), waiting until healthy."""
+    r = app.systemctl("start", app.layout.pod_service, *app.services, mutates=True, check=False,
+                      timeout=timeout + 30)
+    if not r.ok:
+        raise RoostError(f"the app did not become healthy {what}: {r.stderr.strip()}",
+                         hint=f"see `roost logs {app.spec.name}`")
 
 
 def _health_timeout(app: App) -> float:

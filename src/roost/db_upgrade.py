@@ -14,13 +14,14 @@ from collections.abc import Callable
 
 from roost import upgrade_marker as marker_
 from roost.app import App
-from roost.backup import pg_credentials
+from roost.backup import pg_credentials, start_all, wait_for_database
 from roost.errors import RoostError, UsageError
 from roost.history import Outcome
 from roost.host.facts import images_json
 from roost.pgmajor import DEFAULT_PGDATA, pgdata_host_path, pgdata_volume, with_major
 from roost.spec.beside import read_spec, write_spec
 from roost.spec.load import parse_spec
+from roost.spec.model import Spec, parse_duration
 from roost.upgrade_marker import Marker
 
 COUNT_SQL = (
@@ -80,6 +81,33 @@ def _restore_dump(app: App, container: str, dump: str) -> None:
         raise RoostError(f"restoring {dump} into {container} failed: {app.host.mask(r.stderr.strip()[-300:])}")
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _recreate_database(app: App, container: str, user: str, db: str) -> None:
+    """An empty database for the dump: whatever the app made of the fresh cluster in the meantime (its
+    migrations on first start) must not meet the dump's own schema. From another database (FORCE:
+    a connection left over cannot stop it); the new one inherits the cluster's encoding and locale."""
+    other = "template1" if db == "postgres" else "postgres"
+    r = app.podman("exec", app.container_name(container), "psql", "-q", "-v", "ON_ERROR_STOP=1", "-U", user,
+                   "-d", other, "-c", f"DROP DATABASE IF EXISTS {_quoted(db)} WITH (FORCE)",
+                   "-c", f"CREATE DATABASE {_quoted(db)} OWNER {_quoted(user)}", check=False)
+    if not r.ok:
+        raise RoostError(f"emptying database {db} for the restore failed: {app.host.mask(r.stderr.strip()[-300:])}")
+
+
+def writers(spec: Spec, container: str) -> list[str]:
+    """Every container but the database and what it needs to run: what could write into the
+    database while the dump goes in (stopped until it is back)."""
+    keep, grew = {container}, True
+    while grew:
+        needed = {n for c in keep for n in (*spec.containers[c].requires, spec.containers[c].share_network_with) if n}
+        grew = not needed <= keep
+        keep |= needed
+    return [c for c in spec.start_order() if c not in keep]
+
+
 def upgrade(app: App, container: str, to: int | None, apply_spec: ApplySpec, say: Say = print,
             undo: bool = False) -> dict | None:
     """apply_spec(path): runs `roost apply` on the rewritten spec (the pipeline, injected).
@@ -93,7 +121,7 @@ def upgrade(app: App, container: str, to: int | None, apply_spec: ApplySpec, say
     if pending is not None:
         if not undo and pending.reached("restored") and (pending.container, pending.to) == (container, to):
             say(f"finishing the upgrade of {pending.container} to PostgreSQL {pending.to} that was cut short")
-            return _verify(app, pending)
+            return _finish(app, pending, say)
         say(f"undoing the upgrade of {pending.container} to PostgreSQL {pending.to} that stopped at "
             f"'{pending.step}'")
         _undo(app, pending, apply_spec, say)
@@ -152,6 +180,12 @@ def _start(app: App, container: str, to: int, apply_spec: ApplySpec, say: Say) -
         write_spec(spec_path, text.replace(f'"{old_image}"', f'"{new_image}"'), spec_file)
         marker_.step(app.host, app.layout, m, "spec-written")
         apply_spec(spec_path)
+        # the app started on the empty cluster (its migrations may have run): stopped until its data is back
+        if others := [app.service(c) for c in writers(app.spec, container)]:
+            say(f"stopping {', '.join(others)} until the data is back")
+            app.systemctl("stop", *others, mutates=True, timeout=300)
+        wait_for_database(app, container, user, db, parse_duration(app.spec.app.health_timeout), say)
+        _recreate_database(app, container, user, db)
         say(f"restoring into PostgreSQL {to}")
         _restore_dump(app, container, m.dump)
         marker_.step(app.host, app.layout, m, "restored")
@@ -159,7 +193,17 @@ def _start(app: App, container: str, to: int, apply_spec: ApplySpec, say: Say) -
         say(f"[red]upgrade failed[/]: putting back PostgreSQL {on_disk} and its data")
         _undo(app, m, apply_spec, say)
         raise
-    return _verify(app, m)
+    return _finish(app, m, say)
+
+
+def _finish(app: App, m: Marker, say: Say) -> dict:
+    """Rows counted before the app writes again, then the app started (also after a failed count:
+    the data stays, the old directory is kept)."""
+    try:
+        return _verify(app, m)
+    finally:
+        say(f"starting {app.spec.name}")
+        start_all(app, parse_duration(app.spec.app.health_timeout), "after the upgrade")
 
 
 def _verify(app: App, m: Marker) -> dict:

@@ -57,6 +57,7 @@ class World:
     failing: set[str] = field(default_factory=set)  # "pull", "dump", "start", "start-db", "untar", "psql"
     auto_update_rows: list[dict] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)  # units whose start failed (the gate sees them)
+    recreated: list[str] = field(default_factory=list)  # containers whose database was dropped and made again
     _n: int = 0
 
     def state(self, unit: str) -> str:
@@ -126,6 +127,9 @@ class World:
             return ""
         if cmd[0] == "psql":
             sql = cmd[-1]
+            if sql.startswith("CREATE DATABASE"):  # after DROP DATABASE: the tables are gone until a restore
+                self.recreated.append(c)
+                return ""
             if sql.startswith("SELECT format("):
                 return "".join(f"{t}\n" for t in sorted(self.rows))
             return f"{self.rows[sql.rsplit(' ', 1)[-1]]}\n"

@@ -71,6 +71,23 @@ def test_upgrade_dumps_moves_applies_restores_and_verifies(w):
     moves = [r for r in w.host.record if r.startswith("mv ")]
     assert moves == [f"mv -T -- {VOLUME} {info['kept']} (as notes)"]
     assert len(calls) == 1
+    # the app, started on the empty cluster by the apply, is stopped until the dump is in a database made
+    # afresh (Miniflux's migrations had run there and the restore failed on them), rows counted, then started
+    steps = [" ".join(c) for c in w.host.calls]
+    at = {what: next(i for i, c in enumerate(steps) if c.startswith(what)) for what in (
+        "systemctl --user stop app.service", "podman exec notes-database psql -q -v ON_ERROR_STOP=1 -U notes -d postgres",
+        "podman exec -i notes-database psql", "systemctl --user start notes-pod.service database.service app.service")}
+    assert list(at.values()) == sorted(at.values()), at
+    assert 'DROP DATABASE IF EXISTS "notes" WITH (FORCE)' in steps[list(at.values())[1]] and w.recreated == ["database"]
+    counted_after = [i for i, c in enumerate(steps) if "SELECT count(*)" in c][-1]
+    assert list(at.values())[2] < counted_after < list(at.values())[3]
+    assert "app.service" in w.active
+
+
+def test_writers_are_every_container_the_database_does_not_need():
+    spec = parse_spec(EXAMPLE, "notes.toml")
+    assert db_upgrade.writers(spec, "database") == ["app"]
+    assert db_upgrade.writers(spec, "app") == []  # the app needs the database: neither is stopped
 
 
 def test_the_marker_is_root_owned_and_outside_the_home(w, monkeypatch):
