@@ -1,6 +1,6 @@
 """Real apps, not ours (issue 19): each upstream compose file in examples/apps, imported by roost, applied
 in the lab and used through the app's own API; then backup / wipe / restore, `roost update` to the next
-version (Node-RED), each keeping the data."""
+version and for Miniflux a PostgreSQL 15 -> 17 `roost db upgrade`, each keeping the data."""
 
 from __future__ import annotations
 
@@ -137,6 +137,32 @@ def test_miniflux_backup_wipe_restore_brings_the_users_back(miniflux):
     roost(miniflux.lab, "restore", miniflux.name, name, "--yes")
     assert wait_http(f"{MINIFLUX}/healthcheck") == "OK"
     assert miniflux_user("reader")[0] == 200
+
+
+def test_miniflux_update_to_the_next_image_keeps_the_users(miniflux):
+    assert miniflux.image_version("miniflux") == "2.2.6"
+    apps.publish_latest("miniflux", "2.2.6-1")
+    out = roost(miniflux.lab, "update", miniflux.name).stdout
+    assert miniflux.image_version("miniflux") == "2.2.6-1", out
+    assert wait_http(f"{MINIFLUX}/healthcheck") == "OK"
+    assert miniflux_user("reader")[0] == 200
+
+
+def test_miniflux_db_upgrade_15_to_17_keeps_the_users(miniflux):
+    """The compose file pins postgres:15. Miniflux (RUN_MIGRATIONS=1) makes its schema on the fresh 17 as soon as the
+    apply starts it: roost stops it and restores into a database made afresh (this failed once in two before)."""
+    home = f"/srv/roost/{miniflux.name}"
+    version = miniflux.lab.exec(["sh", "-c", f"cat {home}/miniflux-db/PG_VERSION {home}/miniflux-db/*/PG_VERSION "
+                                 "2>/dev/null | head -1"]).stdout.strip()  # fmt: skip
+    assert version == "15"
+    started = time.monotonic()
+    out = roost(miniflux.lab, "db", "upgrade", miniflux.name, "db", "--to", "17").stdout
+    print(f"\nFIGURES miniflux: db upgrade 15 -> 17 {time.monotonic() - started:.1f}s")
+    assert "PostgreSQL 15 → 17" in out, out
+    assert "docker.io/library/postgres:17" in miniflux.lab.exec(["cat", miniflux.spec]).stdout
+    assert wait_http(f"{MINIFLUX}/healthcheck") == "OK"
+    assert miniflux_user("reader")[0] == 200
+    assert api("GET", f"{MINIFLUX}/v1/me", auth=("reader", "reader-pass-1"))[0] == 200
 
 
 # --- Node-RED ------------------------------------------------------------------------------------------------------
