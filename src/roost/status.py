@@ -13,10 +13,16 @@ from typing import Literal, TypedDict
 
 from roost.errors import RoostError
 from roost.host.runner import Host, Runner
-from roost.layout import list_apps
+from roost.layout import NAME_RE, list_apps
 from roost.record import AppRecord, read_record
 
 TIMEOUT = 20.0  # seconds per command as an app's user: one stalled app costs its own line, not the host
+# Both reads in one command as the app's user: each such command starts in a scope of its own (issue 17),
+# which costs more than either read (docs/benchmarks.md). `show` prints only KEY=VALUE lines, so the
+# separator line cannot come from it. $2 and $3 are split on spaces, unglobbed: unit and container names
+# are checked names (NAME_RE: letters, digits, '-').
+SEPARATOR = "--roost-status--"
+READ_BOTH = f'set -f; systemctl --user show -p "$1" -- $2; echo; echo {SEPARATOR}; exec podman container inspect -- $3'
 
 Health = Literal["healthy", "unhealthy", "starting", "-"]  # "-": no health check, or not running
 _HEALTH: dict[str, Health] = {"healthy": "healthy", "unhealthy": "unhealthy", "starting": "starting"}
@@ -83,9 +89,8 @@ def parse_inspect(text: str, app: str) -> dict[str, Inspected]:
 
 
 def collect(name: str, host: Host | None = None) -> dict:
-    """One app's state, read as the app user: one systemctl and one podman call, side by side,
-    each bounded (TIMEOUT): a user that stalls them gets its app an `error`, the others go on."""
-    from roost.host.facts import concurrently
+    """One app's state, read as the app user: systemctl, then podman, in one bounded command
+    (TIMEOUT): a user that stalls them gets its app an `error`, the others go on."""
     from roost.host.parse import SHOW_PROPS, parse_systemctl_show
 
     record = read_record(name)
@@ -96,15 +101,15 @@ def collect(name: str, host: Host | None = None) -> dict:
     states, containers, error = {}, {}, ""
     if manager:
         try:
-            show, inspect = concurrently(
-                lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(SHOW_PROPS), "--", *units], user=user,
-                                 check=False, timeout=TIMEOUT),
-                lambda: host.run(["podman", "container", "inspect", "--",
-                                  *(f"{name}-{c}" for c in record.containers)],
-                                 user=user, check=False, timeout=TIMEOUT),
-            )
-            states = parse_systemctl_show(show.stdout)
-            containers = parse_inspect(inspect.stdout, name)
+            if not all(NAME_RE.match(c) for c in record.containers):
+                raise RoostError(f"the record of {name} names containers roost cannot have made: "
+                                 f"{record.containers!r}")
+            names = [f"{name}-{c}" for c in record.containers]
+            r = host.run(["sh", "-c", READ_BOTH, "sh", ",".join(SHOW_PROPS), " ".join(units), " ".join(names)],
+                         user=user, check=False, timeout=TIMEOUT)
+            show, _, inspect = r.stdout.partition(f"\n{SEPARATOR}\n")
+            states = parse_systemctl_show(show)
+            containers = parse_inspect(inspect, name)
         except RoostError as e:  # the user's manager or podman did not answer in time
             error = e.message
     rows: list[Row] = []

@@ -20,7 +20,7 @@ def test_a_stalled_user_gives_its_app_an_error_and_a_problem(monkeypatch):
     def stall(argv, user, stdin):
         raise RoostError(f"timed out after {status.TIMEOUT:.0f}s: podman container inspect  (as wiki)")
 
-    host.on("podman", "container", "inspect", answer=stall)
+    host.on("sh", "-c", status.READ_BOTH, answer=stall)
     real_run = host.run
 
     def run(argv, **kw):
@@ -41,9 +41,9 @@ def test_status_json_keeps_its_keys_and_their_order(monkeypatch):
     monkeypatch.setattr(status.time, "time", lambda: 1796011978.0)
     host = bare_host()
     host.files["/run/user/2000/bus"] = ""
-    host.on("systemctl", "--user", "show", answer="Id=wiki-pod.service\nLoadState=loaded\nActiveState=active\n"
-            "SubState=running\n\nId=app.service\nLoadState=loaded\nActiveState=active\nSubState=running\n")
-    host.on("podman", "container", "inspect", answer=json.dumps([{
+    host.on("sh", "-c", status.READ_BOTH, answer="Id=wiki-pod.service\nLoadState=loaded\nActiveState=active\n"
+            "SubState=running\n\nId=app.service\nLoadState=loaded\nActiveState=active\nSubState=running\n\n"
+            f"\n{status.SEPARATOR}\n" + json.dumps([{
         "Config": {"Labels": {"io.roost.app": "wiki", "io.roost.container": "app"}}, "ImageName": "example/app:1",
         "ImageDigest": "sha256:abc", "State": {"Status": "running", "Health": {"Status": "healthy"},
                                                 "StartedAt": "2026-11-30T04:11:18Z"}}]))
@@ -52,3 +52,21 @@ def test_status_json_keeps_its_keys_and_their_order(monkeypatch):
         '[{"container": "app", "unit": "app.service", "state": "active/running", "health": "healthy", '
         '"image": "example/app:1", "digest": "sha256:abc", "uptime_s": 100}]')
     assert list(data) == ["app", "user", "uid", "home", "user_manager", "pod", "publish", "containers"]
+
+
+def test_both_reads_in_one_command_pass_each_name_as_one_argument_unglobbed(tmp_path):
+    """READ_BOTH run by a real sh, with systemctl and podman stand-ins that print their arguments: the
+    units go to `systemctl --user show`, the containers to `podman container inspect`, none globbed."""
+    import subprocess
+
+    for tool in ("systemctl", "podman"):
+        stub = tmp_path / tool
+        stub.write_text(f'#!/bin/sh\nprintf "{tool}"; printf " [%s]" "$@"; echo\n')
+        stub.chmod(0o755)
+    (tmp_path / "app.service").write_text("")  # a glob would match files in the working directory
+    out = subprocess.run(["sh", "-c", status.READ_BOTH, "sh", "Id,ActiveState", "wiki-pod.service *.service",
+                          "wiki-app wiki-d*"], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, check=True).stdout
+    show, sep, inspect = out.partition(f"\n{status.SEPARATOR}\n")
+    assert sep and show.strip() == "systemctl [--user] [show] [-p] [Id,ActiveState] [--] [wiki-pod.service] [*.service]"
+    assert inspect.strip() == "podman [container] [inspect] [--] [wiki-app] [wiki-d*]"
