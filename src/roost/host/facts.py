@@ -13,6 +13,7 @@ from roost.host import parse
 from roost.host.parse import ImageInfo, PasswdEntry, SubRange, UnitState
 from roost.host.runner import AppUser, FileStat, Host
 from roost.layout import APPS_DIR, LEGACY_REGISTRY_DIR, Layout, legacy_record_path, record_path
+from roost.notify.urls import notify_watch_active
 from roost.record import AppRecord, parse_record
 from roost.tombstone import Purged, read_tombstones
 from roost.units import TIMERS
@@ -148,8 +149,9 @@ def _legacy(layout: Layout, name: str) -> str:
 
 
 def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str], files: list[str],
-               secret_names: list[str], units: list[str]) -> AppFacts:
-    """Facts of one app. `user` is None while the app user does not exist yet."""
+               secret_names: list[str], units: list[str], notify: bool = False) -> AppFacts:
+    """Facts of one app. `user` is None while the app user does not exist yet. `notify`: the spec
+    has [notify], so whether the system unit watching its spool runs is asked too."""
     dir_stats = {d: host.stat(d) for d in dirs}
     file_facts = {f: (host.read_file(f), host.stat(f)) for f in files}
     secrets = {}
@@ -167,10 +169,11 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
     except (ValueError, AttributeError):
         digests = {}
     pending = Pending.parse(host.read_file(layout.pending_file))
-    if user is None:
-        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    if not host.exists(f"/run/user/{user.uid}/bus"):  # no user manager: nothing to ask it (nor podman)
-        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
+    notify_active = notify and notify_watch_active(host, layout.name)
+    if user is None or not host.exists(f"/run/user/{user.uid}/bus"):
+        # no user yet, or no user manager: nothing to ask it (nor podman)
+        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending,
+                        notify_active=notify_active)
     # whether the manager really runs is asked beside the reads, not before them (their answers are
     # dropped when it does not); one `show` answers for the units and for the timers' UnitFileState
     running, show, psecrets, images = concurrently(
@@ -183,7 +186,8 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
     )
     if not running:
-        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
+        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending,
+                        notify_active=notify_active)
     unit_states = parse.parse_systemctl_show(show.stdout)
     return AppFacts(
         dirs=dir_stats,
@@ -196,6 +200,7 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         images=tuple(parse.parse_images(images.stdout)) if images.ok else (),
         enabled_timers=frozenset(t for t in TIMERS if t in unit_states and unit_states[t].file_state == "enabled"),
         pending=pending,
+        notify_active=notify_active,
     )
 
 
