@@ -53,6 +53,7 @@ class SystemFacts:
     apps: dict[str, AppRecord]  # every app roost applied
     linger: frozenset[str]
     purged: tuple[Purged, ...] = ()  # IDs of purged apps: not handed out again by default
+    record_texts: dict[str, str] = field(default_factory=dict)  # path -> text of each record in `apps`
 
 
 @dataclass(frozen=True)
@@ -99,19 +100,17 @@ def user_manager_running(host: Host, uid: int) -> bool:
 
 def gather_system(host: Host) -> SystemFacts:
     manager = next((m for m in ("apt-get", "dnf") if host.exists(f"/usr/bin/{m}")), None)
-    missing = []
-    for paths, apt_pkg, dnf_pkg in TOOLS.values():
-        if not any(host.exists(p) for p in paths):
-            missing.append(dnf_pkg if manager == "dnf" else apt_pkg)
-    has_podman = host.exists("/usr/bin/podman")
-    podman_out, listing, linger_dir, ss = concurrently(
+    found = {tool: any(host.exists(p) for p in paths) for tool, (paths, _, _) in TOOLS.items()}
+    missing = [dnf_pkg if manager == "dnf" else apt_pkg
+               for tool, (_, apt_pkg, dnf_pkg) in TOOLS.items() if not found[tool]]
+    has_podman = found["podman"]
+    podman_out, (apps, texts), linger_dir, ss = concurrently(
         lambda: host.run(["podman", "--version"], check=False).stdout if has_podman else None,
         lambda: _records(host),
         lambda: host.list_dir("/var/lib/systemd/linger") or [],
         lambda: host.run(["ss", "-Hltnu"], check=False),
     )
     version = parse.parse_podman_version(podman_out) if podman_out is not None else None
-    apps = listing
     return SystemFacts(
         package_manager=manager,
         missing_packages=tuple(missing),
@@ -124,15 +123,17 @@ def gather_system(host: Host) -> SystemFacts:
         apps=apps,
         linger=frozenset(name for name, _ in linger_dir),
         purged=read_tombstones(host),
+        record_texts=texts,
     )
 
 
-def _records(host: Host) -> dict[str, AppRecord]:
-    """Every app roost applied: name -> record (root's own files; the pre-0.2 place too)."""
+def _records(host: Host) -> tuple[dict[str, AppRecord], dict[str, str]]:
+    """Every app roost applied: name -> record (root's own files; the pre-0.2 place too), and path -> text."""
     paths = [record_path(n) for n, st in host.list_dir(APPS_DIR) or [] if st.is_dir]
     paths += [legacy_record_path(n.removesuffix(".json")) for n, st in host.list_dir(LEGACY_REGISTRY_DIR) or []
               if n.endswith(".json") and st.is_file]
     apps: dict[str, AppRecord] = {}
+    texts: dict[str, str] = {}
     for path in paths:
         # a broken record stops the plan: skipping it would let another app take its UID or home
         text = host.read_file(path)
@@ -140,7 +141,8 @@ def _records(host: Host) -> dict[str, AppRecord]:
             continue  # a folder an interrupted apply made before writing the record
         record = parse_record(text, path)
         apps.setdefault(record.name, record)
-    return apps
+        texts[path] = text
+    return apps, texts
 
 
 def _legacy(layout: Layout, name: str) -> str:
@@ -149,11 +151,14 @@ def _legacy(layout: Layout, name: str) -> str:
 
 
 def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str], files: list[str],
-               secret_names: list[str], units: list[str], notify: bool = False) -> AppFacts:
+               secret_names: list[str], units: list[str], notify: bool = False,
+               known: dict[str, FileStat | None] | None = None, texts: dict[str, str] | None = None) -> AppFacts:
     """Facts of one app. `user` is None while the app user does not exist yet. `notify`: the spec
-    has [notify], so whether the system unit watching its spool runs is asked too."""
-    dir_stats = {d: host.stat(d) for d in dirs}
-    file_facts = {f: (host.read_file(f), host.stat(f)) for f in files}
+    has [notify], so whether the system unit watching its spool runs is asked too. `known`: lstats
+    of dirs, `texts` of files, read just before (the home, its parent, volume sources; records), not read again."""
+    known, texts = known or {}, texts or {}
+    dir_stats = {d: known[d] if d in known else host.stat(d) for d in dirs}
+    file_facts = {f: (texts[f] if f in texts else host.read_file(f), host.stat(f)) for f in files}
     secrets = {}
     for name in secret_names:
         value = host.read_file(layout.secret_file(name))
@@ -174,10 +179,10 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         # no user yet, or no user manager: nothing to ask it (nor podman)
         return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending,
                         notify_active=notify_active)
-    # whether the manager really runs is asked beside the reads, not before them (their answers are
+    # the bus is there: whether the manager really runs is asked beside the reads, not before them (their answers are
     # dropped when it does not); one `show` answers for the units and for the timers' UnitFileState
     running, show, psecrets, images = concurrently(
-        lambda: user_manager_running(host, user.uid),
+        lambda: host.run(["systemctl", "is-active", "--quiet", f"user@{user.uid}.service"], check=False).ok,
         lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(parse.SHOW_PROPS), "--", *units, *TIMERS],
                          user=user, check=False),
         # podman secrets only ever carry the spec's secrets: none declared, none to look up

@@ -79,16 +79,19 @@ def gather_state(host: Host, spec: Spec,
     desired = between(system, home)
     identity = desired.identity
     user = AppUser(spec.name, identity.uid, spec.home) if spec.name in system.users else None
+    parent = spec.home.rsplit("/", 1)[0] or "/"
 
     def app() -> AppFacts:
         return gather_app(
             host, desired.layout, user,
-            dirs=[d.path for d in (*desired.state_dirs, *desired.dirs)] + [spec.home.rsplit("/", 1)[0] or "/"],
+            dirs=[d.path for d in (*desired.state_dirs, *desired.dirs)] + [parent],
             files=[f.path for f in (*desired.state_files, *desired.files)] + list(pg_version_files(spec).values())
             + [desired.layout.legacy_record, slice_dropin(identity.uid)],
             secret_names=sorted(spec.generated_secrets()),
             units=list(desired.units),
             notify=spec.notify is not None,
+            known={spec.home: home.home, parent: home.parent, **home.sources},
+            texts=system.record_texts,
         )
 
     facts, front = concurrently(app, lambda: gather_front(host, spec.name, wanted=spec.web is not None))
