@@ -150,7 +150,7 @@ def run_history(monkeypatch, history: list[dict], *args: str):
     from roost.cli.history import history as verb
 
     monkeypatch.setattr(common, "require_root", lambda: None)
-    monkeypatch.setattr(common, "load_app", lambda name: app_record(name, uid=2000, gid=2000))
+    monkeypatch.setattr(common, "load_app", lambda name, host: app_record(name, uid=2000, gid=2000))
     monkeypatch.setattr(hist, "read", lambda host, layout: list(history))
     result = CliRunner().invoke(verb, ["demo", *args])
     assert result.exit_code == 0, result.output + repr(result.exception)

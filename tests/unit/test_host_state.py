@@ -109,3 +109,23 @@ def test_execute_checks_the_host_paths_again_before_units_start(tmp_path):
     with pytest.raises(UsageError, match=r"^containers\.database\.volumes: /srv/hedgedoc/database: is a symbolic link"):
         execute(prep, host, ui=None)
     assert not any("restart" in r or "start" in r for r in host.record), host.record
+
+
+def test_apps_and_records_are_read_through_the_host():
+    from roost.layout import list_apps
+    from roost.record import read_record
+
+    host = bare_host()
+    host.dirs["/var/lib/roost/apps"] = FileStat(0o755, 0, 0, True)
+    host.dirs["/var/lib/roost/apps/wiki"] = FileStat(0o755, 0, 0, True)
+    host.dirs["/var/lib/roost/apps/half"] = FileStat(0o755, 0, 0, True)  # no record yet: not an app
+    host.files["/var/lib/roost/apps/wiki/record.json"] = (
+        '{"name": "wiki", "uid": 2001, "gid": 2001, "home": "/srv/wiki", "pod_service": "wiki-pod.service", "containers": []}')
+    host.stats["/var/lib/roost/apps/wiki/record.json"] = FileStat(0o644, 0, 0, False, is_file=True)
+    host.dirs["/etc/roost/apps"] = FileStat(0o755, 0, 0, True)
+    host.files["/etc/roost/apps/old.json"] = (
+        '{"name": "old", "uid": 2002, "gid": 2002, "home": "/srv/old", "pod_service": "old-pod.service", "containers": []}')
+    assert list_apps(host) == ["old", "wiki"]
+    assert read_record("wiki", host).uid == 2001 and read_record("old", host).home == "/srv/old"
+    with pytest.raises(UsageError, match=r"no roost app named 'nope' on this host \(applied apps: old, wiki\)"):
+        read_record("nope", host)
