@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from roost.errors import UsageError
 from roost.frontdoor.state import FrontFacts, gather_front
 from roost.host.facts import AppFacts, SystemFacts, concurrently, gather_app, gather_system
 from roost.host.runner import AppUser, FileStat, Host
@@ -63,8 +64,6 @@ def gather_home(host: Host, spec: Spec) -> HomeFacts:
         entries = host.list_dir(spec.home) if home is not None and home.is_dir else None
         parent = host.stat(spec.home.rsplit("/", 1)[0] or "/")
     except UnsafePath as e:  # only when a link appeared since the check above
-        from roost.errors import UsageError
-
         raise UsageError(e.message, hint=e.hint) from None
     return HomeFacts(None, home, entries, parent, paths.sources, paths.unsafe)
 
