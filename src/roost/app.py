@@ -38,7 +38,7 @@ class App:
 
     @classmethod
     def load(cls, name: str, host: Host) -> App:
-        record = read_record(name)
+        record = read_record(name, host)
         layout = record.layout
         text = host.read_file(layout.applied_spec)
         if text is None:

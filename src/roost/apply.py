@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,27 +10,18 @@ from typing import Any
 
 from roost import history
 from roost.command import roost_command
-from roost.errors import RoostError, UsageError
-from roost.frontdoor.state import gather_front
-from roost.host.facts import (
-    AppFacts,
-    SystemFacts,
-    gather_app,
-    gather_system,
-    images_json,
-    running_images,
-)
+from roost.errors import RoostError
+from roost.host.facts import AppFacts, SystemFacts, images_json, running_images
 from roost.host.runner import AppUser, Host
-from roost.host.safefs import UnsafePath
-from roost.notify import notify_watch_active, read_notify_urls
-from roost.pgmajor import guard as pg_guard
-from roost.pgmajor import pg_version_files
+from roost.host.state import HomeFacts, HostState, gather_paths, gather_state
+from roost.notify import read_notify_urls
 from roost.plan.actions import Action, DaemonReload, Plan, StartUnits
+from roost.plan.checks import check_before_render, check_host_paths, check_pg
 from roost.plan.context import Context
 from roost.plan.execute import execute_plan
 from roost.plan.identity import resolve
-from roost.plan.planner import Inputs, check_conflicts, check_home, plan
-from roost.render.desired import Desired, render, slice_dropin
+from roost.plan.planner import Inputs, plan
+from roost.render.desired import Desired, render
 from roost.spec.envfiles import read_env_files
 from roost.spec.load import load_spec, parse_spec
 from roost.spec.model import Spec
@@ -42,32 +32,21 @@ from roost.upgrade_marker import refuse_if_pending
 class Prepared:
     spec: Spec
     spec_path: str
-    system: SystemFacts
+    state: HostState
     desired: Desired
-    app: AppFacts
     plan: Plan
+
+    @property
+    def system(self) -> SystemFacts:
+        return self.state.system
+
+    @property
+    def app(self) -> AppFacts:
+        return self.state.app
 
     @property
     def user(self) -> AppUser:
         return AppUser(self.spec.name, self.desired.identity.uid, self.spec.home)
-
-
-def check_host_paths(spec: Spec, host: Host) -> None:
-    """What a container mounts must be what the spec names: a host path outside the home
-    passes through no link at all; one inside passes through none the app user could plant
-    (the safe walk refuses those). Checked at plan time and again just before units start."""
-    for cname, c in sorted(spec.containers.items()):
-        for vol in c.mounts:
-            path = spec.host_path(vol.source)
-            try:
-                if path.startswith(spec.home + "/"):
-                    st = host.stat(path)
-                    if st is not None and st.is_link:
-                        raise UnsafePath(path, "is a symbolic link")
-                else:
-                    host.check_no_links(path)
-            except UnsafePath as e:
-                raise UsageError(f"containers.{cname}.volumes: {e.message}", hint=e.hint) from None
 
 
 def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> Prepared:
@@ -79,44 +58,24 @@ def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> 
     notify_urls = read_notify_urls(spec, spec_path)
     for url in notify_urls:  # secrets: masked wherever a command or its output is shown
         host.add_secret(url)
-    system = gather_system(host)
-    identity = resolve(spec, system)
-    check_conflicts(spec, system, identity.uid)
-    try:
-        host.check_no_links(spec.home)  # the home rules read its spelling: it must be where it says
-    except UnsafePath as e:
-        raise UsageError(f"app.home: {e.message}", hint="write the folder's real path (no symbolic link)") from None
-    try:
-        home = host.stat(spec.home)
-        entries = host.list_dir(spec.home) if home is not None and home.is_dir else None
-        parent = host.stat(spec.home.rsplit("/", 1)[0] or "/")
-        check_host_paths(spec, host)
-    except UnsafePath as e:
-        raise UsageError(e.message, hint=e.hint) from None
-    check_home(spec, system, identity.uid, home, entries, parent)
-    desired = render(spec, identity, env_files, str(spec_path),
-                     spec_text if spec_text is not None else spec_path.read_text(), roost_command(),
-                     notify_urls=notify_urls)
-    user = AppUser(spec.name, identity.uid, spec.home) if spec.name in system.users else None
-    app = gather_app(
-        host, desired.layout, user,
-        dirs=[d.path for d in (*desired.state_dirs, *desired.dirs)] + [spec.home.rsplit("/", 1)[0] or "/"],
-        files=[f.path for f in (*desired.state_files, *desired.files)] + list(pg_version_files(spec).values())
-        + [desired.layout.legacy_record, slice_dropin(identity.uid)],
-        secret_names=sorted(spec.generated_secrets()),
-        units=list(desired.units),
-    )
-    if spec.notify is not None:
-        app = dataclasses.replace(app, notify_active=notify_watch_active(host, spec.name))
-    pg_guard(spec, {p: c for p, (c, _) in app.files.items()})
-    for value in app.secrets.values():
+
+    def between(system: SystemFacts, home: HomeFacts) -> Desired:
+        identity = resolve(spec, system)
+        check_before_render(spec, system, identity.uid, home)
+        return render(spec, identity, env_files, str(spec_path),
+                      spec_text if spec_text is not None else spec_path.read_text(), roost_command(),
+                      notify_urls=notify_urls)
+
+    state, desired = gather_state(host, spec, between)
+    check_pg(spec, state.app)
+    for value in state.app.secrets.values():
         host.add_secret(value)
     for values in env_files.values():  # a user's env file may hold credentials of its own
         for v in values.values():
             if len(v) >= 8:
                 host.add_secret(v)
-    front = gather_front(host, spec.name, wanted=spec.web is not None)
-    return Prepared(spec, str(spec_path), system, desired, app, plan(Inputs(spec, system, desired, app, front)))
+    return Prepared(spec, str(spec_path), state, desired,
+                    plan(Inputs(spec, state.system, desired, state.app, state.front)))
 
 
 def execute(prep: Prepared, host: Host, ui, on_action=None, seeds: dict[str, str] | None = None) -> list[Action]:
@@ -129,7 +88,7 @@ def execute(prep: Prepared, host: Host, ui, on_action=None, seeds: dict[str, str
     )
     def before(action: Action) -> None:
         if isinstance(action, (DaemonReload, StartUnits)):
-            check_host_paths(prep.spec, host)  # again: links may have appeared since the plan
+            check_host_paths(prep.spec, gather_paths(host, prep.spec))  # again: links may have appeared since the plan
 
     return execute_plan(prep.plan.actions, ctx, on_action, before)
 

@@ -8,12 +8,15 @@ the history that `rollback` trusts, the pending restarts. See docs/security.md.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import roost.units as units
+
+if TYPE_CHECKING:
+    from roost.host.runner import Host
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")  # as spec.model's: no import of pydantic here
 
@@ -40,16 +43,10 @@ def legacy_record_path(name: str) -> str:
     return posixpath.join(LEGACY_REGISTRY_DIR, f"{name}.json")
 
 
-def list_apps() -> list[str]:
-    names = set()
-    try:
-        names |= {n for n in os.listdir(APPS_DIR) if os.path.isfile(record_path(n))}
-    except FileNotFoundError:
-        pass
-    try:
-        names |= {f[:-5] for f in os.listdir(LEGACY_REGISTRY_DIR) if f.endswith(".json")}
-    except FileNotFoundError:
-        pass
+def list_apps(host: Host) -> list[str]:
+    names = {n for n, _ in host.list_dir(APPS_DIR) or []
+             if (st := host.stat(record_path(n))) is not None and st.is_file}
+    names |= {f[:-5] for f, _ in host.list_dir(LEGACY_REGISTRY_DIR) or [] if f.endswith(".json")}
     return sorted(n for n in names if NAME_RE.match(n))
 
 

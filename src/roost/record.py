@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from roost.errors import UsageError
-from roost.host.runner import AppUser
+from roost.host.runner import AppUser, Host
 from roost.layout import NAME_RE, Layout, legacy_record_path, list_apps, record_path
 
 
@@ -71,15 +71,13 @@ def dump_record(record: AppRecord) -> str:
     return json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
 
 
-def read_record(name: str) -> AppRecord:
+def read_record(name: str, host: Host) -> AppRecord:
     """The record roost keeps of an applied app (root-owned, see Layout.record_file)."""
-    from roost.host import safefs
-
     if NAME_RE.match(name):
         for path in (record_path(name), legacy_record_path(name)):
-            text = safefs.read_text(path)
+            text = host.read_file(path)
             if text is not None:
                 return parse_record(text, path)
-    known = ", ".join(list_apps()) or "none"
+    known = ", ".join(list_apps(host)) or "none"
     raise UsageError(f"no roost app named {name!r} on this host (applied apps: {known})",
                      hint="run `roost status` to list apps, or `roost apply SPEC` first")

@@ -93,8 +93,8 @@ def collect(name: str, host: Host | None = None) -> dict:
     (TIMEOUT): a user that stalls them gets its app an `error`, the others go on."""
     from roost.host.parse import SHOW_PROPS, parse_systemctl_show
 
-    record = read_record(name)
     host = host or Runner()
+    record = read_record(name, host)
     user = record.user
     units = [record.pod_service, *(f"{c}.service" for c in record.containers)]
     manager = host.exists(f"{user.runtime_dir}/bus")
@@ -186,12 +186,13 @@ def problems(data: list[dict]) -> list[str]:
     return out
 
 
-def read(app: str | None = None) -> list[dict]:
+def read(app: str | None = None, host: Host | None = None) -> list[dict]:
     """The state of one app (an unknown name is a located error) or of every recorded app."""
+    host = host or Runner()
     if app:
-        read_record(app)  # a clear error for an unknown app
-    names = [app] if app else list_apps()
+        read_record(app, host)  # a clear error for an unknown app
+    names = [app] if app else list_apps(host)
     # 8 at a time: most of each read is podman and runuser starting up, not CPU (2 cores here: 21 apps
     # took 1.54 s with 3 calls per app, 4 at a time; docs/benchmarks.md has the figures since)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(collect, names))
+        return list(pool.map(lambda name: collect(name, host), names))

@@ -1,6 +1,6 @@
 """Issue 9's pure checks, table-driven: where an app's home may be, which groups an app may
 become, which container names would shadow a unit, how `roost history` numbers entries, and
-which existing folders an app may take as its home (planner.check_home).
+which existing folders an app may take as its home (checks.check_home).
 
 Each refusal happens before anything touches the host (spec load or identity resolution); the
 end-to-end side (exit 2, nothing created) is tests/e2e/test_boundary.py.
@@ -17,8 +17,9 @@ from roost.errors import SpecError, UsageError
 from roost.host.facts import SystemFacts
 from roost.host.parse import PasswdEntry
 from roost.host.runner import FileStat
+from roost.host.state import HomeFacts
+from roost.plan.checks import check_home
 from roost.plan.identity import resolve
-from roost.plan.planner import check_home
 from roost.spec.load import parse_spec
 from tests.unit.fakehost import app_record
 
@@ -149,7 +150,7 @@ def run_history(monkeypatch, history: list[dict], *args: str):
     from roost.cli.history import history as verb
 
     monkeypatch.setattr(common, "require_root", lambda: None)
-    monkeypatch.setattr(common, "load_app", lambda name: app_record(name, uid=2000, gid=2000))
+    monkeypatch.setattr(common, "load_app", lambda name, host: app_record(name, uid=2000, gid=2000))
     monkeypatch.setattr(hist, "read", lambda host, layout: list(history))
     result = CliRunner().invoke(verb, ["demo", *args])
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -178,7 +179,7 @@ def test_history_shows_hostile_text_literally(monkeypatch):
     assert "[bold red]mallory[/]" in out
 
 
-# --- app.home against the host, at plan time (planner.check_home) ----------------------------------------------------
+# --- app.home against the host, at plan time (checks.check_home) ----------------------------------------------------
 
 def at(home: str, name: str = "demo"):
     return parse_spec(BASE.replace('name = "demo"\n', f'name = "{name}"\nhome = "{home}"\n', 1))
@@ -202,7 +203,7 @@ def d(uid: int, *, link: bool = False, is_dir: bool = True) -> FileStat:
 ])
 def test_home_on_the_host_refused(home, stat, entries, why):
     with pytest.raises(UsageError) as err:
-        check_home(at(home), system({}, apps=OTHER), 2000, stat, entries)
+        check_home(at(home), system({}, apps=OTHER), 2000, HomeFacts(home=stat, entries=entries))
     assert err.value.message.startswith("app.home") and why in err.value.message, err.value.message
 
 
@@ -213,7 +214,7 @@ def test_home_on_the_host_refused(home, stat, entries, why):
     ("/srv/apps/otherwise", None, None),          # a name that merely starts like another app's home
 ])
 def test_home_on_the_host_accepted(home, stat, entries):
-    check_home(at(home), system({}, apps=OTHER), 2000, stat, entries)
+    check_home(at(home), system({}, apps=OTHER), 2000, HomeFacts(home=stat, entries=entries))
 
 
 # --- bounded reads of host files -----------------------------------------------------------------------------------

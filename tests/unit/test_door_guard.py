@@ -171,7 +171,7 @@ def test_watcher_boot_step_closes_every_site_and_a_round_opens_a_checked_one(tmp
     spec = prep.spec
     host.files[SITE] = render_site(spec)
     host.files[prep.desired.layout.applied_spec] = write_spec(tmp_path).read_text()
-    monkeypatch.setattr(watch, "list_apps", lambda: ["notes", "other"])
+    monkeypatch.setattr(watch, "list_apps", lambda host: ["notes", "other"])
     monkeypatch.setattr(watch, "report", lambda host, door, event, why: events.append((door.name, event, why)))
     events: list[tuple[str, str, str]] = []
     assert watch.sites(host) == ["notes"]  # "other" has no site file

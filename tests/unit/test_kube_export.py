@@ -367,7 +367,7 @@ def test_with_secrets_reads_the_files_as_the_app_user(monkeypatch):
 
     host.on("head", answer=answer)
     monkeypatch.setattr(kube_secrets.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(kube_secrets, "read_record", lambda name: AppRecord(name, 2100, 2100, "/srv/roost/notes", "notes-pod.service", []))
+    monkeypatch.setattr(kube_secrets, "read_record", lambda name, host: AppRecord(name, 2100, 2100, "/srv/roost/notes", "notes-pod.service", []))
     spec = parse_spec(notes_spec())
     assert kube_secrets.read_app_secrets(spec, host) == {"db_password": "v4lue"}
     (argv, user), = seen

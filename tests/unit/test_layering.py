@@ -95,3 +95,12 @@ def test_split_packages_are_entered_through_their_parts():
     for pkg in ("roost.compose.convert", "roost.notify"):
         for m in (m for m in MODULES if m.startswith(pkg + ".")):
             assert pkg not in imports(m), f"{m} imports {pkg} itself: import the part it needs"
+
+
+def test_the_checks_and_the_planner_only_read_what_was_gathered():
+    # prepare's refusals and the planner are pure over HostState (host/state.py gathers it through
+    # the Host): none of them may reach the host itself
+    for m in ("roost.plan.checks", "roost.plan.planner"):
+        text = MODULES[m].read_text()
+        assert not {"roost.host.runner", "roost.host.state.gather_state"} & imports(m), m
+        assert "import os" not in text and "subprocess" not in text and "safefs." not in text, m

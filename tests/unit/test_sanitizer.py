@@ -56,7 +56,7 @@ def test_doctor_table(monkeypatch, shown):
 
     monkeypatch.setattr(cli_doctor, "console", output.console)
     monkeypatch.setattr("roost.cli.common.require_root", lambda: None)
-    monkeypatch.setattr("roost.cli.common.list_apps", lambda: [])
+    monkeypatch.setattr("roost.cli.common.list_apps", lambda host: [])
     monkeypatch.setattr("roost.doctor.run_checks", lambda host, apps, only: [Check(HOSTILE, FAIL, HOSTILE, HOSTILE)])
     result = CliRunner().invoke(cli_doctor.doctor, [])
     assert result.exit_code == 1, result.output
@@ -88,7 +88,7 @@ def test_history_table(monkeypatch, shown, tmp_path):
 
     monkeypatch.setattr(output, "console", output.console)
     monkeypatch.setattr("roost.cli.common.require_root", lambda: None)
-    monkeypatch.setattr("roost.cli.common.load_app", lambda name: app_record(name, home=str(tmp_path)))
+    monkeypatch.setattr("roost.cli.common.load_app", lambda name, host: app_record(name, home=str(tmp_path)))
     entry = {"time": HOSTILE, "who": HOSTILE, "action": HOSTILE, "result": HOSTILE, "images": {HOSTILE: {"image": HOSTILE}}}
     monkeypatch.setattr("roost.history.read", lambda host, layout: [entry])
     result = CliRunner().invoke(cli_history.history, ["a"])
@@ -107,7 +107,7 @@ def test_logs(monkeypatch):
             return Result(tuple(argv), 0, f"line {HOSTILE}", "")
 
     monkeypatch.setattr("roost.cli.common.require_root", lambda: None)
-    monkeypatch.setattr("roost.cli.common.load_app", lambda name: app_record("a", uid=1, pod_service="p"))
+    monkeypatch.setattr("roost.cli.common.load_app", lambda name, host: app_record("a", uid=1, pod_service="p"))
     monkeypatch.setattr("roost.cli.common.runner", lambda: Host())
     result = CliRunner().invoke(cli_logs.logs, ["a"])
     _clean(result.output)

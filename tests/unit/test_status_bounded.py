@@ -12,7 +12,7 @@ RECORD = AppRecord("wiki", 2000, 2000, "/srv/roost/wiki", "wiki-pod.service", ["
 
 
 def test_a_stalled_user_gives_its_app_an_error_and_a_problem(monkeypatch):
-    monkeypatch.setattr(status, "read_record", lambda name: RECORD)
+    monkeypatch.setattr(status, "read_record", lambda name, host: RECORD)
     host = bare_host()
     host.files["/run/user/2000/bus"] = ""
     seen: list[float | None] = []
@@ -37,7 +37,7 @@ def test_a_stalled_user_gives_its_app_an_error_and_a_problem(monkeypatch):
 def test_status_json_keeps_its_keys_and_their_order(monkeypatch):
     import json
 
-    monkeypatch.setattr(status, "read_record", lambda name: RECORD)
+    monkeypatch.setattr(status, "read_record", lambda name, host: RECORD)
     monkeypatch.setattr(status.time, "time", lambda: 1796011978.0)
     host = bare_host()
     host.files["/run/user/2000/bus"] = ""

@@ -29,8 +29,8 @@ def doctor(app: str | None, as_json: bool, fix: bool, yes: bool) -> None:
     from roost.doctor import FAIL, run_checks
 
     require_root()
-    apps = {n: load_app(n) for n in ([app] if app else list_apps())}
     host = runner()
+    apps = {n: load_app(n, host) for n in ([app] if app else list_apps(host))}
     checks = run_checks(host, apps, app)
     if as_json and not fix:
         click.echo(json.dumps([c.to_dict() for c in checks], indent=2))

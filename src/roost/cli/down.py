@@ -23,12 +23,13 @@ def down(app: str, purge: bool, yes: bool) -> None:
     from roost.teardown import down as teardown
 
     require_root()
-    record = load_app(app)
+    host = runner()
+    record = load_app(app, host)
     home = record.home
     if purge and not yes:
         click.confirm(f"Delete app {app} for good, with everything in {home} (data and secrets)?", abort=True)
     with locked(record.layout):
-        teardown(record, runner(), purge, console,
+        teardown(record, host, purge, console,
                  on_action=lambda a: console.print(f"→ {a.describe()}", highlight=False, markup=False))
     if purge:
         console.print(f"[bold green]purged[/]: {app}, its user, ID ranges, linger and {home} are gone")

@@ -25,10 +25,10 @@ def history(app: str, as_json: bool, lines: int) -> None:
     from roost.output import cell, console
 
     require_root()
-    record = load_app(app)
+    host = runner()
+    record = load_app(app, host)
     layout = record.layout
     path = layout.history_file
-    host = runner()
     rows = merged(read(host, layout), read_reported(host, layout))
     shown_rows = rows[max(len(rows) - lines, 0):]  # numbers count root's whole history: `rollback --to N`
     if as_json:

@@ -20,7 +20,8 @@ def logs(app: str, container: str | None, follow: bool, lines: int) -> None:
     from roost.errors import UsageError
 
     require_root()
-    record = load_app(app)
+    host = runner()
+    record = load_app(app, host)
     if container and container not in record.containers:
         raise UsageError(f"app {app} has no container {container!r} (it has: {', '.join(record.containers)})")
     import roost.units as units
@@ -28,7 +29,6 @@ def logs(app: str, container: str | None, follow: bool, lines: int) -> None:
     names = ([units.container(container)] if container
              else [record.pod_service, *(units.container(c) for c in record.containers)])
     argv = ["journalctl", "--no-pager", "-o", "short-iso", "-n", str(lines), *journal_matches(record.uid, names)]
-    host = runner()
     if follow:
         host.exec_interactive([*argv, "-f"])
     result = host.run(argv, check=False)

@@ -34,7 +34,7 @@ def reapply(apps: tuple[str, ...], quiet: bool) -> None:
 
     require_root()
     host = runner()
-    names = list(apps) or list_apps()
+    names = list(apps) or list_apps(host)
     if not names:
         console.print("no roost apps on this host: nothing to reapply")
     skipped = []

@@ -16,6 +16,7 @@ def shell(app: str) -> None:
     from roost.cli.common import load_app, require_root, runner
 
     require_root()
-    user = load_app(app).user
+    host = runner()
+    user = load_app(app, host).user
     # the app user's shell is nologin: ask for bash explicitly, as the source document does
-    runner().exec_interactive(["bash", "--login"], user=user)
+    host.exec_interactive(["bash", "--login"], user=user)

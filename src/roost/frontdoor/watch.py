@@ -19,7 +19,7 @@ POLL = 0.2  # seconds between two looks at the ports: the window after a pod sto
 def sites(host: Host) -> list[str]:
     """Apps with a site file roost wrote."""
     names = {n[:-6] for n, st in host.list_dir(SITES_DIR) or [] if n.endswith(".caddy") and st.is_file}
-    return [n for n in list_apps() if n in names]
+    return [n for n in list_apps(host) if n in names]
 
 
 def report(host: Host, door: Door, event: Outcome, why: str) -> None:
@@ -28,7 +28,7 @@ def report(host: Host, door: Door, event: Outcome, why: str) -> None:
 
     print(f"{door.name}: site {event}: {why}", flush=True)  # the journal of roost-door.service
     try:
-        record = read_record(door.name)
+        record = read_record(door.name, host)
         history.record(host, record.layout, record.uid, record.gid, "front-door", event, why=why)
     except Exception as e:
         print(f"{door.name}: could not record it in the history: {e}", flush=True)

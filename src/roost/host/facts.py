@@ -13,6 +13,7 @@ from roost.host import parse
 from roost.host.parse import ImageInfo, PasswdEntry, SubRange, UnitState
 from roost.host.runner import AppUser, FileStat, Host
 from roost.layout import APPS_DIR, LEGACY_REGISTRY_DIR, Layout, legacy_record_path, record_path
+from roost.notify.urls import notify_watch_active
 from roost.record import AppRecord, parse_record
 from roost.tombstone import Purged, read_tombstones
 from roost.units import TIMERS
@@ -52,6 +53,7 @@ class SystemFacts:
     apps: dict[str, AppRecord]  # every app roost applied
     linger: frozenset[str]
     purged: tuple[Purged, ...] = ()  # IDs of purged apps: not handed out again by default
+    record_texts: dict[str, str] = field(default_factory=dict)  # path -> text of each record in `apps`
 
 
 @dataclass(frozen=True)
@@ -98,19 +100,17 @@ def user_manager_running(host: Host, uid: int) -> bool:
 
 def gather_system(host: Host) -> SystemFacts:
     manager = next((m for m in ("apt-get", "dnf") if host.exists(f"/usr/bin/{m}")), None)
-    missing = []
-    for paths, apt_pkg, dnf_pkg in TOOLS.values():
-        if not any(host.exists(p) for p in paths):
-            missing.append(dnf_pkg if manager == "dnf" else apt_pkg)
-    has_podman = host.exists("/usr/bin/podman")
-    podman_out, listing, linger_dir, ss = concurrently(
+    found = {tool: any(host.exists(p) for p in paths) for tool, (paths, _, _) in TOOLS.items()}
+    missing = [dnf_pkg if manager == "dnf" else apt_pkg
+               for tool, (_, apt_pkg, dnf_pkg) in TOOLS.items() if not found[tool]]
+    has_podman = found["podman"]
+    podman_out, (apps, texts), linger_dir, ss = concurrently(
         lambda: host.run(["podman", "--version"], check=False).stdout if has_podman else None,
         lambda: _records(host),
         lambda: host.list_dir("/var/lib/systemd/linger") or [],
         lambda: host.run(["ss", "-Hltnu"], check=False),
     )
     version = parse.parse_podman_version(podman_out) if podman_out is not None else None
-    apps = listing
     return SystemFacts(
         package_manager=manager,
         missing_packages=tuple(missing),
@@ -123,15 +123,17 @@ def gather_system(host: Host) -> SystemFacts:
         apps=apps,
         linger=frozenset(name for name, _ in linger_dir),
         purged=read_tombstones(host),
+        record_texts=texts,
     )
 
 
-def _records(host: Host) -> dict[str, AppRecord]:
-    """Every app roost applied: name -> record (root's own files; the pre-0.2 place too)."""
+def _records(host: Host) -> tuple[dict[str, AppRecord], dict[str, str]]:
+    """Every app roost applied: name -> record (root's own files; the pre-0.2 place too), and path -> text."""
     paths = [record_path(n) for n, st in host.list_dir(APPS_DIR) or [] if st.is_dir]
     paths += [legacy_record_path(n.removesuffix(".json")) for n, st in host.list_dir(LEGACY_REGISTRY_DIR) or []
               if n.endswith(".json") and st.is_file]
     apps: dict[str, AppRecord] = {}
+    texts: dict[str, str] = {}
     for path in paths:
         # a broken record stops the plan: skipping it would let another app take its UID or home
         text = host.read_file(path)
@@ -139,7 +141,8 @@ def _records(host: Host) -> dict[str, AppRecord]:
             continue  # a folder an interrupted apply made before writing the record
         record = parse_record(text, path)
         apps.setdefault(record.name, record)
-    return apps
+        texts[path] = text
+    return apps, texts
 
 
 def _legacy(layout: Layout, name: str) -> str:
@@ -148,10 +151,14 @@ def _legacy(layout: Layout, name: str) -> str:
 
 
 def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str], files: list[str],
-               secret_names: list[str], units: list[str]) -> AppFacts:
-    """Facts of one app. `user` is None while the app user does not exist yet."""
-    dir_stats = {d: host.stat(d) for d in dirs}
-    file_facts = {f: (host.read_file(f), host.stat(f)) for f in files}
+               secret_names: list[str], units: list[str], notify: bool = False,
+               known: dict[str, FileStat | None] | None = None, texts: dict[str, str] | None = None) -> AppFacts:
+    """Facts of one app. `user` is None while the app user does not exist yet. `notify`: the spec
+    has [notify], so whether the system unit watching its spool runs is asked too. `known`: lstats
+    of dirs, `texts` of files, read just before (the home, its parent, volume sources; records), not read again."""
+    known, texts = known or {}, texts or {}
+    dir_stats = {d: known[d] if d in known else host.stat(d) for d in dirs}
+    file_facts = {f: (texts[f] if f in texts else host.read_file(f), host.stat(f)) for f in files}
     secrets = {}
     for name in secret_names:
         value = host.read_file(layout.secret_file(name))
@@ -167,14 +174,15 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
     except (ValueError, AttributeError):
         digests = {}
     pending = Pending.parse(host.read_file(layout.pending_file))
-    if user is None:
-        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    if not host.exists(f"/run/user/{user.uid}/bus"):  # no user manager: nothing to ask it (nor podman)
-        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
-    # whether the manager really runs is asked beside the reads, not before them (their answers are
+    notify_active = notify and notify_watch_active(host, layout.name)
+    if user is None or not host.exists(f"/run/user/{user.uid}/bus"):
+        # no user yet, or no user manager: nothing to ask it (nor podman)
+        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending,
+                        notify_active=notify_active)
+    # the bus is there: whether the manager really runs is asked beside the reads, not before them (their answers are
     # dropped when it does not); one `show` answers for the units and for the timers' UnitFileState
     running, show, psecrets, images = concurrently(
-        lambda: user_manager_running(host, user.uid),
+        lambda: host.run(["systemctl", "is-active", "--quiet", f"user@{user.uid}.service"], check=False).ok,
         lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(parse.SHOW_PROPS), "--", *units, *TIMERS],
                          user=user, check=False),
         # podman secrets only ever carry the spec's secrets: none declared, none to look up
@@ -183,7 +191,8 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
     )
     if not running:
-        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending)
+        return AppFacts(dir_stats, file_facts, secrets, frozenset(), digests, pending=pending,
+                        notify_active=notify_active)
     unit_states = parse.parse_systemctl_show(show.stdout)
     return AppFacts(
         dirs=dir_stats,
@@ -196,6 +205,7 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         images=tuple(parse.parse_images(images.stdout)) if images.ok else (),
         enabled_timers=frozenset(t for t in TIMERS if t in unit_states and unit_states[t].file_state == "enabled"),
         pending=pending,
+        notify_active=notify_active,
     )
 
 

@@ -21,7 +21,7 @@ def read_app_secrets(spec: Spec, host: Host) -> dict[str, str]:
     if os.geteuid() != 0:
         raise UsageError("--with-secrets reads the app's secrets on this host: run it as root (e.g. with sudo)",
                          hint="without --with-secrets the export says how to create the Secret instead")
-    record = read_record(spec.name)
+    record = read_record(spec.name, host)
     if record.home != spec.home:
         raise UsageError(f"app {spec.name} on this host lives in {record.home}, the spec says {spec.home}",
                          hint="export the spec that was applied here")

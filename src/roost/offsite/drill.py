@@ -79,7 +79,7 @@ def purge(host: Host, name: str, ui) -> None:
     from roost.teardown import down
 
     if os.path.exists(record_path(name)):
-        down(read_record(name), host, True, ui)
+        down(read_record(name, host), host, True, ui)
 
 
 class DumpDigest:

@@ -11,11 +11,10 @@ from roost.frontdoor import plan as frontdoor
 from roost.frontdoor.state import FrontFacts
 from roost.host.facts import AppFacts, SystemFacts
 from roost.host.parse import normalize_image
-from roost.host.runner import FileStat
 from roost.layout import SUBID_COUNT
 from roost.plan import actions as A
 from roost.render.desired import Desired, FileWant, secret_digest, slice_dropin
-from roost.spec.model import Publish, Spec, parse_publish
+from roost.spec.model import Spec
 
 MIN_PODMAN = (5, 0)
 
@@ -29,43 +28,6 @@ class Inputs:
     front: FrontFacts = field(default_factory=FrontFacts)
 
 
-def check_conflicts(spec: Spec, system: SystemFacts, identity_uid: int) -> None:
-    """Refuse what would collide with another app or a running service (exit 2, nothing changed)."""
-    mine = system.apps.get(spec.name)
-    for other, record in system.apps.items():
-        if other == spec.name:
-            continue
-        if record.uid == identity_uid:
-            raise UsageError(f"UID {identity_uid} is already used by roost app {other}", hint="pick another app.uid")
-        theirs = {(q.host_port, q.proto) for q in map(parse_publish, record.publish)}
-        for p in spec.ports:
-            if (p.host_port, p.proto) in theirs:
-                raise UsageError(f"{_where(spec, p)}: host port {p.host_port} is already published by roost app {other}",
-                                 hint="choose another host port")
-        claimed = set(record.domains or ()) & set(spec.web.domains if spec.web else ())
-        if claimed:
-            raise UsageError(f"web.domains: {', '.join(sorted(claimed))} is already served by roost app {other}",
-                             hint=f"a domain has one app: pick another, or take it out of {other}'s spec first")
-    my_ports = set(mine.publish) if mine else set()
-    for p in spec.ports:
-        if str(p) in my_ports:
-            continue  # ours, from the previous apply
-        for listener in system.listeners:
-            same_proto = listener.proto.startswith(p.proto)
-            wildcard = listener.address in ("0.0.0.0", "::", "*") or p.ip in ("0.0.0.0", "[::]")
-            if same_proto and listener.port == p.host_port and (wildcard or listener.address == p.ip.strip("[]")):
-                raise UsageError(
-                    f"{_where(spec, p)}: {p.ip}:{p.host_port}/{p.proto} is already taken by another program on this host",
-                    hint=f"see `ss -ltnp 'sport = :{p.host_port}'` and choose a free port",
-                )
-
-
-def _where(spec: Spec, p: Publish) -> str:
-    """The spec key that publishes p."""
-    owner = spec.publisher(p)
-    return "pod.publish" if owner is None else f"containers.{owner}.publish"
-
-
 def _write_files(p: A.Plan, wants: tuple[FileWant, ...], app: AppFacts) -> set[str]:
     """WriteFile for each file whose content, mode or owner differs; the paths whose content changed."""
     changed = set()
@@ -77,37 +39,6 @@ def _write_files(p: A.Plan, wants: tuple[FileWant, ...], app: AppFacts) -> set[s
         elif st is None or st.mode != f.mode or st.uid != f.uid or st.gid != f.gid:
             p.actions.append(A.WriteFile(f, old, content_changed=False))
     return changed
-
-
-def _within(a: str, b: str) -> bool:
-    return a == b or a.startswith(b.rstrip("/") + "/")
-
-
-def check_home(spec: Spec, system: SystemFacts, uid: int, home: FileStat | None,
-               entries: list[tuple[str, FileStat]] | None, parent: FileStat | None = None) -> None:
-    """The app's home becomes its user's: it must be a folder of its own (exit 2, nothing changed).
-    `home`, `entries`, `parent`: the home's lstat and listing and its parent's lstat as they are
-    now (None: not there)."""
-    up = posixpath.dirname(spec.home)
-    if parent is not None and (parent.uid != 0 or parent.mode & 0o022 or not parent.is_dir):
-        raise UsageError(f"app.home: {spec.home} would be inside {up}, which " +
-                         ("is not a directory" if not parent.is_dir else f"belongs to UID {parent.uid}" if parent.uid
-                          else "others can write") + ": whoever controls it could move the app's home",
-                         hint=f"choose a home whose parent only root can change, e.g. /srv/roost/{spec.name}")
-    for other, record in system.apps.items():
-        theirs = record.home
-        if other != spec.name and (_within(spec.home, theirs) or _within(theirs, spec.home)):
-            raise UsageError(f"app.home: {spec.home} overlaps the home of roost app {other} ({theirs})",
-                             hint="give each app a folder of its own, e.g. /srv/roost/NAME")
-    if home is None:
-        return
-    if home.is_link or not home.is_dir:
-        raise UsageError(f"app.home: {spec.home} exists and is not a directory" + (" (a symbolic link)" if home.is_link else ""),
-                         hint="choose another app.home, or remove what is there")
-    empty_roots = home.uid == 0 and not entries
-    if home.uid != uid and not empty_roots:
-        raise UsageError(f"app.home: {spec.home} already exists, belongs to UID {home.uid} and is not empty; roost "
-                         f"would hand it to the app's user", hint="choose a new folder for app.home (roost creates it)")
 
 
 def plan(inp: Inputs) -> A.Plan:
