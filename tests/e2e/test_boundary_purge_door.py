@@ -60,6 +60,7 @@ while s and time.time() < until:
         continue
     n += 1
     open(out, "w").write(str(n))
+    open(out + ".last", "w").write(str(time.time()))
     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nSQUATTER"); c.close()
 """
 
@@ -186,7 +187,7 @@ def test_export_with_secrets_only_into_a_root_only_folder(lab, door):
 
 def squatter(lab, seconds: float) -> None:
     put(lab, f"/home/{MALLORY}/squat.py", SQUATTER)
-    run(lab, ["rm", "-f", SQUAT, SQUAT + ".bound"])
+    run(lab, ["rm", "-f", SQUAT, SQUAT + ".bound", SQUAT + ".last"])
     run(lab, ["systemd-run", "--quiet", f"--uid={MALLORY}", "--unit=squatter", "python3", f"/home/{MALLORY}/squat.py",
               str(PORT), SQUAT, str(seconds)], check=True)
 
@@ -252,24 +253,32 @@ def test_a_pod_stop_roost_did_not_make_is_closed_by_the_watcher(lab, door):
         attempt, seen = probe_attempt(lab)
         squatter(lab, 60)
         uid = door["uid"]
-        with Probe(attempt, interval=0.05) as probe:
-            time.sleep(1)
-            run(lab, app_argv(APP, uid, ["systemctl", "--user", "stop", f"{APP}-pod.service"]), check=True)
-            deadline = time.monotonic() + 10
-            while run(lab, ["cat", SQUAT + ".bound"]).returncode != 0 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            time.sleep(3)
-        bound, count = squatted(lab)
-        run(lab, ["systemctl", "stop", "squatter"])
-        site = (lab.rootfs / "etc/caddy/roost.d/door.caddy").read_text()
-        print(f"door: unannounced pod stop: squatter bound: {bound}, connections it received: {count}; "
-              f"client loop: {probe}, answers {seen}")
-        assert "roost: closed" in site
-        assert bound != "no" and count <= 3, count  # the window: one poll (0.2 s) plus a Caddy reload
-        journal = run(lab, ["journalctl", "-u", "roost-door.service", "-o", "cat", "--no-pager"]).stdout
-        assert re.search(r"door: site closed: (port 8496 is held by UID \d+|nothing listens on port 8496)", journal), \
-            journal[-800:]
-        cp = roost(lab, "apply", SPEC, timeout=300)
+        try:
+            with Probe(attempt, interval=0.05) as probe:
+                time.sleep(1)
+                run(lab, app_argv(APP, uid, ["systemctl", "--user", "stop", f"{APP}-pod.service"]), check=True)
+                deadline = time.monotonic() + 10
+                while run(lab, ["cat", SQUAT + ".bound"]).returncode != 0 and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                time.sleep(3)
+            bound, count = squatted(lab)
+            last = run(lab, ["cat", SQUAT + ".last"]).stdout.strip()
+            window = float(last) - float(bound) if count and bound != "no" else 0.0
+            run(lab, ["systemctl", "stop", "squatter"])
+            site = (lab.rootfs / "etc/caddy/roost.d/door.caddy").read_text()
+            print(f"door: unannounced pod stop: squatter bound: {bound}, connections it received: {count} within "
+                  f"{window:.2f} s of binding; client loop: {probe}, answers {seen}")
+            assert "roost: closed" in site
+            assert bound != "no", "the squatter never got the port: nothing was tried"
+            # the window (docs/security.md): one poll (0.2 s) plus a Caddy reload; measured as time, not as a count
+            # of requests, which depends on the client's pace and the machine's load
+            assert window <= 1.0, f"the squatter received connections for {window:.2f} s"
+            journal = run(lab, ["journalctl", "-u", "roost-door.service", "-o", "cat", "--no-pager"]).stdout
+            assert re.search(r"door: site closed: (port 8496 is held by UID \d+|nothing listens on port 8496)",
+                             journal), journal[-800:]
+        finally:  # the next tests need the app serving again, whatever happened here
+            run(lab, ["systemctl", "stop", "squatter"])
+            cp = roost(lab, "apply", SPEC, timeout=300)
         assert cp.returncode == 0, cp.stdout + cp.stderr
         assert NOTE in wait_https(lab, DOMAIN, timeout=60)
 
