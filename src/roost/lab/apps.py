@@ -119,13 +119,18 @@ def _sources_key(*dirs: str) -> str:
     return config.digest(*parts)
 
 
+# Buildah caches a step by its text before ARGs are expanded: `LABEL version=${VERSION}` built for a second version
+# reused the first one's layer, so both tags were one image (the Miniflux update found nothing newer). Part of the key.
+BUILD_FLAGS = ("--no-cache",)
+
+
 def image_key(name: str) -> str:
     """What app NAME's images are built from (postgres: the lab's postgres images)."""
     mirror_url = rootfs.mirror()
     if name == "postgres":
         return config.digest("postgres", images.images_key(mirror_url), *(f"{t}={m}" for t, m in POSTGRES_TAGS.items()))
     app = APPS[name]
-    return config.digest(name, app_base_key(mirror_url), _sources_key(name), *app.versions)
+    return config.digest(name, app_base_key(mirror_url), _sources_key(name), *app.versions, *BUILD_FLAGS)
 
 
 def _registry_dir(machine: Machine) -> Path:
@@ -235,7 +240,7 @@ def _build_app(machine: Machine, app: AppImage) -> None:
         run(["chown", "-R", f"{images.BUILDER.uid}:{images.BUILDER.uid}", str(build)], what="handing the build over")
         refs = [f"{lab_repo(app.name)}:{version}"] + ([f"{lab_repo(app.name)}:latest"] if i == 0 else [])
         tag_args = [a for r in refs for a in ("-t", r)]
-        images.podman(machine, "build", "--quiet", "--build-arg", f"BASE={APP_BASE}", "--build-arg",
+        images.podman(machine, "build", "--quiet", *BUILD_FLAGS, "--build-arg", f"BASE={APP_BASE}", "--build-arg",
                       f"VERSION={version}", *tag_args, inside, what=f"building {app.name} {version}")  # fmt: skip
         _push(machine, refs[0], refs)
     shutil.rmtree(build, ignore_errors=True)
