@@ -81,6 +81,19 @@ def test_plan_diff_of_a_home_file(monkeypatch, shown):
     assert "+new" in shown.getvalue()
 
 
+def test_a_plan_step_of_several_lines_is_shown_on_several_lines(monkeypatch, shown):
+    """`lab try` showed `directories (3):?       create ...`: the newlines of a grouped step were made `?`."""
+    from roost.cli import common
+    from roost.plan.actions import MakeDirs, Plan
+    from roost.render.wants import DirWant
+
+    monkeypatch.setattr(common, "console", output.console)
+    common.print_plan(Plan("a", [MakeDirs((DirWant("/srv/a", 0o750, 1, 1), DirWant("/srv/b", 0o700, 1, 1)))], []))
+    text = shown.getvalue()
+    assert "?" not in text, text
+    assert "directories (2):\n       create /srv/a (0750, 1:1)\n       create /srv/b (0700, 1:1)" in text, text
+
+
 def test_history_table(monkeypatch, shown, tmp_path):
     from click.testing import CliRunner
 

@@ -38,7 +38,7 @@ def print_plan(plan: Plan, show_diffs: bool = True) -> None:
         return
     console.print(f"[bold]Plan for app {plan.app}[/]: {len(plan.actions)} change(s)")
     for i, action in enumerate(plan.actions, 1):
-        console.print(f"  [cyan]{i:>2}.[/] {plain(action.describe(), markup=True)}", highlight=False)
+        console.print(f"  [cyan]{i:>2}.[/] {plain(action.describe(), markup=True, lines=True)}", highlight=False)
         raw = action.detail() if show_diffs else None
         detail = plain(raw, lines=True) if raw else None  # the old side is a file in the app's home
         if detail:
