@@ -909,3 +909,23 @@ def test_dotted_env_names_are_a_finding():
     spec, report, _ = imp("services:\n  web:\n    image: nginx\n    environment: {spring.datasource.url: x}\n")
     assert "spring.datasource.url" not in spec.containers["web"].env
     assert finding(report, "'spring.datasource.url' dropped").line == 4
+
+
+def test_a_file_where_nothing_updates_itself_says_so_and_one_with_the_label_does_not():
+    """Found by running Miniflux, Synapse and Node-RED: an imported app is left alone by `roost update` and the
+    nightly timer (compose pulls on `up`; roost moves only containers with auto_update). The report says so."""
+    _, report, _ = imp("""
+    services:
+      web: {image: example.org/web:1}
+      db: {image: postgres:16}
+    """)
+    f = finding(report, "no service updates itself")
+    assert f.kind == "review" and f.where == "services" and f.line == 2 and 'auto_update = "registry"' in f.todo
+    _, report, _ = imp("""
+    services:
+      web:
+        image: example.org/web:1
+        labels: [io.containers.autoupdate=registry]
+      db: {image: postgres:16}
+    """)
+    assert not [f for f in report.findings if "updates itself" in f.did]

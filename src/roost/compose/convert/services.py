@@ -82,6 +82,12 @@ class Converter(NetworkMixin, VolumesMixin, EnvironmentMixin, LifecycleMixin):
         self.name_hosts(draft)
         self.relabel(draft)
         self._secrets(draft)
+        if not any(c.auto_update for c in draft.containers.values()):
+            self.add("review", tree.at("services"), "services",
+                     "no service updates itself: compose pulls on `up`; `roost update` and the nightly timer "
+                     "only move containers with auto_update",
+                     'add auto_update = "registry" to the app\'s own containers (not the database\'s: its '
+                     "major versions move with `roost db upgrade`)")
         return draft
 
     def _top_level(self, services: YMap) -> None:
