@@ -929,3 +929,24 @@ def test_a_file_where_nothing_updates_itself_says_so_and_one_with_the_label_does
       db: {image: postgres:16}
     """)
     assert not [f for f in report.findings if "updates itself" in f.did]
+
+
+def test_a_health_test_that_runs_curl_or_wget_is_flagged_for_review():
+    """Issue 19: a test may call a tool the image lacks (the container then never gets healthy); the importer cannot
+    see the image, so it says so. The app's own binary or pg_isready is not flagged."""
+    _, report, _ = imp("""
+    services:
+      web:
+        image: example.org/web:1
+        healthcheck: {test: ["CMD-SHELL", "curl -fsS http://localhost:8080/health || exit 1"]}
+      api:
+        image: example.org/api:1
+        healthcheck: {test: ["CMD", "/usr/bin/wget", "-q", "-O-", "http://127.0.0.1/"]}
+      db:
+        image: postgres:16
+        healthcheck: {test: ["CMD", "pg_isready", "-U", "app"]}
+    """)
+    web = finding(report, "the test runs `curl`")
+    assert web.kind == "review" and web.where == "services.web.healthcheck.test" and "command -v curl" in web.todo
+    assert finding(report, "the test runs `wget`").where == "services.api.healthcheck.test"
+    assert not [f for f in report.findings if f.where.startswith("services.db.healthcheck")]

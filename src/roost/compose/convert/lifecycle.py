@@ -13,6 +13,9 @@ from roost.compose.convert.tables import DEPLOY_KEYS
 from roost.compose.load import YMap, YSeq
 from roost.spec.model import check_text
 
+# tools health tests often call that many images do not ship
+MAYBE_MISSING = frozenset({"curl", "wget", "nc", "netcat", "ncat"})
+
 
 def _duration(value: Any) -> float | None:
     """Compose durations (`1m30s`, `500ms`, `10s`, or a number of seconds) -> seconds."""
@@ -114,6 +117,23 @@ class LifecycleMixin(ConverterBase):
             self.add("info", hc.at("start_interval"), f"{where}.start_interval",
                      "dropped: roost checks every second while the container starts")
         c.health = health
+        self._health_tools(svc, hc, cmd)
+
+    def _health_tools(self, svc: str, hc: YMap, cmd: str) -> None:
+        """A test that runs a download or network tool: whether the image has it cannot be seen from the file (slim
+        and distroless images often do not, and then the container never gets healthy)."""
+        try:
+            words = shlex.split(cmd)
+        except ValueError:
+            words = cmd.split()
+        tools = sorted({w.rsplit("/", 1)[-1] for w in words} & MAYBE_MISSING)
+        if tools:
+            name = tools[0]
+            self.add("review", hc.at("test"), f"services.{svc}.healthcheck.test",
+                     f"the test runs {', '.join(f'`{t}`' for t in tools)} inside the container: whether the image has "
+                     "it cannot be seen from the compose file (slim and distroless images often do not)",
+                     f"if the container never gets healthy, check: roost run APP {svc} sh -c 'command -v {name}'; "
+                     "else test with a tool the image has (the app's own binary, or a bash /dev/tcp probe)")
 
     def _command(self, svc: str, body: YMap, c: ContainerDraft) -> bool:
         """Command and entrypoint; False when one of them cannot be carried over while the other
