@@ -82,13 +82,17 @@ class Converter(NetworkMixin, VolumesMixin, EnvironmentMixin, LifecycleMixin):
         self.name_hosts(draft)
         self.relabel(draft)
         self._secrets(draft)
+        self._updates(draft)
+        return draft
+
+    def _updates(self, draft: SpecDraft) -> None:
+        """Compose pulls on `up`; roost moves only containers with auto_update, and a file rarely names one."""
         if not any(c.auto_update for c in draft.containers.values()):
-            self.add("review", tree.at("services"), "services",
+            self.add("review", self.tree.at("services"), "services",
                      "no service updates itself: compose pulls on `up`; `roost update` and the nightly timer "
                      "only move containers with auto_update",
                      'add auto_update = "registry" to the app\'s own containers (not the database\'s: its '
                      "major versions move with `roost db upgrade`)")
-        return draft
 
     def _top_level(self, services: YMap) -> None:
         tree = self.tree
