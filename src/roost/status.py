@@ -153,7 +153,7 @@ def offsite_state(host: Host, record: AppRecord) -> dict:
     """The newest offsite upload (the app's nightly path notes it in its home) and the last drill
     (root's history): {} for an app without offsite backups."""
     from roost.history import read as read_history
-    from roost.offsite.upload import read_state
+    from roost.offsite.state import read_state
 
     layout = record.layout
     upload = read_state(host, layout)

@@ -11,6 +11,7 @@ from roost import backup
 from roost.errors import RoostError, UsageError
 from roost.host.runner import Result
 from roost.offsite import drill, restic, trusted, upload
+from roost.offsite import state as offsite_state
 from roost.spec.load import parse_spec
 from roost.spec.model import OFFSITE_SECRET, Keep
 from tests.unit.fakeapp import EXAMPLE, HOME, world
@@ -135,9 +136,9 @@ def test_status_reads_the_state_file_as_untrusted(tmp_path):
     layout = w.app.layout
     host = FakeHost()
     host.files[f"{layout.state_dir}/offsite.json"] = json.dumps({"time": 5.0, "snapshot": "abc[red]x"})
-    assert upload.read_state(host, layout) == {"time": 5.0, "snapshot": ""}
+    assert offsite_state.read_state(host, layout) == {"time": 5.0, "snapshot": ""}
     host.files[f"{layout.state_dir}/offsite.json"] = "[not json"
-    assert upload.read_state(host, layout) == {}
+    assert offsite_state.read_state(host, layout) == {}
 
 
 # -- the trusted side -------------------------------------------------------------------------------------------------

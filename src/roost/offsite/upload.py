@@ -9,15 +9,14 @@ last upload is written to a small state file in the home for `roost status` to s
 from __future__ import annotations
 
 import json
-import posixpath
 import time
 
 from roost.app import App
 from roost.errors import RoostError
 from roost.offsite import restic
+from roost.offsite.state import read_state, state_path
 from roost.spec.model import OFFSITE_SECRET
 
-STATE_NAME = "offsite.json"
 REPOSITORY_SECRET = "offsite-repository"  # optional: the address with the app's credentials (see app_base)
 DAY = 86400
 
@@ -60,32 +59,15 @@ def upload(app: App, staging: str) -> dict:
     return summary
 
 
-def state_path(app: App) -> str:
-    return posixpath.join(app.layout.state_dir, STATE_NAME)
-
-
 def write_state(app: App, state: dict) -> None:
     """The newest upload, for `roost status` (written by the app user in its own state folder)."""
-    path = state_path(app)
+    path = state_path(app.layout)
     app.host.run(["mkdir", "-p", "--", app.layout.state_dir], user=app.user, mutates=True, check=False)
     tmp = path + ".new"
     r = app.host.run(["dd", f"of={tmp}", "status=none"], user=app.user, stdin=json.dumps(state) + "\n",
                      mutates=True, check=False)
     if r.ok:
         app.host.run(["mv", "-T", "--", tmp, path], user=app.user, mutates=True, check=False)
-
-
-def read_state(host, layout) -> dict:
-    """The state file as `roost status` reads it: untrusted (the app user writes it), so only a
-    number and a short id are taken from it."""
-    try:
-        data = json.loads(host.read_file(posixpath.join(layout.state_dir, STATE_NAME)) or "{}")
-    except (ValueError, OSError, RoostError):  # a link planted there is refused, and shows nothing
-        return {}
-    if not isinstance(data, dict) or not isinstance(data.get("time"), (int, float)):
-        return {}
-    snap = str(data.get("snapshot", ""))
-    return {"time": float(data["time"]), "snapshot": snap[:8] if snap.isalnum() else ""}
 
 
 def offsite_outcome(app: App, local: str, outcome: dict) -> None:
