@@ -23,7 +23,7 @@ from roost.plan.identity import resolve
 from roost.plan.planner import Inputs, plan
 from roost.render.desired import Desired, render
 from roost.spec.envfiles import read_env_files
-from roost.spec.load import load_spec, parse_spec
+from roost.spec.load import load_spec_text, parse_spec
 from roost.spec.model import Spec
 from roost.upgrade_marker import refuse_if_pending
 
@@ -53,7 +53,10 @@ def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> 
     """spec_text: apply this text (the applied spec, for `roost reapply`) instead of the file's;
     files the spec names (env_file, notify.urls_file) are still found beside spec_path."""
     spec_path = Path(spec_path).resolve()
-    spec = parse_spec(spec_text, str(spec_path)) if spec_text is not None else load_spec(spec_path)
+    if spec_text is None:
+        spec, text = load_spec_text(spec_path)
+    else:
+        spec, text = parse_spec(spec_text, str(spec_path)), spec_text
     env_files = read_env_files(spec, spec_path)
     notify_urls = read_notify_urls(spec, spec_path)
     for url in notify_urls:  # secrets: masked wherever a command or its output is shown
@@ -62,9 +65,7 @@ def prepare(spec_path: str | Path, host: Host, spec_text: str | None = None) -> 
     def between(system: SystemFacts, home: HomeFacts) -> Desired:
         identity = resolve(spec, system)
         check_before_render(spec, system, identity.uid, home)
-        return render(spec, identity, env_files, str(spec_path),
-                      spec_text if spec_text is not None else spec_path.read_text(), roost_command(),
-                      notify_urls=notify_urls)
+        return render(spec, identity, env_files, str(spec_path), text, roost_command(), notify_urls=notify_urls)
 
     state, desired = gather_state(host, spec, between)
     check_pg(spec, state.app)

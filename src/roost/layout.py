@@ -24,6 +24,7 @@ ROOST_STATE_DIR = "/var/lib/roost"  # root's own: apps/, spool/, recover/, recov
 APPS_DIR = "/var/lib/roost/apps"  # one root-owned folder per applied app: how every verb finds them
 LEGACY_REGISTRY_DIR = "/etc/roost/apps"  # before 0.2: NAME.json records (moved on the next apply)
 LOCK_DIR = "/run/roost"  # root's own: no O_CREAT in a world-writable directory
+CONVERGED_CACHE = "/var/cache/roost/converged"  # root's own: what converged runs read (roost/converged.py)
 GLOBAL_LOCK = "/run/roost/apply.lock"  # serialises applies: UID and subordinate range allocation
 SUBID_COUNT = 65536
 TOMBSTONE_FILE = "/var/lib/roost/purged.json"  # UIDs, GIDs and ranges of purged apps (see tombstone.py)

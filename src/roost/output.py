@@ -17,13 +17,8 @@ for _c in (console, console_err):
         _c.width = 160  # piped or logged: keep tables whole rather than cut at 80 columns
 
 
-def setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        handlers=[RichHandler(console=console_err, show_time=False, show_path=False, markup=False)],
-    )
+def log_handler() -> logging.Handler:
+    return RichHandler(console=console_err, show_time=False, show_path=False, markup=False)
 
 
 # C0 and C1 controls, DEL, and the invisible format characters that reorder or hide text (bidi
@@ -53,3 +48,10 @@ def plain(value: object, *, markup: bool = False, lines: bool = False, limit: in
 def cell(value: object, style: str = "") -> Text:
     """A table cell from text roost did not write: sanitized, never read as markup."""
     return Text(plain(value), style=style)
+
+
+def print_converged(app: str, notes: list[str]) -> None:
+    """An empty plan, as `roost plan` and `roost apply` print it (and their converged fast path)."""
+    console.print(f"[bold green]no changes[/]: app {app} is converged")
+    for n in notes:
+        console.print(f"  [dim]· {n}[/]")

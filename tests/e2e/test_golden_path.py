@@ -76,6 +76,29 @@ def test_second_apply_changes_nothing(notes):
     assert unit_prop(lab, "app.service", "ActiveEnterTimestampMonotonic") == started
 
 
+def test_a_converged_apply_takes_the_cached_reads_and_still_sees_every_drift(notes):
+    """roost/converged.py: a converged apply makes the last converged run's reads again and stops when
+    each answers the same. A change the app's user makes (its unit file, a stopped unit) must be seen."""
+    lab = notes
+    unit = "/srv/roost/notes/.config/containers/systemd/app.container"
+    good = lab.exec(["cat", unit]).stdout
+    roost(lab, "apply", SPEC)
+    out = roost(lab, "-vv", "apply", SPEC)
+    assert "no changes" in out.stdout and "converged cache: all" in out.stderr
+    as_app(lab, "sh", "-c", f"echo '# the user was here' >> {unit}")
+    out = roost(lab, "-vv", "apply", SPEC)
+    assert "answers differently" in out.stderr and "no changes" not in out.stdout
+    assert lab.exec(["cat", unit]).stdout == good
+    as_app(lab, "systemctl", "--user", "stop", "app.service")
+    out = roost(lab, "apply", SPEC).stdout
+    assert "no changes" not in out and "start" in out
+    lab.wait(lambda: unit_prop(lab, "app.service", "ActiveState") == "active", "app.service started again")
+    assert "first note from the golden path" in wait_http(f"{URL}/")
+    roost(lab, "apply", SPEC)  # converged again (the full pipeline), remembered
+    out = roost(lab, "-vv", "apply", SPEC)
+    assert "no changes" in out.stdout and "converged cache: all" in out.stderr
+
+
 def test_env_change_restarts_only_the_affected_container(notes):
     lab = notes
     db_started = unit_prop(lab, "database.service", "ActiveEnterTimestampMonotonic")

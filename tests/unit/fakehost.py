@@ -181,7 +181,9 @@ def converge(host: FakeHost, prep) -> None:
     show = "\n\n".join(f"Id={u}\nLoadState=loaded\nActiveState=active\nSubState=running\nNeedDaemonReload=no\n"
                        f"UnitFileState=enabled\nActiveEnterTimestampMonotonic=1000\nMainPID=10" for u in units)
     host.on("systemctl", "--user", "show", answer=show + "\n")
-    host.on("podman", "secret", "ls", answer="".join(f"{w.name}\n" for w in d.secret_envs))
+    existing = {w.name for w in d.secret_envs}  # as podman: the names asked for that exist, in that order
+    host.on("podman", "secret", "inspect",
+            answer=lambda argv, user, stdin: "".join(f"{n}\n" for n in argv[argv.index("--") + 1:] if n in existing))
     from roost.host.parse import normalize_image
 
     images = [{"Names": [normalize_image(c.image)], "Digest": "sha256:" + "a" * 64, "Id": "b" * 64}

@@ -104,3 +104,40 @@ def test_the_checks_and_the_planner_only_read_what_was_gathered():
         text = MODULES[m].read_text()
         assert not {"roost.host.runner", "roost.host.state.gather_state"} & imports(m), m
         assert "import os" not in text and "subprocess" not in text and "safefs." not in text, m
+
+
+# What `apply.prepare` runs between the spec and the plan. The converged cache (roost/converged.py) relies
+# on it: the plan is a pure function of the spec, the files beside it (spec/beside.py, which notes each
+# read) and what the one Host answered, so a direct read anywhere here would be a change the cache
+# cannot see. roost.command is the one exception: where roost is installed is part of the cache's key.
+PREPARE_SIDE = ("roost.host.state", "roost.host.facts", "roost.host.parse", "roost.frontdoor.state",
+                "roost.frontdoor.render", "roost.frontdoor.caddyfile", "roost.plan.checks", "roost.plan.planner",
+                "roost.plan.identity", "roost.spec.load", "roost.spec.model", "roost.spec.envfiles",
+                "roost.pgmajor", "roost.layout", "roost.units", "roost.record", "roost.notify.urls",
+                *(m for m in MODULES if m.startswith("roost.render.")))
+DIRECT_READ = ("open(", "os.stat(", "os.lstat(", "os.listdir(", "os.scandir(", "os.walk(", "os.access(",
+               "os.path.exists(", "os.path.isdir(", "os.path.isfile(", "os.path.islink(", "subprocess.",
+               "pwd.", "grp.", ".read_text(", ".read_bytes(", "safefs.")
+
+
+def _functions_without(text: str, allowed: set[str]) -> str:
+    """The module's source without the functions named in `allowed` (used by other verbs, not prepare)."""
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in allowed:
+            for i in range(node.lineno - 1, node.end_lineno or node.lineno):
+                lines[i] = ""
+    return "\n".join(lines)
+
+
+def test_prepare_reads_the_host_only_through_the_host_seam():
+    not_prepare = {"roost.notify.urls": {"read_stored"}}  # the notify sender's, at send time
+    for m in PREPARE_SIDE:
+        text = _functions_without(MODULES[m].read_text(), not_prepare.get(m, set()))
+        found = [p for p in DIRECT_READ if p in text]
+        assert not found, f"{m} reads the host directly ({found}): go through the Host (host/runner.py)"
+    tree = ast.parse(MODULES["roost.apply"].read_text())
+    prepare = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "prepare")
+    body = ast.get_source_segment(MODULES["roost.apply"].read_text(), prepare) or ""
+    assert not [p for p in DIRECT_READ if p in body], "apply.prepare reads a file itself: use spec/beside.py"

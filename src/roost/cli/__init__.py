@@ -71,7 +71,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
       roost apply examples/hedgedoc.toml    # make it so
       roost status                          # how every app is doing
     """
-    from roost.output import setup_logging
+    from roost.logsetup import setup_logging
 
     setup_logging(verbose)
 

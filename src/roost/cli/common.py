@@ -10,7 +10,7 @@ import click
 from roost.errors import RoostError
 from roost.host.runner import Runner
 from roost.layout import list_apps as list_apps  # re-exported for the verbs
-from roost.output import console, plain
+from roost.output import console, plain, print_converged
 from roost.record import read_record
 
 load_app = read_record  # the verbs' name for it
@@ -30,11 +30,22 @@ def runner(dry_run: bool = False) -> Runner:
     return Runner(dry_run=dry_run)
 
 
+def prepare_recorded(spec: str, host: Runner):
+    """`apply.prepare` with its reads recorded for the converged cache (roost/converged.py)."""
+    from typing import cast
+
+    from roost import converged
+    from roost.apply import prepare
+    from roost.host.runner import Host
+
+    with converged.recording(host) as reads:
+        prep = prepare(spec, cast(Host, reads))  # a Host: what it does not record goes to `host`
+    return prep, reads
+
+
 def print_plan(plan: Plan, show_diffs: bool = True) -> None:
     if plan.empty:
-        console.print(f"[bold green]no changes[/]: app {plan.app} is converged")
-        for n in plan.notes:
-            console.print(f"  [dim]· {n}[/]")
+        print_converged(plan.app, plan.notes)
         return
     console.print(f"[bold]Plan for app {plan.app}[/]: {len(plan.actions)} change(s)")
     for i, action in enumerate(plan.actions, 1):

@@ -152,8 +152,10 @@ def _legacy(layout: Layout, name: str) -> str:
 
 def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str], files: list[str],
                secret_names: list[str], units: list[str], notify: bool = False,
-               known: dict[str, FileStat | None] | None = None, texts: dict[str, str] | None = None) -> AppFacts:
-    """Facts of one app. `user` is None while the app user does not exist yet. `notify`: the spec
+               known: dict[str, FileStat | None] | None = None, texts: dict[str, str] | None = None,
+               podman_secrets: list[str] | None = None) -> AppFacts:
+    """Facts of one app. `user` is None while the app user does not exist yet. `secret_names`: the
+    generated secrets (files); `podman_secrets`: the podman secrets the units use. `notify`: the spec
     has [notify], so whether the system unit watching its spool runs is asked too. `known`: lstats
     of dirs, `texts` of files, read just before (the home, its parent, volume sources; records), not read again."""
     known, texts = known or {}, texts or {}
@@ -185,9 +187,12 @@ def gather_app(host: Host, layout: Layout, user: AppUser | None, dirs: list[str]
         lambda: host.run(["systemctl", "is-active", "--quiet", f"user@{user.uid}.service"], check=False).ok,
         lambda: host.run(["systemctl", "--user", "show", "-p", ",".join(parse.SHOW_PROPS), "--", *units, *TIMERS],
                          user=user, check=False),
-        # podman secrets only ever carry the spec's secrets: none declared, none to look up
-        lambda: host.run(["podman", "secret", "ls", "--format", "{{.Name}}"], user=user, check=False)
-        if secret_names else None,
+        # only the podman secrets the units use are looked up (none: no call). `inspect` prints those
+        # found in the order asked; `ls` lists in a random order, and the same answer twice is what
+        # lets the converged cache recognise a converged host (roost/converged.py)
+        lambda: host.run(["podman", "secret", "inspect", "--format", "{{.Spec.Name}}", "--", *podman_secrets],
+                         user=user, check=False)
+        if podman_secrets else None,
         lambda: host.run(["podman", "images", "--format", "json"], user=user, check=False),
     )
     if not running:

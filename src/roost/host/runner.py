@@ -183,6 +183,8 @@ class Runner:
         """Start argv (as `user`: in a new session, cwd /, in its slice). Returns the process and its scope."""
         scope = scope_name(user) if user is not None else ""
         full = self.wrap(argv, user, timeout or USER_TIMEOUT, scope) if user is not None else list(argv)
+        if user is None:  # root's reads answer the same from any terminal (`ss` pads to COLUMNS)
+            kw.setdefault("env", {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")})
         proc = subprocess.Popen(full, cwd="/", start_new_session=user is not None, close_fds=True, **kw)
         return proc, scope
 

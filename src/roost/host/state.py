@@ -87,6 +87,7 @@ def gather_state(host: Host, spec: Spec,
             files=[f.path for f in (*desired.state_files, *desired.files)] + list(pg_version_files(spec).values())
             + [desired.layout.legacy_record, slice_dropin(identity.uid)],
             secret_names=sorted(spec.generated_secrets()),
+            podman_secrets=sorted(w.name for w in desired.secret_envs),
             units=list(desired.units),
             notify=spec.notify is not None,
             known={spec.home: home.home, parent: home.parent, **home.sources},

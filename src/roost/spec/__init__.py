@@ -1,4 +1,3 @@
-from roost.spec.load import load_spec
-from roost.spec.model import Spec
+"""The spec: its model (model.py), how it is loaded (load.py) and the files beside it (beside.py).
 
-__all__ = ["Spec", "load_spec"]
+Nothing is imported here: the converged fast path reads spec files without loading the model."""

@@ -10,10 +10,15 @@ a bound. Writes of the spec (`db upgrade`) go through the safe writer: a new fil
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from roost.errors import UsageError
 from roost.host import safefs
@@ -21,6 +26,31 @@ from roost.host import safefs
 MAX_BESIDE = 1 << 20  # env and URL files are small: 1 MiB is far more than any real one
 MAX_SPEC = 1 << 20
 MAX_LINKS = 16
+
+
+# (read, digest of its text) of each file read here while a run is recorded (roost/converged.py)
+_WATCH: ContextVar[list[tuple[list[Any], str]] | None] = ContextVar("roost_beside_watch", default=None)
+
+
+@contextmanager
+def watching() -> Iterator[list[tuple[list[Any], str]]]:
+    seen: list[tuple[list[Any], str]] = []
+    token = _WATCH.set(seen)
+    try:
+        yield seen
+    finally:
+        _WATCH.reset(token)
+
+
+def digest_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _seen(read: list[Any], text: str) -> str:
+    watch = _WATCH.get()
+    if watch is not None:
+        watch.append((read, digest_text(text)))
+    return text
 
 
 class Refused(Exception):
@@ -67,7 +97,7 @@ def read_spec(path: str | Path) -> SpecFile:
         text = data.decode()
     except UnicodeDecodeError as e:
         raise UsageError(f"{path}: not UTF-8 ({e})", hint="save the spec as UTF-8") from None
-    return SpecFile(text, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+    return SpecFile(_seen(["spec", os.path.abspath(path)], text), st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
 
 
 def write_spec(path: str | Path, text: str, like: SpecFile) -> None:
@@ -154,6 +184,6 @@ def read_beside(spec_path: str | Path, rel: str, key: str, limit: int = MAX_BESI
     except PermissionError as e:
         raise UsageError(f"{spec_path}: {key}: {shown}: {e.strerror}", hint=hint) from None
     try:
-        return data.decode()
+        return _seen(["beside", str(spec_path), rel, key], data.decode())
     except UnicodeDecodeError:
         raise UsageError(f"{spec_path}: {key}: {shown} is not UTF-8 text", hint="save it as UTF-8") from None

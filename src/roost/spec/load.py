@@ -61,6 +61,11 @@ def locate(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | Non
 
 
 def load_spec(path: str | Path) -> Spec:
+    return load_spec_text(path)[0]
+
+
+def load_spec_text(path: str | Path) -> tuple[Spec, str]:
+    """The spec and the text it was parsed from (read once, through spec/beside.py)."""
     path = Path(path)
     try:
         text = read_spec(path).text
@@ -69,7 +74,7 @@ def load_spec(path: str | Path) -> Spec:
                         hint="give the path of a spec file, e.g. examples/hedgedoc.toml") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise SpecError(str(path), [Problem("", f"cannot read it: {e}")]) from None
-    return parse_spec(text, str(path))
+    return parse_spec(text, str(path)), text
 
 
 def parse_spec(text: str, source: str = "<spec>") -> Spec:
