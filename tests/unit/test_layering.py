@@ -108,8 +108,9 @@ def test_the_checks_and_the_planner_only_read_what_was_gathered():
 
 # What `apply.prepare` runs between the spec and the plan. The converged cache (roost/converged.py) relies
 # on it: the plan is a pure function of the spec, the files beside it (spec/beside.py, which notes each
-# read) and what the one Host answered, so a direct read anywhere here would be a change the cache
-# cannot see. roost.command is the one exception: where roost is installed is part of the cache's key.
+# read) and what the one Host answered, so a direct read anywhere here (or a look at the environment or
+# the clock) would be a change the cache cannot see. roost.command is the one exception: where roost is
+# installed is part of the cache's key.
 PREPARE_SIDE = ("roost.host.state", "roost.host.facts", "roost.host.parse", "roost.frontdoor.state",
                 "roost.frontdoor.render", "roost.frontdoor.caddyfile", "roost.plan.checks", "roost.plan.planner",
                 "roost.plan.identity", "roost.spec.load", "roost.spec.model", "roost.spec.envfiles",
@@ -117,7 +118,8 @@ PREPARE_SIDE = ("roost.host.state", "roost.host.facts", "roost.host.parse", "roo
                 *(m for m in MODULES if m.startswith("roost.render.")))
 DIRECT_READ = ("open(", "os.stat(", "os.lstat(", "os.listdir(", "os.scandir(", "os.walk(", "os.access(",
                "os.path.exists(", "os.path.isdir(", "os.path.isfile(", "os.path.islink(", "subprocess.",
-               "pwd.", "grp.", ".read_text(", ".read_bytes(", "safefs.")
+               "pwd.", "grp.", ".read_text(", ".read_bytes(", "safefs.", "os.environ", "getenv(", "time.time(",
+               "datetime.now(")  # the environment and the clock are inputs the cache does not see either
 
 
 def _functions_without(text: str, allowed: set[str]) -> str:
