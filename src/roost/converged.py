@@ -12,6 +12,7 @@ find nothing; it never decides a change.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -21,11 +22,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from roost.errors import RoostError
+from roost.host import safefs
 from roost.host.runner import AppUser, Host, Result
 from roost.layout import CONVERGED_CACHE
 from roost.spec import beside
+
+if TYPE_CHECKING:
+    from roost.apply import Prepared
 
 log = logging.getLogger("roost")
 
@@ -108,21 +115,21 @@ def recording(host: Host) -> Iterator[Recording]:
     rec = Recording(host)
     with beside.watching() as files:
         yield rec
-    for read, digest in files:
-        rec.reads.setdefault(json.dumps(read), (read, digest))
+    for read, text in files:
+        rec.note(read, text)
 
 
 @dataclass(frozen=True)
 class Memo:
     """What a converged run of one spec read, and what it printed."""
 
-    spec: str  # the spec's resolved path
     app: str
     home: str
     notes: list[str]
     reads: list[tuple[list[Any], str]] = field(default_factory=list)
 
 
+@functools.cache
 def code_key() -> str:
     """roost's own code and how it runs: a change to any of it is a miss."""
     from roost.command import roost_command
@@ -142,23 +149,20 @@ def _cache_file(spec_path: str) -> str:
     return os.path.join(CONVERGED_CACHE, hashlib.sha256(spec_path.encode()).hexdigest()[:32] + ".json")
 
 
-def remember(spec_path: str, app: str, home: str, notes: list[str], rec: Recording) -> None:
-    """Keep a converged run's reads for the next run of the same spec (root's own cache: a failure to
-    write it only costs the next run its shortcut)."""
-    if not rec.clean:
-        forget(spec_path)
+def remember(prep: Prepared, rec: Recording) -> None:
+    """Keep the reads of a run that found nothing to change, for the next run of the same spec (root's own
+    cache: a failure to write it only costs the next run its shortcut)."""
+    if not prep.plan.empty:
         return
-    data = {"code": code_key(), "spec": spec_path, "app": app, "home": home, "notes": notes,
-            "reads": [rec.reads[k] for k in sorted(rec.reads)]}
+    if not rec.clean:
+        forget(prep.spec_path)
+        return
+    data = {"code": code_key(), "spec": prep.spec_path, "app": prep.spec.name, "home": prep.spec.home,
+            "notes": prep.plan.notes, "reads": [rec.reads[k] for k in sorted(rec.reads)]}
     try:
         os.makedirs(CONVERGED_CACHE, mode=0o700, exist_ok=True)
-        path = _cache_file(spec_path)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
-    except OSError as e:
+        safefs.write_file(_cache_file(prep.spec_path), json.dumps(data).encode(), 0o600, 0, 0)
+    except (OSError, RoostError) as e:
         log.debug("converged cache not written: %s", e)
 
 
@@ -169,30 +173,31 @@ def forget(spec_path: str) -> None:
         pass
 
 
-def load(spec_path: str) -> Memo | None:
-    """The memo of the last converged run of this spec by this code, if there is one."""
+def load(spec: str) -> Memo | None:
+    """The memo of the last converged run of this spec (a path, resolved as `prepare` does) by this code."""
+    spec_path = str(Path(spec).resolve())
     try:
         with open(_cache_file(spec_path), encoding="utf-8") as fh:
             data = json.load(fh)
         if data.get("spec") != spec_path or data.get("code") != code_key():
             return None
-        return Memo(spec_path, data["app"], data["home"], list(data["notes"]),
+        return Memo(data["app"], data["home"], list(data["notes"]),
                     [(list(read), str(digest)) for read, digest in data["reads"]])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def _again(host: Host, read: list[Any]) -> Any:
-    """Make one remembered read again; its answer, in the form `Recording.note` digested."""
+    """Make one remembered read again; its answer, in the form the recording digested."""
     kind = read[0]
     if kind == "run":
         _, argv, user, timeout = read
         who = AppUser(user[0], int(user[1]), user[2]) if user else None
         return _answer(host.run(argv, user=who, check=False, timeout=timeout))
     if kind == "spec":
-        return beside.digest_text(beside.read_spec(read[1]).text)
+        return beside.read_spec(read[1]).text
     if kind == "beside":
-        return beside.digest_text(beside.read_beside(read[1], read[2], read[3]))
+        return beside.read_beside(read[1], read[2], read[3])
     if kind in FILE_READS:
         return getattr(host, kind)(read[1])
     raise ValueError(f"not a read: {kind!r}")
@@ -215,10 +220,10 @@ def read_again(memos: list[Memo], host: Host) -> Callable[[], bool]:
         except Exception as e:
             log.debug("converged cache: %s failed again: %s", read[:2], e)
             return False
-        now = answer if read[0] in ("spec", "beside") else _digest(answer)
-        if now != digest:
+        if _digest(answer) != digest:
             log.debug("converged cache: %s answers differently", read[:2])
-        return now == digest
+            return False
+        return True
 
     wanted: dict[str, tuple[list[Any], str]] = {}  # apps share reads (passwd, ports, podman's version): once each
     for memo in memos:

@@ -13,7 +13,7 @@ import pytest
 
 from roost import converged
 from roost.apply import prepare
-from roost.host.runner import FileStat, Result
+from roost.host.runner import CommandFailed, FileStat, Result
 from tests.unit.fakehost import bare_host, converge
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -36,8 +36,8 @@ def remembered(host, spec: Path) -> converged.Memo:
     with converged.recording(host) as rec:
         prep = prepare(spec, rec)
     assert prep.plan.empty and rec.clean
-    converged.remember(prep.spec_path, prep.spec.name, prep.spec.home, prep.plan.notes, rec)
-    memo = converged.load(str(spec.resolve()))
+    converged.remember(prep, rec)
+    memo = converged.load(str(spec))
     assert memo is not None
     return memo
 
@@ -79,13 +79,17 @@ def test_any_difference_is_a_miss(world, drift):
 
 def test_a_failed_or_mutating_read_is_not_remembered(world):
     host, spec = world
+    remembered(host, spec)
+    with converged.recording(host) as mutated:  # a run that found nothing to change, but also changed something
+        prep = prepare(spec, mutated)
+        mutated.run(["systemctl", "--user", "daemon-reload"], mutates=True)
+    assert prep.plan.empty and not mutated.clean
+    converged.remember(prep, mutated)
+    assert converged.load(str(spec)) is None  # and the earlier memo is gone with it
     host.on("podman", "images", answer=lambda argv, user, stdin: Result(tuple(argv), 125, "", "boom"))
-    with converged.recording(host) as rec:
-        rec.run(["podman", "images", "--format", "json"], check=False)
-        rec.run(["systemctl", "--user", "daemon-reload"], mutates=True)
-    assert not rec.clean
-    converged.remember(str(spec), "hedgedoc", "/srv/hedgedoc", [], rec)
-    assert converged.load(str(spec)) is None
+    with converged.recording(host) as failed, pytest.raises(CommandFailed):
+        failed.run(["podman", "images", "--format", "json"])
+    assert not failed.clean
 
 
 def test_two_answers_to_one_read_in_one_run_are_not_remembered(world):
@@ -102,7 +106,7 @@ def test_another_roost_is_a_miss(world, monkeypatch):
     host, spec = world
     remembered(host, spec)
     monkeypatch.setattr(converged, "code_key", lambda: "another version of roost")
-    assert converged.load(str(spec.resolve())) is None
+    assert converged.load(str(spec)) is None
 
 
 def test_the_cache_holds_no_values_and_only_root_reads_it(world):

@@ -57,8 +57,8 @@ def apply(specs: tuple[str, ...], quiet: bool) -> None:
         for path, (prep, reads) in zip(specs, recorded, strict=True):
             if changed:  # an earlier app changed the host (users, ranges, ports): look again
                 prep = prepare(path, host)
-            elif prep.plan.empty:
-                converged.remember(prep.spec_path, prep.spec.name, prep.spec.home, prep.plan.notes, reads)
+            else:
+                converged.remember(prep, reads)
             print_plan(prep.plan, show_diffs=not quiet)
             if not prep.plan.empty:
                 _apply_one(host, prep)
@@ -70,7 +70,6 @@ def _converged(specs: tuple[str, ...]) -> bool:
     the same locks as a full run, and found it as it was. False: run the pipeline."""
     import os
     from contextlib import ExitStack
-    from pathlib import Path
 
     from roost import converged
     from roost.host.runner import Runner
@@ -79,7 +78,7 @@ def _converged(specs: tuple[str, ...]) -> bool:
 
     if os.geteuid() != 0:
         return False  # the pipeline says so
-    memos = [m for m in (converged.load(str(Path(s).resolve())) for s in specs) if m is not None]
+    memos = [m for m in map(converged.load, specs) if m is not None]
     if len(memos) != len(specs) or len({m.app for m in memos}) != len(memos):  # the pipeline says what is wrong
         return False
 

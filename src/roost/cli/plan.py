@@ -15,21 +15,18 @@ def plan(spec: str, as_json: bool) -> None:
     Example:
       roost plan examples/hedgedoc.toml
     """
-    from pathlib import Path
-
     from roost import converged
     from roost.cli.common import prepare_recorded
     from roost.output import print_converged
 
     require_root()
     host = runner(dry_run=True)
-    memo = None if as_json else converged.load(str(Path(spec).resolve()))
+    memo = None if as_json else converged.load(spec)
     if memo is not None and converged.unchanged(memo, host):  # the fast path: roost/converged.py
         print_converged(memo.app, memo.notes)
         return
     prep, reads = prepare_recorded(spec, host)
-    if prep.plan.empty:
-        converged.remember(prep.spec_path, prep.spec.name, prep.spec.home, prep.plan.notes, reads)
+    converged.remember(prep, reads)
     if as_json:
         click.echo(prep.plan.to_json())
     else:

@@ -10,7 +10,6 @@ a bound. Writes of the spec (`db upgrade`) go through the safe writer: a new fil
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ MAX_SPEC = 1 << 20
 MAX_LINKS = 16
 
 
-# (read, digest of its text) of each file read here while a run is recorded (roost/converged.py)
+# (read, text) of each file read here while a run is recorded (roost/converged.py digests them)
 _WATCH: ContextVar[list[tuple[list[Any], str]] | None] = ContextVar("roost_beside_watch", default=None)
 
 
@@ -42,14 +41,10 @@ def watching() -> Iterator[list[tuple[list[Any], str]]]:
         _WATCH.reset(token)
 
 
-def digest_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _seen(read: list[Any], text: str) -> str:
     watch = _WATCH.get()
     if watch is not None:
-        watch.append((read, digest_text(text)))
+        watch.append((read, text))
     return text
 
 
