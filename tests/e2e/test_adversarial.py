@@ -170,3 +170,47 @@ def test_a_volume_linked_out_of_the_home_is_refused_and_nothing_changes(lab):
         assert ok, f"{out.returncode} {out.stdout[-300:]} {out.stderr[-300:]}"
     finally:
         lab.exec(["rm", "-rf", f"/srv/roost/{name}"])
+
+
+def test_a_warm_converged_cache_hides_nothing_the_apps_user_changes(lab):
+    """roost/converged.py, as the app's user attacks it: it cannot write root's cache, and what it changes in its
+    home while the cache is warm is seen: a link to /etc/shadow in place of its env file is refused or repaired,
+    never skipped nor followed; an edited unit file is rewritten."""
+    name, uid, port = "cached", 2650, 8420
+    spec = f"/var/tmp/specs/{name}.toml"
+    env = f"/srv/roost/{name}/env/app.env"
+    unit = f"/srv/roost/{name}/.config/containers/systemd/app.container"
+    put(lab, spec, variant(name, uid, port))
+    try:
+        roost(lab, "apply", spec)
+        wait_http(f"http://127.0.0.1:{port}/status")
+        roost(lab, "apply", spec)  # converged: remembered
+        good_env, good_unit = lab.exec(["cat", env]).stdout, lab.exec(["cat", unit]).stdout
+        warm = "converged cache: all" in roost(lab, "-vv", "apply", spec).stderr
+        planted = as_app(lab, "sh", "-c", "ls /var/cache/roost/converged; touch /var/cache/roost/converged/x",
+                         uid=uid, name=name, check=False)
+        cache_shut = planted.returncode != 0 and lab.exec(["test", "-e", "/var/cache/roost/converged/x"],
+                                                          check=False).returncode != 0
+        tally("converged cache", warm and cache_shut)
+        shadow = lab.exec(["stat", "-c", "%a %U %s %Y", "/etc/shadow"]).stdout
+        first = lab.exec(["head", "-n", "1", "/etc/shadow"]).stdout.strip()  # root's line: must not be shown
+        as_app(lab, "sh", "-c", f"rm {env} && ln -s /etc/shadow {env}", uid=uid, name=name)
+        relinked = roost(lab, "-vv", "apply", spec, check=False)  # refused (the link) or repaired: never skipped
+        seen = ("no changes" not in relinked.stdout and "converged cache: all" not in relinked.stderr
+                and first not in relinked.stdout + relinked.stderr and "Traceback" not in relinked.stderr
+                and lab.exec(["stat", "-c", "%a %U %s %Y", "/etc/shadow"]).stdout == shadow)
+        as_app(lab, "rm", "-f", env, uid=uid, name=name)  # its user takes the link away: the next apply repairs
+        roost(lab, "apply", spec)
+        env_back = (lab.exec(["stat", "-c", "%F", env]).stdout.strip() == "regular file"
+                    and lab.exec(["cat", env]).stdout == good_env)
+        tally("converged cache", seen and env_back)
+        as_app(lab, "sh", "-c", f"echo 'ExecStartPre=/bin/true' >> {unit}", uid=uid, name=name)
+        edited = roost(lab, "apply", spec)
+        unit_back = lab.exec(["cat", unit]).stdout == good_unit
+        tally("converged cache", "no changes" not in edited.stdout and unit_back)
+        assert warm and cache_shut, planted.stdout + planted.stderr
+        assert seen and env_back, relinked.stdout[-500:] + relinked.stderr[-500:]
+        assert "no changes" not in edited.stdout and unit_back, edited.stdout[-500:]
+        assert "no changes" in roost(lab, "apply", spec).stdout  # and converged again
+    finally:
+        roost(lab, "down", name, "--purge", "--yes", check=False)
