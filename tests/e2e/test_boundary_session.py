@@ -236,7 +236,8 @@ def test_nightly_path_works_from_the_first_apply_and_shows_in_history(apps):
         rows = json.loads(roost(lab, "history", APP, "--json", "-n", "50").stdout)
         night = [(r["action"], r["result"], r.get("reason")) for r in rows if r.get("reported_by")]
         assert night.count(("backup", "ok", "pre-auto-update")) == 2, night
-        assert ("auto-update", "updated", None) in night and ("auto-update", "rolled-back", None) in night, night
+        why = [(r["action"], r["result"], r.get("error")) for r in rows if r.get("reported_by") and r.get("error")]
+        assert ("auto-update", "updated", None) in night and ("auto-update", "rolled-back", None) in night, (night, why)
         assert all(r["n"] is None for r in rows if r.get("reported_by")), "a report was numbered: rollback could use it"
         table = roost(lab, "history", APP, "-n", "50").stdout
         assert "its own report" in table and "rolled-back" in table, table
